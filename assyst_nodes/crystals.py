@@ -1,0 +1,389 @@
+"""Sampling stage: random symmetric crystals from pyxtal for requested formulas and space groups.
+
+``sample(formulas, spacegroups, ...)`` walks the grid of stoichiometries x symmetry groups and
+yields one :class:`ase.Atoms` per grid point that pyxtal can fill. Each grid point draws from its
+own random stream, derived from the base seed and (formula, group), so a structure does not
+depend on which other grid points were drawn, in which order, or by how many workers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal, Self, overload
+
+import numpy as np
+import spglib
+from ase import Atoms
+from ase.data import atomic_numbers
+
+from .lineage import REPEAT, REQUESTED_SPACEGROUP, RNG_SEED, SPACEGROUP, SYMMETRY, update_uuid
+from .random import RngLike, derive_seed, resolve_seed, stream
+from .reports import StageReport
+
+__all__ = [
+    "MAX_GROUP",
+    "TOLERANCE_PROTOTYPES",
+    "Formulas",
+    "detect_spacegroup",
+    "pyxtal",
+    "sample",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_GROUP = {0: 58, 1: 75, 2: 80, 3: 230}
+"""Largest group number per dimension: point (0), rod (1), layer (2) and space (3) groups."""
+
+TOLERANCE_PROTOTYPES = ("metallic", "atomic", "molecular", "vdW")
+"""Names of pyxtal's built-in distance tolerance tables."""
+
+SYMPREC = 1e-3
+"""Distance tolerance (Å) of the space-group detection."""
+
+Formula = tuple[tuple[str, int], ...]
+
+
+def _check_formula(formula: Mapping[str, int] | Iterable[tuple[str, int]]) -> Formula:
+    items = tuple(formula.items()) if isinstance(formula, Mapping) else tuple(formula)
+    seen = set()
+    for element, count in items:
+        if element not in atomic_numbers or element == "X":
+            raise ValueError(f"unknown element symbol {element!r} in formula {dict(items)}")
+        if element in seen:
+            raise ValueError(f"element {element!r} occurs twice in formula {items}")
+        seen.add(element)
+        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
+            raise ValueError(
+                f"atom count of {element} must be an int >= 0, got {count!r} in {dict(items)}"
+            )
+    return tuple((str(e), int(n)) for e, n in items)
+
+
+def _formula_string(formula: Formula) -> str:
+    """``(("Cu", 2), ("Ag", 1))`` -> ``"Cu2Ag1"`` (element order kept)."""
+    return "".join(f"{element}{count}" for element, count in formula)
+
+
+@dataclass(frozen=True)
+class Formulas(Sequence[dict[str, int]]):
+    """An immutable, hashable sequence of compositions ``{element: count}``.
+
+    Element order inside a composition is kept (it is the species order handed to pyxtal) and
+    counts may be 0 (ignored by :func:`sample`, removed by :meth:`trim`).
+
+    - ``Formulas.range("Cu", 1, 4)`` -> Cu1, Cu2, Cu3 (arguments of the builtin ``range``;
+      several elements give all combinations);
+    - ``a + b`` concatenates; ``a | b`` pairs item by item (shortest length), ``a * b`` takes all
+      combinations; ``|`` and ``*`` need disjoint elements.
+    """
+
+    atoms: tuple[Formula, ...] = ()
+
+    def __init__(
+        self, atoms: Iterable[Mapping[str, int] | Iterable[tuple[str, int]]] = ()
+    ) -> None:
+        if isinstance(atoms, Mapping):
+            atoms = (atoms,)
+        object.__setattr__(self, "atoms", tuple(_check_formula(f) for f in atoms))
+
+    @classmethod
+    def range(cls, elements: str | Iterable[str], *range_args: int) -> Self:
+        """Compositions with counts ``range(*range_args)`` of each element (all combinations)."""
+        if isinstance(elements, str):
+            return cls({elements: n} for n in range(*range_args))
+        parts = [cls.range(element, *range_args) for element in elements]
+        if not parts:
+            raise ValueError("Formulas.range needs at least one element")
+        result = parts[0]
+        for part in parts[1:]:
+            result = result * part
+        return result
+
+    @property
+    def elements(self) -> frozenset[str]:
+        """All elements that occur in any composition."""
+        return frozenset(element for formula in self.atoms for element, _ in formula)
+
+    def _check_disjoint(self, other: Formulas, operator: str) -> None:
+        if not isinstance(other, Formulas):
+            raise TypeError(f"Formulas {operator} needs Formulas, got {type(other).__name__}")
+        shared = self.elements & other.elements
+        if shared:
+            raise ValueError(
+                f"Formulas {operator} needs disjoint element sets; both contain {sorted(shared)}"
+            )
+
+    def __add__(self, other: Formulas) -> Formulas:
+        if not isinstance(other, Formulas):
+            return NotImplemented
+        return type(self)(self.atoms + other.atoms)
+
+    def __or__(self, other: Formulas) -> Formulas:
+        self._check_disjoint(other, "|")
+        return type(self)(a + b for a, b in zip(self.atoms, other.atoms, strict=False))
+
+    def __mul__(self, other: Formulas) -> Formulas:
+        self._check_disjoint(other, "*")
+        return type(self)(a + b for a, b in itertools.product(self.atoms, other.atoms))
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, int]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Formulas: ...
+    def __getitem__(self, index: int | slice) -> dict[str, int] | Formulas:
+        if isinstance(index, slice):
+            return type(self)(self.atoms[index])
+        return dict(self.atoms[index])
+
+    def __len__(self) -> int:
+        return len(self.atoms)
+
+    def __repr__(self) -> str:
+        return f"Formulas({[dict(f) for f in self.atoms]})"
+
+    def __str__(self) -> str:
+        return ", ".join(_formula_string(f) for f in self.atoms)
+
+    def trim(self, min_atoms: int = 1, max_atoms: int | None = None) -> Formulas:
+        """Only the compositions with ``min_atoms <= total atoms <= max_atoms``."""
+        if max_atoms is not None and min_atoms > max_atoms:
+            raise ValueError(f"min_atoms ({min_atoms}) must be <= max_atoms ({max_atoms})")
+        return type(self)(
+            f
+            for f in self.atoms
+            if sum(n for _, n in f) >= min_atoms
+            and (max_atoms is None or sum(n for _, n in f) <= max_atoms)
+        )
+
+
+@lru_cache(maxsize=1024)
+def _group(number: int, dim: int) -> Any:
+    from pyxtal.symmetry import Group
+
+    return Group(number, dim=dim)
+
+
+def _check_group(group: int, dim: int) -> int:
+    if dim not in MAX_GROUP:
+        raise ValueError(f"dim must be one of 0, 1, 2, 3, got {dim!r}")
+    if isinstance(group, bool) or not isinstance(group, int | np.integer):
+        raise TypeError(f"symmetry group must be an int, got {group!r}")
+    if not 1 <= group <= MAX_GROUP[dim]:
+        raise ValueError(
+            f"symmetry group {group} out of range: dim={dim} allows 1..{MAX_GROUP[dim]}"
+        )
+    return int(group)
+
+
+def detect_spacegroup(structure: Atoms, symprec: float = SYMPREC) -> int:
+    """The space group number of ``structure``'s periodic arrangement (spglib, ``symprec`` Å);
+    0 when it has no 3D cell or spglib finds none."""
+    if abs(structure.cell.volume) < 1e-9:
+        return 0
+    with warnings.catch_warnings():  # spglib >= 2.5 warns about its legacy error handling
+        warnings.simplefilter("ignore", DeprecationWarning)
+        dataset = spglib.get_symmetry_dataset(
+            (structure.cell.array, structure.get_scaled_positions(wrap=True), structure.numbers),
+            symprec=symprec,
+        )
+    return 0 if dataset is None else int(dataset.number)
+
+
+def _tolerance_matrix(
+    tolerance: str | float | Mapping[str, float] | Any, elements: Iterable[str]
+) -> Any:
+    """A pyxtal ``Tol_matrix`` from a prototype name or element radii (Å; pair r_i + r_j)."""
+    from pyxtal.tolerance import Tol_matrix
+
+    if isinstance(tolerance, str):
+        if tolerance not in TOLERANCE_PROTOTYPES:
+            raise ValueError(
+                f"unknown tolerance prototype {tolerance!r}; valid: {list(TOLERANCE_PROTOTYPES)} "
+                "or element radii (a number, a dict or a DistanceFilter)"
+            )
+        return Tol_matrix(prototype=tolerance)
+    from .filters import DistanceFilter
+
+    if not isinstance(tolerance, DistanceFilter):
+        if not isinstance(tolerance, int | float | Mapping):
+            raise TypeError(
+                f"tolerance must be one of {list(TOLERANCE_PROTOTYPES)}, a number, a dict of "
+                f"element radii or a DistanceFilter, got {tolerance!r}"
+            )
+        tolerance = DistanceFilter(tolerance)
+    elements = sorted(set(elements))
+    pairs = [
+        (a, b, tolerance.radius(a) + tolerance.radius(b))
+        for a, b in itertools.combinations_with_replacement(elements, 2)
+    ]
+    return Tol_matrix(*pairs, prototype="atomic")
+
+
+def _draw(
+    group: int,
+    species: Sequence[str],
+    num_ions: Sequence[int],
+    dim: int,
+    seed: int,
+    pyxtal_kwargs: Mapping[str, Any],
+) -> Atoms:
+    from pyxtal import pyxtal as PyXtal
+    from pyxtal.msg import Comp_CompatibilityError
+
+    crystal = PyXtal()
+    try:
+        crystal.from_random(
+            dim=dim,
+            group=group,
+            species=list(species),
+            numIons=list(num_ions),
+            random_state=np.random.default_rng(seed),
+            **pyxtal_kwargs,
+        )
+    except Comp_CompatibilityError as error:
+        composition = dict(zip(species, num_ions, strict=True))
+        raise ValueError(
+            f"group {group} (dim={dim}) is incompatible with {composition}: {error}"
+        ) from None
+    structure = crystal.to_ase()
+    structure.wrap()
+    formula = _formula_string(tuple(zip(species, num_ions, strict=True)))
+    structure.info.update(
+        {
+            SYMMETRY: group,
+            REQUESTED_SPACEGROUP: group,
+            SPACEGROUP: detect_spacegroup(structure),
+            REPEAT: 0,
+            RNG_SEED: seed,
+        }
+    )
+    return update_uuid(structure, step="pyxtal", key=f"{formula}@{group}/{dim}#{seed}")
+
+
+def pyxtal(
+    group: int,
+    species: Sequence[str],
+    num_ions: Sequence[int],
+    dim: int = 3,
+    rng: RngLike = None,
+    **pyxtal_kwargs: Any,
+) -> Atoms:
+    """One random crystal of symmetry ``group`` with ``num_ions[i]`` atoms of ``species[i]``.
+
+    ``num_ions`` counts atoms in pyxtal's conventional cell. The structure has ``step="pyxtal"``,
+    a fresh lineage and ``info["rng_seed"]``: the same call with ``rng=info["rng_seed"]`` gives the
+    same structure bit for bit. ``pyxtal_kwargs`` go to ``pyxtal.pyxtal.from_random`` (e.g.
+    ``tm``, ``factor``). Raises ``ValueError`` if group and composition are incompatible and
+    ``RuntimeError`` if pyxtal gives up.
+    """
+    group = _check_group(group, dim)
+    if len(species) != len(num_ions):
+        raise ValueError(f"species {list(species)} and num_ions {list(num_ions)} differ in length")
+    _check_formula(zip(species, num_ions, strict=True))
+    return _draw(group, species, num_ions, dim, resolve_seed(rng), pyxtal_kwargs)
+
+
+def sample(
+    formulas: Formulas | Iterable[Mapping[str, int]],
+    spacegroups: Iterable[int] | None = None,
+    min_atoms: int = 1,
+    max_atoms: int | None = 10,
+    max_structures: int | None = None,
+    dim: Literal[0, 1, 2, 3] = 3,
+    tolerance: str | float | Mapping[str, float] | Any = "metallic",
+    shuffle: bool = False,
+    rng: RngLike = None,
+    report: StageReport | None = None,
+    **pyxtal_kwargs: Any,
+) -> Iterator[Atoms]:
+    """Yield random symmetric crystals over the grid of compositions x symmetry groups.
+
+    - ``formulas``: compositions; those outside ``min_atoms..max_atoms`` atoms are skipped and
+      elements with count 0 are dropped from a composition.
+    - ``spacegroups``: group numbers (all of ``1..MAX_GROUP[dim]`` when ``None``).
+    - ``max_structures``: stop after this many structures.
+    - ``tolerance``: a pyxtal prototype (``TOLERANCE_PROTOTYPES``) or element radii (Å: a number,
+      a dict, or a ``DistanceFilter``, so sampling and filtering use the same pair distances).
+    - ``shuffle``: walk the grid in a random (seeded) order, so any prefix spreads over the grid;
+      each grid point gives the same structure either way.
+    - ``rng``: base seed (or generator, or ``None`` for fresh entropy); the seed of each
+      structure's stream is in its ``info["rng_seed"]``.
+
+    Grid points that are incompatible, or where pyxtal gives up, are skipped and recorded in
+    ``report`` (reasons ``incompatible`` and ``pyxtal_failed``), never raised.
+    """
+    if dim not in MAX_GROUP:
+        raise ValueError(f"dim must be one of 0, 1, 2, 3, got {dim!r}")
+    groups = list(range(1, MAX_GROUP[dim] + 1) if spacegroups is None else spacegroups)
+    if not groups:
+        raise ValueError("spacegroups is empty; give group numbers or None for all")
+    groups = [_check_group(g, dim) for g in groups]
+    if min_atoms < 1 or (max_atoms is not None and min_atoms > max_atoms):
+        raise ValueError(
+            f"need 1 <= min_atoms <= max_atoms, got min_atoms={min_atoms}, max_atoms={max_atoms}"
+        )
+    if max_structures is not None and max_structures < 0:
+        raise ValueError(f"max_structures must be >= 0 or None, got {max_structures}")
+    formulas = formulas if isinstance(formulas, Formulas) else Formulas(formulas)
+    if len(formulas) == 0:
+        raise ValueError("formulas is empty; e.g. Formulas.range('Cu', 1, 5)")
+    compositions = [
+        tuple((e, n) for e, n in f if n > 0) for f in formulas.trim(min_atoms, max_atoms).atoms
+    ]
+    compositions = [c for c in compositions if c]
+    tm = _tolerance_matrix(tolerance, formulas.elements)
+    base = resolve_seed(rng)
+    grid = list(itertools.product(compositions, groups))
+    if shuffle:
+        grid = [grid[i] for i in stream(base, "shuffle").permutation(len(grid))]
+    if report is not None:
+        report.stage = report.stage or "sample"
+    return _walk(grid, dim, tm, base, max_structures, report, pyxtal_kwargs)
+
+
+def _walk(
+    grid: list[tuple[Formula, int]],
+    dim: int,
+    tm: Any,
+    base: int,
+    max_structures: int | None,
+    report: StageReport | None,
+    pyxtal_kwargs: Mapping[str, Any],
+) -> Iterator[Atoms]:
+    made = 0
+    for composition, group in grid:
+        if max_structures is not None and made >= max_structures:
+            return
+        start = time.perf_counter()
+        species = [e for e, _ in composition]
+        num_ions = [n for _, n in composition]
+        label = f"{_formula_string(composition)} @ {group}"
+        if report is not None:
+            report.n_in += 1
+        compatible, _ = _group(group, dim).check_compatible(num_ions)
+        if not compatible:
+            if report is not None:
+                report.drop(label, "incompatible", f"group {group} cannot host {composition}")
+                report.seconds += time.perf_counter() - start
+            continue
+        seed = derive_seed(base, "pyxtal", _formula_string(composition), group, dim)
+        try:
+            structure = _draw(group, species, num_ions, dim, seed, {"tm": tm, **pyxtal_kwargs})
+        except (RuntimeError, ValueError) as error:
+            reason = "incompatible" if isinstance(error, ValueError) else "pyxtal_failed"
+            log.debug("sample: %s skipped (%s: %s)", label, reason, error)
+            if report is not None:
+                report.drop(label, reason, str(error))
+                report.seconds += time.perf_counter() - start
+            continue
+        made += 1
+        if report is not None:
+            report.n_out += 1
+            report.seconds += time.perf_counter() - start
+        yield structure

@@ -1,0 +1,750 @@
+"""Filters: predicates that decide which structures to keep.
+
+A filter is a frozen dataclass called on one :class:`ase.Atoms`; ``True`` means *keep*. Filters
+combine with ``&`` (:class:`AndFilter`), ``|`` (:class:`OrFilter`) and ``~`` (:class:`NotFilter`);
+a plain function ``Atoms -> bool`` may stand on either side of ``&``/``|`` (it is wrapped in a
+:class:`PredicateFilter`). Every filter is hashable, picklable, equal by value and has a short
+``str`` (e.g. ``(distance(Ag=1.44, Cu=1.28) & aspect(6.0))``) that names the stage in reports.
+
+:func:`filter` applies filters to many structures and records in a
+:class:`~assyst_nodes.reports.StageReport` which filter rejected what. Being plain predicates,
+the filters also work with the builtin: ``builtins.filter(DistanceFilter(1.0), structures)``.
+
+Filters never compute anything expensive: energies and forces are read from the results a
+calculator already holds (see :class:`EnergyFilter`), never calculated.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any, Literal
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+from ase.geometry import minkowski_reduce
+from ase.neighborlist import neighbor_list as _ase_neighbor_list
+from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
+
+from .lineage import UUID
+from .reports import StageReport
+
+__all__ = [
+    "AndFilter",
+    "AspectFilter",
+    "DistanceFilter",
+    "EnergyFilter",
+    "FilterBase",
+    "FilterLike",
+    "ForceFilter",
+    "MissingPolicy",
+    "MissingResultError",
+    "NotFilter",
+    "OrFilter",
+    "Predicate",
+    "PredicateFilter",
+    "VolumeFilter",
+    "apply_filters",
+    "as_filter",
+]
+# ``filter`` itself is public (``from assyst_nodes.filters import filter``) but left out of
+# ``__all__`` so that a star import does not shadow the builtin by surprise.
+
+Predicate = Callable[[Atoms], bool]
+"""Any callable ``Atoms -> bool``; ``True`` means keep."""
+
+MissingPolicy = Literal["keep", "reject", "raise"]
+"""What a calculator-result filter does with a structure that carries no such result."""
+
+_MISSING_POLICIES: tuple[str, ...] = ("keep", "reject", "raise")
+
+
+class MissingResultError(ValueError):
+    """A filter with ``if_missing="raise"`` met a structure without the result it needs."""
+
+
+# --------------------------------------------------------------------------------------------
+# base and combinators
+# --------------------------------------------------------------------------------------------
+
+
+class FilterBase(ABC):
+    """A predicate on one structure: ``filter(structure)`` is ``True`` to keep it.
+
+    Subclasses are frozen dataclasses. ``a & b`` keeps what both keep, ``a | b`` what either
+    keeps, ``~a`` what ``a`` rejects.
+    """
+
+    @abstractmethod
+    def __call__(self, structure: Atoms) -> bool:
+        """``True`` to keep ``structure``, ``False`` to drop it."""
+
+    def first_rejecting_leaf(self, structure: Atoms) -> FilterBase | None:
+        """The filter to blame if ``structure`` is rejected, ``None`` if it is kept.
+
+        A leaf blames itself; :class:`AndFilter` blames the first operand that rejects;
+        :class:`OrFilter` and :class:`NotFilter` blame themselves as a whole.
+        """
+        return None if self(structure) else self
+
+    def explain(self, structure: Atoms) -> str:
+        """A one-line reason why this filter rejects ``structure`` (measured value vs bound)."""
+        return f"rejected by {self}"
+
+    def __and__(self, other: FilterLike) -> AndFilter:
+        if not callable(other):
+            return NotImplemented
+        return AndFilter(self, as_filter(other))
+
+    def __rand__(self, other: FilterLike) -> AndFilter:
+        if not callable(other):
+            return NotImplemented
+        return AndFilter(as_filter(other), self)
+
+    def __or__(self, other: FilterLike) -> OrFilter:
+        if not callable(other):
+            return NotImplemented
+        return OrFilter(self, as_filter(other))
+
+    def __ror__(self, other: FilterLike) -> OrFilter:
+        if not callable(other):
+            return NotImplemented
+        return OrFilter(as_filter(other), self)
+
+    def __invert__(self) -> NotFilter:
+        return NotFilter(self)
+
+
+FilterLike = FilterBase | Predicate
+"""What the functions of this module accept as a filter."""
+
+
+def as_filter(predicate: FilterLike) -> FilterBase:
+    """``predicate`` itself if it is a :class:`FilterBase`, else wrapped in a PredicateFilter."""
+    if isinstance(predicate, FilterBase):
+        return predicate
+    if callable(predicate):
+        return PredicateFilter(predicate)
+    raise TypeError(
+        f"a filter must be a FilterBase or a callable Atoms -> bool, not {predicate!r} "
+        f"({type(predicate).__name__})"
+    )
+
+
+@dataclass(frozen=True)
+class PredicateFilter(FilterBase):
+    """Wraps a plain callable ``Atoms -> bool`` (``True`` keeps); ``str`` is its name.
+
+    Equal when the callable is the same object; picklable when the callable is (a module-level
+    function, not a lambda).
+    """
+
+    predicate: Predicate
+
+    def __post_init__(self) -> None:
+        if not callable(self.predicate) or isinstance(self.predicate, FilterBase):
+            raise TypeError(
+                f"PredicateFilter needs a plain callable Atoms -> bool, not {self.predicate!r}"
+            )
+
+    def __call__(self, structure: Atoms) -> bool:
+        return bool(self.predicate(structure))
+
+    def __str__(self) -> str:
+        name = getattr(self.predicate, "__qualname__", None) or getattr(
+            self.predicate, "__name__", None
+        )
+        return str(name) if name else repr(self.predicate)
+
+
+@dataclass(frozen=True)
+class AndFilter(FilterBase):
+    """Keeps a structure iff both ``left`` and ``right`` keep it (``right`` is skipped if
+    ``left`` rejects); ``str``: ``(left & right)``."""
+
+    left: FilterBase
+    right: FilterBase
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "left", as_filter(self.left))
+        object.__setattr__(self, "right", as_filter(self.right))
+
+    def __call__(self, structure: Atoms) -> bool:
+        return bool(self.left(structure) and self.right(structure))
+
+    def first_rejecting_leaf(self, structure: Atoms) -> FilterBase | None:
+        leaf = self.left.first_rejecting_leaf(structure)
+        return leaf if leaf is not None else self.right.first_rejecting_leaf(structure)
+
+    def __str__(self) -> str:
+        return f"({self.left} & {self.right})"
+
+
+@dataclass(frozen=True)
+class OrFilter(FilterBase):
+    """Keeps a structure iff ``left`` or ``right`` keeps it (``right`` is skipped if ``left``
+    keeps); ``str``: ``(left | right)``."""
+
+    left: FilterBase
+    right: FilterBase
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "left", as_filter(self.left))
+        object.__setattr__(self, "right", as_filter(self.right))
+
+    def __call__(self, structure: Atoms) -> bool:
+        return bool(self.left(structure) or self.right(structure))
+
+    def explain(self, structure: Atoms) -> str:
+        return f"{self.left.explain(structure)}; and {self.right.explain(structure)}"
+
+    def __str__(self) -> str:
+        return f"({self.left} | {self.right})"
+
+
+@dataclass(frozen=True)
+class NotFilter(FilterBase):
+    """Keeps a structure iff ``operand`` rejects it; ``str``: ``~operand``."""
+
+    operand: FilterBase
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operand", as_filter(self.operand))
+
+    def __call__(self, structure: Atoms) -> bool:
+        return not self.operand(structure)
+
+    def explain(self, structure: Atoms) -> str:
+        return f"{self.operand} keeps it"
+
+    def __str__(self) -> str:
+        return f"~{self.operand}"
+
+
+# --------------------------------------------------------------------------------------------
+# geometric filters
+# --------------------------------------------------------------------------------------------
+
+
+def _check_number(name: str, value: object, *, allow_none: bool = False) -> float | None:
+    """``value`` as a float; ValueError unless it is a real, non-NaN number (or None if allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        valid = "a number or None" if allow_none else "a number"
+        raise ValueError(f"{name} must be {valid}, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    if math.isnan(number):
+        raise ValueError(f"{name} must be a number, got NaN")
+    return number
+
+
+def _label(structure: Atoms) -> str:
+    """The uuid of ``structure``, or its chemical formula if it has none."""
+    uid = structure.info.get(UUID)
+    return str(uid) if uid is not None else structure.get_chemical_formula()
+
+
+_SINGULAR = 1e-10
+"""Cells whose volume is below this fraction of the product of their vector lengths are
+singular (zero volume)."""
+
+
+_MIN_SEARCH_CUTOFF = 1.0
+"""Smallest neighbour-search radius (Å); a larger search than needed costs little."""
+
+
+_Vector = tuple[float, float, float]
+
+
+def _cross(u: _Vector, v: _Vector) -> _Vector:
+    """Cross product of two 3-vectors (plain floats: much faster than numpy at this size)."""
+    return (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
+
+
+def _face_normals(cell: np.ndarray) -> tuple[_Vector, _Vector, _Vector]:
+    """``b x c``, ``c x a``, ``a x b`` of the cell rows ``a, b, c`` (Å^2)."""
+    a, b, c = cell.tolist()
+    return _cross(b, c), _cross(c, a), _cross(a, b)
+
+
+def _volume(cell: np.ndarray) -> float:
+    """Volume (Å^3) of the 3x3 ``cell`` as a triple product (exact for orthogonal cells)."""
+    a = cell[0].tolist()
+    normal = _face_normals(cell)[0]
+    return abs(a[0] * normal[0] + a[1] * normal[1] + a[2] * normal[2])
+
+
+def _is_singular(cell: np.ndarray) -> bool:
+    """Whether the 3x3 ``cell`` (Å) has (numerically) zero volume."""
+    scale = math.prod(math.hypot(*row) for row in cell.tolist())
+    return scale == 0.0 or _volume(cell) <= _SINGULAR * scale
+
+
+def _pairs_within(structure: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices ``i``, ``j`` and distances ``d`` (Å) of all pairs closer than ``cutoff`` (Å),
+    over periodic images, an atom with its own images included, ``i == j`` at zero shift not."""
+    cell = structure.cell.array
+    pbc = structure.pbc
+    if not _is_singular(cell):
+        # matscipy handles any full-rank cell, also with non-periodic directions
+        i, j, d, shift = _matscipy_neighbour_list("ijdS", structure, cutoff)
+    else:
+        # e.g. a molecule without a cell, or a slab whose non-periodic vector is zero
+        periodic = cell[pbc]
+        tolerance = _SINGULAR * float(np.linalg.norm(periodic))
+        if len(periodic) and np.linalg.matrix_rank(periodic, tol=tolerance) < len(periodic):
+            raise ValueError(
+                f"structure {_label(structure)} is periodic along {pbc.tolist()} but its "
+                f"periodic cell vectors {periodic.tolist()} (Å) are linearly dependent"
+            )
+        i, j, d, shift = _ase_neighbor_list("ijdS", structure, cutoff, self_interaction=False)
+    own = (i == j) & ~np.any(shift, axis=1)
+    if own.any():
+        keep = ~own
+        i, j, d = i[keep], j[keep], d[keep]
+    return i, j, d
+
+
+@dataclass(frozen=True)
+class DistanceFilter(FilterBase):
+    """Keeps a structure iff every interatomic distance is at least the sum of the two radii.
+
+    ``radii`` (Å) is one radius for every element, or a mapping element -> radius; it is stored
+    as a float or as a tuple of ``(symbol, radius)`` pairs sorted by symbol. A pair ``i, j``
+    passes iff ``d_ij >= r_i + r_j``; periodic images count, including an atom's own images in
+    a small cell. Elements of a structure missing from the mapping raise ``ValueError``. With a
+    radius of 0 an element's pairs are bounded by the other atom's radius alone (all radii 0:
+    everything passes).
+    ``str``: ``distance(1.0)`` or ``distance(Ag=1.44, Cu=1.28)``.
+    """
+
+    radii: float | tuple[tuple[str, float], ...]
+
+    def __post_init__(self) -> None:
+        radii = self.radii
+        if isinstance(radii, Mapping | list | tuple):
+            items = radii.items() if isinstance(radii, Mapping) else radii
+            pairs: dict[str, float] = {}
+            for item in items:
+                if not (isinstance(item, tuple | list) and len(item) == 2):
+                    raise ValueError(
+                        f"radii must map element symbols to radii (Å), got item {item!r}"
+                    )
+                symbol, radius = item
+                if symbol not in chemical_symbols[1:]:
+                    raise ValueError(
+                        f"radii: {symbol!r} is not a chemical symbol (e.g. 'Cu', 'Ag')"
+                    )
+                if symbol in pairs:
+                    raise ValueError(f"radii: element {symbol} is given twice")
+                pairs[symbol] = self._check_radius(radius, symbol)
+            if not pairs:
+                raise ValueError("radii must name at least one element (or be a single number)")
+            object.__setattr__(self, "radii", tuple(sorted(pairs.items())))
+        else:
+            object.__setattr__(self, "radii", self._check_radius(radii, None))
+
+    @staticmethod
+    def _check_radius(radius: object, symbol: str | None) -> float:
+        name = "radius" if symbol is None else f"radius of {symbol}"
+        value = _check_number(name, radius)
+        assert value is not None
+        if not (0.0 <= value < math.inf):
+            raise ValueError(f"{name} must be finite and >= 0 (Å), got {value}")
+        return value
+
+    def radius(self, symbol: str) -> float:
+        """The radius (Å) of element ``symbol``; ValueError if the mapping does not name it."""
+        if isinstance(self.radii, float):
+            return self.radii
+        try:
+            return dict(self.radii)[symbol]
+        except KeyError:
+            raise self._missing([symbol]) from None
+
+    def _missing(self, symbols: Iterable[str]) -> ValueError:
+        known = ", ".join(symbol for symbol, _ in self.radii)
+        return ValueError(
+            f"{self} has no radius for element(s) {', '.join(sorted(symbols))}; it knows {known}"
+        )
+
+    def _atom_radii(self, structure: Atoms) -> np.ndarray:
+        """The radius (Å) of each atom of ``structure``."""
+        if isinstance(self.radii, float):
+            return np.full(len(structure), self.radii)
+        lookup = dict(self.radii)
+        symbols = structure.get_chemical_symbols()
+        missing = set(symbols) - lookup.keys()
+        if missing:
+            raise self._missing(missing)
+        return np.array([lookup[s] for s in symbols], dtype=float)
+
+    def _clashes(self, structure: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``i``, ``j``, ``d`` (Å) and ``r_i + r_j`` (Å) of every pair closer than allowed."""
+        radii = self._atom_radii(structure)
+        empty = np.zeros(0, dtype=int)
+        if len(structure) == 0 or radii.max() == 0.0:
+            return empty, empty, np.zeros(0), np.zeros(0)
+        # a hair wider than needed, so that rounding cannot hide a pair just below the bound,
+        # and never tiny: the neighbour list's bin count grows as (cell size / cutoff)^3
+        cutoff = max(2.0 * float(radii.max()) * (1 + 1e-9) + 1e-9, _MIN_SEARCH_CUTOFF)
+        i, j, d = _pairs_within(structure, cutoff)
+        bound = radii[i] + radii[j]
+        bad = d < bound
+        return i[bad], j[bad], d[bad], bound[bad]
+
+    def __call__(self, structure: Atoms) -> bool:
+        return bool(len(self._clashes(structure)[0]) == 0)
+
+    def explain(self, structure: Atoms) -> str:
+        i, j, d, bound = self._clashes(structure)
+        if len(i) == 0:
+            return f"{self} keeps it"
+        worst = int(np.argmin(d / bound))
+        symbols = structure.get_chemical_symbols()
+        return (
+            f"{len(i) // 2 or 1} pair(s) too close, worst {symbols[i[worst]]}{i[worst]}-"
+            f"{symbols[j[worst]]}{j[worst]} at {d[worst]:.4g} Å < {bound[worst]:.4g} Å"
+        )
+
+    def __str__(self) -> str:
+        if isinstance(self.radii, float):
+            return f"distance({self.radii})"
+        return "distance(" + ", ".join(f"{s}={r}" for s, r in self.radii) + ")"
+
+
+def _aspect(cell: np.ndarray) -> float:
+    """Longest cell vector (Å) divided by the smallest cell height (Å); inf if singular.
+
+    A height is the distance between two opposite faces: volume / face area.
+    """
+    if _is_singular(cell):
+        return math.inf
+    volume = _volume(cell)
+    smallest_height = volume / max(math.hypot(*normal) for normal in _face_normals(cell))
+    return max(math.hypot(*row) for row in cell.tolist()) / smallest_height
+
+
+@dataclass(frozen=True)
+class AspectFilter(FilterBase):
+    """Keeps a structure iff its cell is not too elongated or flat.
+
+    The aspect ratio is the length of the longest cell vector divided by the smallest cell
+    height (the distance between opposite faces, volume / face area), both in Å; it is 1 for a
+    cube and ``c/a`` for any orthorhombic cell. If the cell as given exceeds
+    ``maximum_aspect_ratio`` (dimensionless, >= 1), its Minkowski-reduced basis is tried too,
+    so a skewed choice of basis of a compact lattice is kept. A structure with a zero-volume
+    cell (e.g. a molecule without cell) is rejected. ``str``: ``aspect(6.0)``.
+    """
+
+    maximum_aspect_ratio: float = 6.0
+
+    def __post_init__(self) -> None:
+        value = _check_number("maximum_aspect_ratio", self.maximum_aspect_ratio)
+        assert value is not None
+        if value < 1.0:
+            raise ValueError(f"maximum_aspect_ratio must be >= 1, got {value}")
+        object.__setattr__(self, "maximum_aspect_ratio", value)
+
+    def aspect_ratio(self, structure: Atoms) -> float:
+        """The aspect ratio of ``structure``'s cell as this filter measures it (see class)."""
+        cell = structure.cell.array
+        ratio = _aspect(cell)
+        if ratio > self.maximum_aspect_ratio and math.isfinite(ratio):
+            reduced, _ = minkowski_reduce(cell, pbc=True)
+            ratio = min(ratio, _aspect(np.asarray(reduced)))
+        return ratio
+
+    def __call__(self, structure: Atoms) -> bool:
+        return bool(self.aspect_ratio(structure) <= self.maximum_aspect_ratio)
+
+    def explain(self, structure: Atoms) -> str:
+        return f"aspect ratio {self.aspect_ratio(structure):.4g} > {self.maximum_aspect_ratio}"
+
+    def __str__(self) -> str:
+        return f"aspect({self.maximum_aspect_ratio})"
+
+
+def _bounds_str(name: str, low: float | None, high: float | None, extra: str = "") -> str:
+    parts = [f"{key}={value}" for key, value in (("min", low), ("max", high)) if value is not None]
+    if extra:
+        parts.append(extra)
+    return f"{name}({', '.join(parts)})"
+
+
+def _check_bounds(
+    low_name: str, low: object, high_name: str, high: object, *, positive: bool
+) -> tuple[float | None, float | None]:
+    lo = _check_number(low_name, low, allow_none=True)
+    hi = _check_number(high_name, high, allow_none=True)
+    if positive:
+        for name, value in ((low_name, lo), (high_name, hi)):
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0 or None, got {value}")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"{low_name} must be <= {high_name}, got {low_name}={lo} > {hi}")
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class VolumeFilter(FilterBase):
+    """Keeps a structure iff ``minimum <= volume per atom <= maximum`` (Å^3/atom).
+
+    A bound of ``None`` is not checked; given bounds must be > 0. The volume is that of the
+    cell, whatever the periodicity; a structure without atoms is rejected.
+    ``str``: ``volume(min=5.0, max=40.0)``.
+    """
+
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        lo, hi = _check_bounds("minimum", self.minimum, "maximum", self.maximum, positive=True)
+        object.__setattr__(self, "minimum", lo)
+        object.__setattr__(self, "maximum", hi)
+
+    @staticmethod
+    def volume_per_atom(structure: Atoms) -> float:
+        """Cell volume per atom (Å^3/atom); NaN for a structure without atoms."""
+        n = len(structure)
+        return _volume(structure.cell.array) / n if n else math.nan
+
+    def __call__(self, structure: Atoms) -> bool:
+        volume = self.volume_per_atom(structure)
+        if math.isnan(volume):
+            return False
+        return bool(
+            (self.minimum is None or volume >= self.minimum)
+            and (self.maximum is None or volume <= self.maximum)
+        )
+
+    def explain(self, structure: Atoms) -> str:
+        return f"volume {self.volume_per_atom(structure):.4g} Å^3/atom outside {self}"
+
+    def __str__(self) -> str:
+        return _bounds_str("volume", self.minimum, self.maximum)
+
+
+# --------------------------------------------------------------------------------------------
+# filters on calculator results
+# --------------------------------------------------------------------------------------------
+
+
+def _result(structure: Atoms, name: str) -> Any | None:
+    """The calculator result ``name`` stored for ``structure`` now, without calculating.
+
+    ``None`` if there is no calculator, it holds no such result, or the result belongs to other
+    positions, cell, numbers or pbc than the structure has now (stale).
+    """
+    calc = structure.calc
+    results = getattr(calc, "results", None)
+    if not isinstance(results, Mapping) or results.get(name) is None:
+        return None
+    if getattr(calc, "atoms", None) is not None and calc.check_state(structure):
+        return None
+    return results[name]
+
+
+def _check_policy(if_missing: object) -> None:
+    if if_missing not in _MISSING_POLICIES:
+        raise ValueError(
+            f"if_missing must be one of {', '.join(map(repr, _MISSING_POLICIES))}, "
+            f"got {if_missing!r}"
+        )
+
+
+def _on_missing(policy: str, structure: Atoms, what: str) -> bool:
+    if policy == "raise":
+        raise MissingResultError(
+            f"structure {_label(structure)} has no {what} result (set if_missing='keep' or "
+            f"'reject' to pass it through or drop it)"
+        )
+    return policy == "keep"
+
+
+@dataclass(frozen=True)
+class EnergyFilter(FilterBase):
+    """Keeps a structure iff ``min_energy <= potential energy per atom <= max_energy`` (eV/atom).
+
+    The energy is the ``"energy"`` result the structure's calculator already holds (typically a
+    :class:`~ase.calculators.singlepoint.SinglePointCalculator`); nothing is ever calculated.
+    A bound of ``None`` is not checked. A non-finite energy (NaN, inf) is rejected. Without a
+    result (no calculator, no energy in its results, or results for other positions/cell),
+    ``if_missing`` decides: ``"keep"`` (default) keeps the structure, ``"reject"`` drops it,
+    ``"raise"`` raises :class:`MissingResultError`.
+    ``str``: ``energy(min=-5.0, max=0.0)`` (plus ``if_missing=...`` unless ``"keep"``).
+    """
+
+    min_energy: float | None = None
+    max_energy: float | None = None
+    if_missing: MissingPolicy = "keep"
+
+    def __post_init__(self) -> None:
+        lo, hi = _check_bounds(
+            "min_energy", self.min_energy, "max_energy", self.max_energy, positive=False
+        )
+        object.__setattr__(self, "min_energy", lo)
+        object.__setattr__(self, "max_energy", hi)
+        _check_policy(self.if_missing)
+
+    @staticmethod
+    def energy_per_atom(structure: Atoms) -> float | None:
+        """The stored potential energy per atom (eV/atom), ``None`` without a result."""
+        energy = _result(structure, "energy")
+        if energy is None:
+            return None
+        return float(energy) / len(structure) if len(structure) else math.nan
+
+    def __call__(self, structure: Atoms) -> bool:
+        energy = self.energy_per_atom(structure)
+        if energy is None:
+            return _on_missing(self.if_missing, structure, "energy")
+        if not math.isfinite(energy):
+            return False
+        return bool(
+            (self.min_energy is None or energy >= self.min_energy)
+            and (self.max_energy is None or energy <= self.max_energy)
+        )
+
+    def explain(self, structure: Atoms) -> str:
+        energy = self.energy_per_atom(structure)
+        if energy is None:
+            return "no energy result"
+        return f"energy {energy:.6g} eV/atom outside {self}"
+
+    def __str__(self) -> str:
+        extra = "" if self.if_missing == "keep" else f"if_missing={self.if_missing}"
+        return _bounds_str("energy", self.min_energy, self.max_energy, extra)
+
+
+@dataclass(frozen=True)
+class ForceFilter(FilterBase):
+    """Keeps a structure iff no atom's force is longer than ``max_force`` (eV/Å).
+
+    Forces are the ``"forces"`` result the structure's calculator already holds; nothing is ever
+    calculated. Any non-finite force component (NaN, inf) rejects. ``if_missing`` works as in
+    :class:`EnergyFilter` (default ``"keep"``). ``str``: ``force(max=5.0)``.
+    """
+
+    max_force: float
+    if_missing: MissingPolicy = "keep"
+
+    def __post_init__(self) -> None:
+        value = _check_number("max_force", self.max_force)
+        assert value is not None
+        if value < 0:
+            raise ValueError(f"max_force must be >= 0 (eV/Å), got {value}")
+        object.__setattr__(self, "max_force", value)
+        _check_policy(self.if_missing)
+
+    @staticmethod
+    def largest_force(structure: Atoms) -> float | None:
+        """The largest atomic force norm (eV/Å) stored, NaN if any is not finite; ``None``
+        without a result (0 for a structure without atoms)."""
+        forces = _result(structure, "forces")
+        if forces is None:
+            return None
+        forces = np.asarray(forces, dtype=float).reshape(-1, 3)
+        if len(forces) != len(structure):
+            return None
+        if not np.isfinite(forces).all():
+            return math.nan
+        return float(np.linalg.norm(forces, axis=1).max(initial=0.0))
+
+    def __call__(self, structure: Atoms) -> bool:
+        force = self.largest_force(structure)
+        if force is None:
+            return _on_missing(self.if_missing, structure, "forces")
+        return bool(force <= self.max_force)  # False for NaN
+
+    def explain(self, structure: Atoms) -> str:
+        force = self.largest_force(structure)
+        if force is None:
+            return "no forces result"
+        return f"largest force {force:.4g} eV/Å > {self.max_force} eV/Å"
+
+    def __str__(self) -> str:
+        extra = "" if self.if_missing == "keep" else f"if_missing={self.if_missing}"
+        return _bounds_str("force", None, self.max_force, extra)
+
+
+# --------------------------------------------------------------------------------------------
+# the stage function
+# --------------------------------------------------------------------------------------------
+
+
+def _combine(filters: FilterLike | Iterable[FilterLike]) -> FilterBase | None:
+    """One filter from one or several (and-ed, in order); ``None`` for an empty collection."""
+    if isinstance(filters, FilterBase) or callable(filters):
+        return as_filter(filters)
+    if isinstance(filters, str | bytes) or not isinstance(filters, Iterable):
+        raise TypeError(
+            f"filters must be a filter, a callable Atoms -> bool or an iterable of them, "
+            f"not {filters!r} ({type(filters).__name__})"
+        )
+    parts = [as_filter(f) for f in filters]
+    return reduce(AndFilter, parts) if parts else None
+
+
+def filter(  # shadows the builtin inside this module, on purpose
+    structures: Iterable[Atoms],
+    filters: FilterLike | Iterable[FilterLike],
+    report: StageReport | None = None,
+) -> list[Atoms]:
+    """The structures that every one of ``filters`` keeps, in input order.
+
+    ``filters`` is one filter, a plain callable ``Atoms -> bool``, or an iterable of them
+    (and-ed; an empty one keeps everything). The kept structures are the input objects
+    themselves, so their uuids do not change. If ``report`` is given, its ``stage`` becomes the
+    ``str`` of the combined filter, ``n_in``/``n_out``/``seconds`` grow, and each rejection is
+    recorded with the uuid (or formula and position) as label and the ``str`` of the filter
+    to blame as reason (see :meth:`FilterBase.first_rejecting_leaf`), so ``report.dropped``
+    counts rejections per filter. A non-``Atoms`` item raises ``TypeError``.
+    """
+    if isinstance(structures, FilterBase) or (
+        callable(structures) and not isinstance(structures, Iterable)
+    ):
+        raise TypeError(
+            "filter(structures, filters): the first argument is a filter; the builtin order "
+            "filter(predicate, structures) belongs to builtins.filter"
+        )
+    combined = _combine(filters)
+    start = time.perf_counter()
+    if report is not None:
+        report.stage = "no filter" if combined is None else str(combined)
+    kept: list[Atoms] = []
+    for position, structure in enumerate(structures):
+        if not isinstance(structure, Atoms):
+            raise TypeError(
+                f"item {position} of structures is a {type(structure).__name__}, not ase.Atoms"
+            )
+        if report is not None:
+            report.n_in += 1
+        if combined is None:
+            blame = None
+        elif report is None:
+            blame = None if combined(structure) else combined
+        else:
+            blame = combined.first_rejecting_leaf(structure)
+        if blame is None:
+            kept.append(structure)
+            if report is not None:
+                report.n_out += 1
+        elif report is not None:
+            uid = structure.info.get(UUID)
+            formula = structure.get_chemical_formula()
+            label = str(uid) if uid is not None else f"{formula} #{position}"
+            report.drop(label, str(blame), blame.explain(structure))
+    if report is not None:
+        report.seconds += time.perf_counter() - start
+    return kept
+
+
+apply_filters = filter
+"""Alias of :func:`filter` that does not shadow the builtin where it is imported."""

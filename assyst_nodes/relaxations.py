@@ -1,0 +1,307 @@
+"""Relaxation stage: minimise each structure with an ASE calculator.
+
+``relax(structures, settings)`` is *what*; a frozen :class:`Relax` subclass is *how*. The classes
+differ only in :meth:`Relax.apply_filter_and_constraints` (which degrees of freedom move); a
+custom engine overrides :meth:`Relax.relax`. Every result is a new structure with a new uuid and
+a :class:`~ase.calculators.singlepoint.SinglePointCalculator` holding energy (eV), forces (eV/Å)
+and, where the calculator gives one, stress (eV/Å^3, ASE's Voigt order).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import BaseCalculator, PropertyNotImplementedError
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.constraints import FixAtoms, FixSymmetry
+from ase.filters import FrechetCellFilter
+from ase.optimize import BFGS, FIRE, LBFGS
+
+from .calculators import EMT, CalculatorConfig, get_calculator
+from .lineage import RELAX_CONVERGED, UUID, update_uuid
+from .reports import Drop, StageReport
+
+__all__ = [
+    "ALGORITHMS",
+    "CellRelax",
+    "FullRelax",
+    "Relax",
+    "RelaxationError",
+    "SymmetryRelax",
+    "VolumeRelax",
+    "relax",
+]
+
+ALGORITHMS = {"LBFGS": LBFGS, "BFGS": BFGS, "FIRE": FIRE}
+"""Optimiser names accepted by ``Relax.algorithm``."""
+
+MAX_PRESSURE = 1000.0
+"""Largest pressure magnitude accepted (GPa)."""
+
+
+class RelaxationError(RuntimeError):
+    """A structure could not be relaxed; ``reason`` is a short category for reports."""
+
+    def __init__(self, message: str, reason: str = "calculator_error"):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Relax:
+    """Relax atomic positions in a fixed cell.
+
+    ``max_steps``: optimiser steps at most; ``force_tolerance``: converged when every force
+    (and, for cell relaxations, the stress times volume per atom) is below it (eV/Å);
+    ``algorithm``: one of ``ALGORITHMS``; ``calculator``: a calculator config (or a live ASE
+    calculator, used in this process only). ``str()`` is the step name, e.g. ``relax``.
+    """
+
+    max_steps: int = 100
+    force_tolerance: float = 1e-3
+    algorithm: Literal["LBFGS", "BFGS", "FIRE"] = "LBFGS"
+    calculator: CalculatorConfig | BaseCalculator = EMT()
+
+    step_name: ClassVar[str] = "relax"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int):
+            raise TypeError(f"max_steps must be an int >= 0, got {self.max_steps!r}")
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        if not (math.isfinite(self.force_tolerance) and self.force_tolerance > 0):
+            raise ValueError(f"force_tolerance must be > 0 eV/Å, got {self.force_tolerance!r}")
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(
+                f"algorithm must be one of {sorted(ALGORITHMS)}, got {self.algorithm!r}"
+            )
+        if not isinstance(self.calculator, CalculatorConfig | BaseCalculator):
+            raise TypeError(
+                "calculator must be a CalculatorConfig (EMT(), Morse(...), "
+                f"ImportedCalculator(...)) or an ASE calculator, got {self.calculator!r}"
+            )
+        pressure = getattr(self, "pressure", 0.0)
+        if not (math.isfinite(pressure) and abs(pressure) <= MAX_PRESSURE):
+            raise ValueError(
+                f"pressure must be finite and within ±{MAX_PRESSURE} GPa, got {pressure!r}"
+            )
+
+    def __str__(self) -> str:
+        pressure = getattr(self, "pressure", 0.0)
+        return f"{self.step_name}(pressure={pressure})" if pressure else self.step_name
+
+    @property
+    def scalar_pressure(self) -> float:
+        """The pressure in ASE units (eV/Å^3)."""
+        return getattr(self, "pressure", 0.0) * units.GPa
+
+    def apply_filter_and_constraints(self, structure: Atoms) -> Atoms | FrechetCellFilter:
+        """What the optimiser moves: the hook that distinguishes the subclasses.
+
+        May set constraints on ``structure`` (a private copy) and returns it or a filter on it.
+        """
+        return structure
+
+    def relax(self, structure: Atoms) -> Atoms:
+        """Minimise ``structure`` (a private copy, free to modify) and return the result.
+
+        Override this to plug in another engine. The result must carry a calculator with
+        energy and forces (a ``SinglePointCalculator`` is attached by :meth:`__call__` from the
+        last results if it does not) and may set ``info["relax_converged"]``.
+        """
+        structure.calc = get_calculator(self.calculator)
+        movable = self.apply_filter_and_constraints(structure)
+        optimizer = ALGORITHMS[self.algorithm](movable, logfile=None)
+        with warnings.catch_warnings():
+            # FrechetCellFilter's matrix logarithm warns at round-off level (err ~ 1e-13)
+            warnings.filterwarnings("ignore", "logm result may be inaccurate", RuntimeWarning)
+            converged = bool(optimizer.run(fmax=self.force_tolerance, steps=self.max_steps))
+        structure.info[RELAX_CONVERGED] = converged
+        return structure
+
+    def __call__(self, structure: Atoms) -> Atoms:
+        """Relax one structure: a new ``Atoms`` with a new uuid, the step ``str(self)`` and a
+        ``SinglePointCalculator``; the input is not modified.
+
+        Raises :class:`RelaxationError` when the engine raises or gives non-finite results.
+        """
+        if UUID not in structure.info:
+            structure = update_uuid(structure.copy())
+        work = structure.copy()
+        work.calc = None
+        try:
+            result = self.relax(work)
+            labelled = _single_point(result)
+        except RelaxationError:
+            raise
+        except Exception as error:
+            raise RelaxationError(f"{type(error).__name__}: {error}") from error
+        labelled.info[RELAX_CONVERGED] = bool(result.info.get(RELAX_CONVERGED, True))
+        return update_uuid(labelled, step=str(self), key="")
+
+
+def _single_point(result: Atoms) -> Atoms:
+    """A clean copy of ``result`` (no constraints) with its energy, forces and stress frozen."""
+    calc = result.calc
+    if calc is None:
+        raise RelaxationError("the relaxation returned a structure without a calculator")
+    energy = float(result.get_potential_energy(apply_constraint=False))
+    forces = np.array(result.get_forces(apply_constraint=False), dtype=float)
+    try:
+        stress = np.array(result.get_stress(apply_constraint=False), dtype=float)
+    except (PropertyNotImplementedError, NotImplementedError, ValueError):
+        stress = None
+    if not np.isfinite(energy) or not np.all(np.isfinite(forces)):
+        raise RelaxationError(
+            f"non-finite result: energy {energy}, forces finite: {bool(np.isfinite(forces).all())}",
+            reason="non_finite",
+        )
+    clean = Atoms(
+        numbers=result.numbers,
+        positions=result.positions,
+        cell=result.cell,
+        pbc=result.pbc,
+        info=dict(result.info),
+    )
+    results: dict[str, Any] = {"energy": energy, "free_energy": energy, "forces": forces}
+    if stress is not None and np.all(np.isfinite(stress)):
+        results["stress"] = stress
+    clean.calc = SinglePointCalculator(clean, **results)
+    return clean
+
+
+@dataclass(frozen=True)
+class CellRelax(Relax):
+    """Relax the cell shape at constant volume; fractional positions stay fixed."""
+
+    step_name: ClassVar[str] = "cell_relax"
+
+    def apply_filter_and_constraints(self, structure: Atoms) -> FrechetCellFilter:
+        structure.set_constraint(FixAtoms(indices=range(len(structure))))
+        return FrechetCellFilter(structure, constant_volume=True)
+
+
+@dataclass(frozen=True)
+class VolumeRelax(Relax):
+    """Relax the volume only, at ``pressure`` (GPa); cell shape and fractional positions stay."""
+
+    pressure: float = 0.0
+
+    step_name: ClassVar[str] = "volume_relax"
+
+    def apply_filter_and_constraints(self, structure: Atoms) -> FrechetCellFilter:
+        structure.set_constraint(FixAtoms(indices=range(len(structure))))
+        return FrechetCellFilter(
+            structure, hydrostatic_strain=True, scalar_pressure=self.scalar_pressure
+        )
+
+
+@dataclass(frozen=True)
+class SymmetryRelax(Relax):
+    """Relax positions and cell at ``pressure`` (GPa) keeping the space group (ASE FixSymmetry)."""
+
+    pressure: float = 0.0
+
+    step_name: ClassVar[str] = "symmetry_relax"
+
+    def apply_filter_and_constraints(self, structure: Atoms) -> FrechetCellFilter:
+        structure.set_constraint(FixSymmetry(structure))
+        return FrechetCellFilter(structure, scalar_pressure=self.scalar_pressure)
+
+
+@dataclass(frozen=True)
+class FullRelax(Relax):
+    """Relax positions and cell at ``pressure`` (GPa) without any constraint."""
+
+    pressure: float = 0.0
+
+    step_name: ClassVar[str] = "full_relax"
+
+    def apply_filter_and_constraints(self, structure: Atoms) -> FrechetCellFilter:
+        return FrechetCellFilter(structure, scalar_pressure=self.scalar_pressure)
+
+
+def _relax_chunk(
+    settings: Relax, structures: Sequence[Atoms]
+) -> list[tuple[Atoms | None, Drop | None]]:
+    """Relax a chunk in one process; each item gives a result or the reason it failed."""
+    out: list[tuple[Atoms | None, Drop | None]] = []
+    for structure in structures:
+        label = str(structure.info.get(UUID, structure.get_chemical_formula()))
+        try:
+            out.append((settings(structure), None))
+        except RelaxationError as error:
+            out.append((None, Drop(label, error.reason, str(error))))
+    return out
+
+
+def _check_structures(structures: Iterable[Atoms]) -> list[Atoms]:
+    items = list(structures)
+    for position, item in enumerate(items):
+        if not isinstance(item, Atoms):
+            raise TypeError(
+                f"structure {position} is a {type(item).__name__}, expected ase.Atoms"
+            )
+    return items
+
+
+def relax(
+    structures: Iterable[Atoms],
+    settings: Relax,
+    report: StageReport | None = None,
+    workers: int = 1,
+    executor: Executor | None = None,
+    chunksize: int = 8,
+) -> list[Atoms]:
+    """Relax every structure with ``settings``; return the results in input order.
+
+    Each result has ``info["relax_converged"]``; unconverged results are kept and counted as
+    ``not_converged`` in ``report.flags``. A structure whose calculator raises or returns
+    non-finite energy/forces is left out and recorded in ``report`` with the reason; the others
+    go on. The inputs are never modified. ``workers > 1`` fans out over local processes; pass
+    an ``executor`` (e.g. ``executorlib.SingleNodeExecutor``) to use it instead. The results do
+    not depend on either.
+    """
+    if not isinstance(settings, Relax):
+        raise TypeError(
+            f"settings must be a Relax (Relax(), VolumeRelax(), ...), got {settings!r}"
+        )
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if chunksize < 1:
+        raise ValueError(f"chunksize must be >= 1, got {chunksize!r}")
+    if isinstance(settings.calculator, CalculatorConfig):
+        settings.calculator.check()
+    items = _check_structures(structures)
+    start = time.perf_counter()
+    chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
+    if executor is not None:
+        outcomes = [item for part in executor.map(_relax_chunk, [settings] * len(chunks), chunks)
+                    for item in part]
+    elif workers > 1 and len(chunks) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            outcomes = [item for part in pool.map(_relax_chunk, [settings] * len(chunks), chunks)
+                        for item in part]
+    else:
+        outcomes = [item for chunk in chunks for item in _relax_chunk(settings, chunk)]
+    results = [result for result, _ in outcomes if result is not None]
+    if report is not None:
+        report.stage = report.stage or str(settings)
+        report.n_in += len(items)
+        report.n_out += len(results)
+        for _, drop in outcomes:
+            if drop is not None:
+                report.drops.append(drop)
+        unconverged = sum(not r.info[RELAX_CONVERGED] for r in results)
+        if unconverged:
+            report.flag("not_converged", unconverged)
+        report.seconds += time.perf_counter() - start
+    return results

@@ -1,0 +1,75 @@
+"""What a stage did: structures in and out, what it dropped and why, how long it took.
+
+Every stage function takes an optional ``report: StageReport | None``; when given, the stage fills
+it while it runs (also while a generator is consumed), so nothing is ever dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+__all__ = ["Drop", "StageReport"]
+
+
+@dataclass(frozen=True)
+class Drop:
+    """One structure (or grid point) a stage did not turn into an output.
+
+    ``label`` names what was dropped (a uuid, or e.g. ``"Cu2Ag1 @ 225"`` for a grid point),
+    ``reason`` is a short category used for counting, ``detail`` the message behind it.
+    """
+
+    label: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class StageReport:
+    """Counts and records of one stage run; ``seconds`` is wall time (s)."""
+
+    stage: str = ""
+    n_in: int = 0
+    n_out: int = 0
+    drops: list[Drop] = field(default_factory=list)
+    flags: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def drop(self, label: str, reason: str, detail: str = "") -> None:
+        """Record that ``label`` was dropped for ``reason``."""
+        self.drops.append(Drop(str(label), reason, detail))
+
+    def flag(self, reason: str, count: int = 1) -> None:
+        """Count a kept structure with a remark (e.g. ``"not_converged"``)."""
+        self.flags[reason] += count
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Number of drops per reason."""
+        return dict(Counter(d.reason for d in self.drops))
+
+    @property
+    def n_dropped(self) -> int:
+        """Total number of drops."""
+        return len(self.drops)
+
+    def merge(self, other: StageReport) -> StageReport:
+        """Add ``other``'s counts and records to this one (e.g. per worker chunk); return self."""
+        self.n_in += other.n_in
+        self.n_out += other.n_out
+        self.drops.extend(other.drops)
+        self.flags.update(other.flags)
+        self.seconds += other.seconds
+        return self
+
+    def summary(self) -> str:
+        """One line: ``stage: in -> out (dropped: reason n, ...) [flags] in s``."""
+        dropped = ", ".join(f"{reason} {n}" for reason, n in sorted(self.dropped.items()))
+        flags = ", ".join(f"{reason} {n}" for reason, n in sorted(self.flags.items()))
+        text = f"{self.stage or 'stage'}: {self.n_in} in -> {self.n_out} out"
+        if dropped:
+            text += f" (dropped: {dropped})"
+        if flags:
+            text += f" [{flags}]"
+        return text + f" in {self.seconds:.2f} s"
