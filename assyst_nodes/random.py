@@ -60,7 +60,8 @@ def derive_seed(seed: int, *identity: object) -> int:
     ints ...): e.g. ``derive_seed(7, "pyxtal", "Cu2Ag1", 225, 0)``. Equal inputs give equal seeds
     in any process; different identities give independent streams (numpy ``SeedSequence``).
     """
-    words = [resolve_seed(seed), *(_key_word(part) for part in identity)]
+    # the length goes first: SeedSequence treats trailing zero words as absent ([s] == [s, 0])
+    words = [resolve_seed(seed), len(identity), *(_key_word(part) for part in identity)]
     state = np.random.SeedSequence(words).generate_state(2, dtype=np.uint32)
     return int((int(state[0]) << 32 | int(state[1])) & MAX_SEED)
 
