@@ -13,7 +13,8 @@ key                        meaning
 ``symmetry``               whether the structure was built with symmetry (``True`` for pyxtal)
 ``requested spacegroup``   the space group asked of pyxtal
 ``spacegroup``             the space group actually detected (spglib)
-``repeat``                 how many formula units the cell holds
+``repeat``                 index of the draw for its grid point (0 for :func:`sample`)
+``supercell``              repetition of a one-atom cell before rattling, e.g. ``"2x2x2"``
 ``relax_converged``        whether the relaxation met its force tolerance
 ``rng_seed``               the seed of the random stream that made this structure alone
 =========================  ==============================================================
@@ -38,6 +39,7 @@ __all__ = [
     "SEED",
     "SPACEGROUP",
     "STEP",
+    "SUPERCELL",
     "SYMMETRY",
     "UUID",
     "chain",
@@ -61,6 +63,7 @@ SPACEGROUP = "spacegroup"
 REPEAT = "repeat"
 RELAX_CONVERGED = "relax_converged"
 RNG_SEED = "rng_seed"
+SUPERCELL = "supercell"
 
 NAMESPACE = _uuid.UUID("6f1c2a8e-3b7d-5e41-9a0c-5d2f4b8e7a13")
 """Namespace of every uuid this package derives (uuid5)."""

@@ -60,9 +60,9 @@ from ase.data import atomic_numbers, covalent_radii
 from .lineage import (
     LINEAGE,
     PERTURBATION,
-    REPEAT,
     RNG_SEED,
     SEED,
+    SUPERCELL,
     UUID,
     geometry_digest,
     update_uuid,
@@ -255,9 +255,7 @@ def _prepare_rattle(structure: Atoms, create_supercells: bool, name: str) -> Ato
         )
     repeat = _supercell_repeat(structure)
     supercell = structure.repeat(repeat)
-    count = structure.info.get(REPEAT)
-    if isinstance(count, int | np.integer) and not isinstance(count, bool):
-        supercell.info[REPEAT] = int(count) * math.prod(repeat)
+    supercell.info[SUPERCELL] = "x".join(str(n) for n in repeat)
     return supercell
 
 
@@ -276,7 +274,7 @@ class Rattle(Perturbation):
     A one-atom cell cannot be rattled meaningfully (:class:`CannotApply`); with
     ``create_supercells=True`` it is first repeated along its periodic axes to at least
     ``SUPERCELL_MIN_ATOMS`` (8) atoms, as isotropically as the cell allows (a cubic cell becomes
-    2x2x2; ``info["repeat"]`` is multiplied accordingly). Cells of two or more atoms are never
+    2x2x2; ``info["supercell"]`` records it, e.g. ``"2x2x2"``). Cells of two or more atoms are never
     enlarged. ``rng``: own base seed (overrides :func:`perturb`'s). ``str()``: ``rattle(0.1)``.
     """
 

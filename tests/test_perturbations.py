@@ -24,6 +24,7 @@ from assyst_nodes.lineage import (
     RNG_SEED,
     SEED,
     STEP,
+    SUPERCELL,
     UUID,
     parent_of,
     update_uuid,
@@ -519,9 +520,10 @@ def test_single_atom_rattle_is_reported_as_cannot_apply() -> None:
 @pytest.mark.parametrize("config", [Rattle(0.1, True), ElementScaledRattle(0.05, None, True)])
 def test_single_atom_rattle_with_supercells_repeats_to_eight_atoms(config: Perturbation) -> None:
     single = bulk("Cu")
-    single.info[REPEAT] = 1
+    single.info[REPEAT] = 0
     (out,) = perturb([update_uuid(single)], config, rng=0)
-    assert len(out) == 8 and out.info[REPEAT] == 8
+    assert len(out) == 8 and out.info[SUPERCELL] == "2x2x2"
+    assert out.info[REPEAT] == 0  # the draw index of the parent crystal is kept
     np.testing.assert_allclose(out.cell.array, 2 * single.cell.array)
 
 
