@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import pickle
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
@@ -292,6 +293,19 @@ def test_outputs_are_bit_identical_per_parent_when_input_is_reversed() -> None:
         mine = [fingerprint(s) for s in forward if parent_of(s) == uid]
         theirs = [fingerprint(s) for s in backward if parent_of(s) == uid]
         assert mine == theirs and len(mine) == len(STAGE)
+
+
+def test_chunks_perturbed_in_separate_processes_give_the_same_outputs() -> None:
+    """What N workers would do: split the input, perturb each chunk elsewhere, concatenate."""
+    structures = small_cells(4)
+    whole = perturb(structures, STAGE, rng=9)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        parts = pool.map(
+            functools.partial(perturb, perturbations=STAGE, rng=9),
+            [structures[:1], structures[1:]],
+        )
+        chunked = [atoms for part in parts for atoms in part]
+    assert [fingerprint(s) for s in chunked] == [fingerprint(s) for s in whole]
 
 
 def test_generator_rng_is_reduced_once_and_reproducible() -> None:
