@@ -33,6 +33,7 @@ from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
 
 from .lineage import UUID
 from .reports import StageReport
+from .validation import structure_list
 
 __all__ = [
     "AndFilter",
@@ -714,16 +715,13 @@ def filter(  # shadows the builtin inside this module, on purpose
             "filter(structures, filters): the first argument is a filter; the builtin order "
             "filter(predicate, structures) belongs to builtins.filter"
         )
+    items = structure_list(structures)
     combined = _combine(filters)
     start = time.perf_counter()
     if report is not None:
         report.stage = "no filter" if combined is None else str(combined)
     kept: list[Atoms] = []
-    for position, structure in enumerate(structures):
-        if not isinstance(structure, Atoms):
-            raise TypeError(
-                f"item {position} of structures is a {type(structure).__name__}, not ase.Atoms"
-            )
+    for position, structure in enumerate(items):
         if report is not None:
             report.n_in += 1
         if combined is None:

@@ -69,6 +69,7 @@ from .lineage import (
 )
 from .random import RngLike, derive_seed, resolve_seed, stream
 from .reports import StageReport
+from .validation import structure_list
 
 __all__ = [
     "SUPERCELL_MIN_ATOMS",
@@ -652,11 +653,7 @@ def perturb(
             raise TypeError(f"a filter must be a callable Atoms -> bool, not {predicate!r}")
     parents = []
     seen: set[str] = set()
-    for position, structure in enumerate(structures):
-        if not isinstance(structure, Atoms):
-            raise TypeError(
-                f"structure {position} is a {type(structure).__name__}, expected ase.Atoms"
-            )
+    for structure in structure_list(structures):
         parent = _with_uuid(structure)
         uid = str(parent.info[UUID])
         if uid in seen:

@@ -28,6 +28,7 @@ from ase.optimize import BFGS, FIRE, LBFGS
 from .calculators import EMT, CalculatorConfig, get_calculator
 from .lineage import RELAX_CONVERGED, UUID, update_uuid
 from .reports import Drop, StageReport
+from .validation import structure_list
 
 __all__ = [
     "ALGORITHMS",
@@ -243,16 +244,6 @@ def _relax_chunk(
     return out
 
 
-def _check_structures(structures: Iterable[Atoms]) -> list[Atoms]:
-    items = list(structures)
-    for position, item in enumerate(items):
-        if not isinstance(item, Atoms):
-            raise TypeError(
-                f"structure {position} is a {type(item).__name__}, expected ase.Atoms"
-            )
-    return items
-
-
 def relax(
     structures: Iterable[Atoms],
     settings: Relax,
@@ -280,7 +271,7 @@ def relax(
         raise ValueError(f"chunksize must be >= 1, got {chunksize!r}")
     if isinstance(settings.calculator, CalculatorConfig):
         settings.calculator.check()
-    items = _check_structures(structures)
+    items = structure_list(structures)
     start = time.perf_counter()
     chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
     if executor is not None:

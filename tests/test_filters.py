@@ -593,7 +593,7 @@ def test_filter_labels_structures_without_uuid_by_formula_and_position() -> None
 
 
 def test_filter_raises_type_error_naming_position_and_type_of_non_atoms() -> None:
-    with pytest.raises(TypeError, match="item 1 of structures is a str"):
+    with pytest.raises(TypeError, match="structure 1 is a str"):
         F.filter([bulk("Cu"), "Cu"], AspectFilter())
     with pytest.raises(TypeError, match=r"builtins\.filter"):
         F.filter(AspectFilter(), [bulk("Cu")])  # type: ignore[arg-type]
@@ -608,3 +608,10 @@ def test_builtin_filter_accepts_filters_as_predicates() -> None:
     assert list(builtins.filter(DistanceFilter(1.2), structures)) == [
         s for s in structures if DistanceFilter(1.2)(s)
     ]
+
+
+def test_filter_checks_every_item_before_it_counts_anything() -> None:
+    report = StageReport()
+    with pytest.raises(TypeError, match="structure 2 is a NoneType"):
+        F.filter([bulk("Cu"), bulk("Ag"), None], AspectFilter(), report)  # type: ignore[list-item]
+    assert report.n_in == 0 and report.drops == []
