@@ -22,7 +22,15 @@ import spglib
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from .lineage import REPEAT, REQUESTED_SPACEGROUP, RNG_SEED, SPACEGROUP, SYMMETRY, update_uuid
+from .lineage import (
+    REPEAT,
+    REQUESTED_SPACEGROUP,
+    RNG_SEED,
+    SPACEGROUP,
+    SYMMETRY,
+    geometry_digest,
+    update_uuid,
+)
 from .random import RngLike, derive_seed, resolve_seed, stream
 from .reports import StageReport
 
@@ -37,8 +45,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_GROUP = {0: 58, 1: 75, 2: 80, 3: 230}
-"""Largest group number per dimension: point (0), rod (1), layer (2) and space (3) groups."""
+MAX_GROUP = {0: 56, 1: 75, 2: 80, 3: 230}
+"""Largest group number per dimension: point (0), rod (1), layer (2) and space (3) groups.
+
+pyxtal names 58 point groups but accepts numbers only up to 56 (57, 58 are C*, C*h)."""
 
 TOLERANCE_PROTOTYPES = ("metallic", "atomic", "molecular", "vdW")
 """Names of pyxtal's built-in distance tolerance tables."""
@@ -263,7 +273,10 @@ def _draw(
             RNG_SEED: seed,
         }
     )
-    return update_uuid(structure, step="pyxtal", key=f"{formula}@{group}/{dim}#{seed}")
+    # the geometry is part of the key: settings that do not enter the seed (tolerance, pyxtal
+    # keywords) change the structure, and distinct structures must not share a uuid
+    key = (f"{formula}@{group}/{dim}#{seed}", geometry_digest(structure))
+    return update_uuid(structure, step="pyxtal", key=key)
 
 
 def pyxtal(
@@ -337,7 +350,8 @@ def sample(
         tuple((e, n) for e, n in f if n > 0) for f in formulas.trim(min_atoms, max_atoms).atoms
     ]
     compositions = [c for c in compositions if c]
-    tm = _tolerance_matrix(tolerance, formulas.elements)
+    # only the elements that are drawn need a radius (not those with count 0 or trimmed away)
+    tm = _tolerance_matrix(tolerance, {e for c in compositions for e, _ in c})
     base = resolve_seed(rng)
     grid = list(itertools.product(compositions, groups))
     if shuffle:

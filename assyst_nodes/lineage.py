@@ -121,8 +121,8 @@ def step_of(structure: Atoms, default: str = "unknown") -> str:
 
 def parent_of(structure: Atoms) -> str | None:
     """The uuid of the direct parent, or ``None`` for a structure without ancestors."""
-    lineage = structure.info.get(LINEAGE) or ()
-    return str(lineage[-1]) if len(lineage) else None
+    lineage = structure.info.get(LINEAGE)  # a list, or an array when read back from a store
+    return str(lineage[-1]) if lineage is not None and len(lineage) else None
 
 
 def seed_of(structure: Atoms) -> str | None:

@@ -47,7 +47,7 @@ def resolve_seed(rng: RngLike) -> int:
 
 def _key_word(part: object) -> int:
     """Map one identity part to a non-negative integer, stable across processes and runs."""
-    if isinstance(part, int | np.integer) and not isinstance(part, bool) and part >= 0:
+    if isinstance(part, int | np.integer) and not isinstance(part, bool) and 0 <= part < 2**64:
         return int(part)
     digest = hashlib.blake2b(repr(part).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
@@ -60,8 +60,11 @@ def derive_seed(seed: int, *identity: object) -> int:
     ints ...): e.g. ``derive_seed(7, "pyxtal", "Cu2Ag1", 225, 0)``. Equal inputs give equal seeds
     in any process; different identities give independent streams (numpy ``SeedSequence``).
     """
-    # the length goes first: SeedSequence treats trailing zero words as absent ([s] == [s, 0])
-    words = [resolve_seed(seed), len(identity), *(_key_word(part) for part in identity)]
+    # the length goes first: SeedSequence treats trailing zero words as absent ([s] == [s, 0]);
+    # every value takes exactly two 32 bit words (numpy would split an int into as many words as
+    # it needs, so that e.g. (2**32, 5) and (0, 1 + 5 * 2**32) gave the same words)
+    values = [resolve_seed(seed), len(identity), *(_key_word(part) for part in identity)]
+    words = np.array([w for v in values for w in (v & 0xFFFFFFFF, v >> 32)], dtype=np.uint32)
     state = np.random.SeedSequence(words).generate_state(2, dtype=np.uint32)
     return int((int(state[0]) << 32 | int(state[1])) & MAX_SEED)
 
