@@ -8,11 +8,13 @@ depend on which other grid points were drawn, in which order, or by how many wor
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, Self, overload
@@ -22,6 +24,7 @@ import spglib
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from .fanout import check_workers, map_chunks, process_pool
 from .lineage import (
     REPEAT,
     REQUESTED_SPACEGROUP,
@@ -31,8 +34,9 @@ from .lineage import (
     geometry_digest,
     update_uuid,
 )
+from .progress import progress_bar
 from .random import RngLike, derive_seed, resolve_seed, stream
-from .reports import StageReport
+from .reports import Drop, StageReport
 
 __all__ = [
     "MAX_GROUP",
@@ -313,6 +317,10 @@ def sample(
     shuffle: bool = False,
     rng: RngLike = None,
     report: StageReport | None = None,
+    workers: int = 1,
+    executor: Executor | None = None,
+    chunksize: int = 4,
+    progress: bool | None = None,
     **pyxtal_kwargs: Any,
 ) -> Iterator[Atoms]:
     """Yield random symmetric crystals over the grid of compositions x symmetry groups.
@@ -328,9 +336,15 @@ def sample(
     - ``rng``: base seed (or generator, or ``None`` for fresh entropy); the seed of each
       structure's stream is in its ``info["rng_seed"]``.
 
+    - ``workers``/``executor``/``chunksize``: draw grid points in parallel, in chunks, over
+      local processes or any ``concurrent.futures.Executor``; the structures, their order and
+      the report are the same as with one worker. ``progress`` shows a bar (default: only in
+      terminals and notebooks).
+
     Grid points that are incompatible, or where pyxtal gives up, are skipped and recorded in
     ``report`` (reasons ``incompatible`` and ``pyxtal_failed``), never raised.
     """
+    check_workers(workers, chunksize)
     if dim not in MAX_GROUP:
         raise ValueError(f"dim must be one of 0, 1, 2, 3, got {dim!r}")
     groups = list(range(1, MAX_GROUP[dim] + 1) if spacegroups is None else spacegroups)
@@ -358,7 +372,42 @@ def sample(
         grid = [grid[i] for i in stream(base, "shuffle").permutation(len(grid))]
     if report is not None:
         report.stage = report.stage or "sample"
-    return _walk(grid, dim, tm, base, max_structures, report, pyxtal_kwargs)
+    return _walk(
+        grid, dim, tm, base, max_structures, report, dict(pyxtal_kwargs), workers, executor,
+        chunksize, progress,
+    )
+
+
+def _visit(
+    dim: int,
+    tm: Any,
+    base: int,
+    pyxtal_kwargs: Mapping[str, Any],
+    points: Sequence[tuple[Formula, int]],
+) -> list[tuple[Atoms | None, Drop | None, float]]:
+    """Draw the crystal of each grid point: (structure or None, why not, seconds) per point."""
+    out: list[tuple[Atoms | None, Drop | None, float]] = []
+    for composition, group in points:
+        start = time.perf_counter()
+        species = [e for e, _ in composition]
+        num_ions = [n for _, n in composition]
+        formula = _formula_string(composition)
+        label = f"{formula} @ {group}"
+        compatible, _ = _group(group, dim).check_compatible(num_ions)
+        if not compatible:
+            drop = Drop(label, "incompatible", f"group {group} cannot host {composition}")
+            out.append((None, drop, time.perf_counter() - start))
+            continue
+        seed = derive_seed(base, "pyxtal", formula, group, dim)
+        try:
+            structure = _draw(group, species, num_ions, dim, seed, {"tm": tm, **pyxtal_kwargs})
+        except (RuntimeError, ValueError) as error:
+            reason = "incompatible" if isinstance(error, ValueError) else "pyxtal_failed"
+            log.debug("sample: %s skipped (%s: %s)", label, reason, error)
+            out.append((None, Drop(label, reason, str(error)), time.perf_counter() - start))
+            continue
+        out.append((structure, None, time.perf_counter() - start))
+    return out
 
 
 def _walk(
@@ -369,35 +418,52 @@ def _walk(
     max_structures: int | None,
     report: StageReport | None,
     pyxtal_kwargs: Mapping[str, Any],
+    workers: int,
+    executor: Executor | None,
+    chunksize: int,
+    progress: bool | None,
 ) -> Iterator[Atoms]:
+    """Visit the grid in order until ``max_structures`` are made, in waves when fanned out.
+
+    A wave may draw a few points past the cap; those are discarded unseen, so the output and
+    the report equal the serial walk's.
+    """
+    total = len(grid) if max_structures is None else min(max_structures, len(grid))
+    serial = executor is None and workers == 1
+    wave = 1 if serial else workers * chunksize * 2
     made = 0
-    for composition, group in grid:
-        if max_structures is not None and made >= max_structures:
-            return
-        start = time.perf_counter()
-        species = [e for e, _ in composition]
-        num_ions = [n for _, n in composition]
-        label = f"{_formula_string(composition)} @ {group}"
-        if report is not None:
-            report.n_in += 1
-        compatible, _ = _group(group, dim).check_compatible(num_ions)
-        if not compatible:
-            if report is not None:
-                report.drop(label, "incompatible", f"group {group} cannot host {composition}")
-                report.seconds += time.perf_counter() - start
-            continue
-        seed = derive_seed(base, "pyxtal", _formula_string(composition), group, dim)
-        try:
-            structure = _draw(group, species, num_ions, dim, seed, {"tm": tm, **pyxtal_kwargs})
-        except (RuntimeError, ValueError) as error:
-            reason = "incompatible" if isinstance(error, ValueError) else "pyxtal_failed"
-            log.debug("sample: %s skipped (%s: %s)", label, reason, error)
-            if report is not None:
-                report.drop(label, reason, str(error))
-                report.seconds += time.perf_counter() - start
-            continue
-        made += 1
-        if report is not None:
-            report.n_out += 1
-            report.seconds += time.perf_counter() - start
-        yield structure
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(progress_bar(total, "sample", progress))
+        pool = executor
+        if not serial and pool is None:
+            pool = stack.enter_context(process_pool(workers))
+        for first in range(0, len(grid), wave):
+            if max_structures is not None and made >= max_structures:
+                return
+            points = grid[first : first + wave]
+            start = time.perf_counter()
+            if serial:
+                outcomes = _visit(dim, tm, base, pyxtal_kwargs, points)
+            else:
+                outcomes = map_chunks(
+                    _visit, (dim, tm, base, pyxtal_kwargs), points, executor=pool,
+                    chunksize=chunksize, progress=False,
+                )
+            wall = time.perf_counter() - start
+            for structure, drop, seconds in outcomes:
+                if max_structures is not None and made >= max_structures:
+                    break
+                if report is not None:
+                    report.n_in += 1
+                    report.seconds += seconds if serial else wall / len(outcomes)
+                    if drop is not None:
+                        report.drops.append(drop)
+                if structure is None:
+                    if max_structures is None:
+                        bar.update(1)
+                    continue
+                made += 1
+                bar.update(1)
+                if report is not None:
+                    report.n_out += 1
+                yield structure

@@ -13,7 +13,7 @@ import math
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -26,6 +26,7 @@ from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
 
 from .calculators import EMT, CalculatorConfig, get_calculator
+from .fanout import check_workers, map_chunks
 from .lineage import RELAX_CONVERGED, UUID, update_uuid
 from .reports import Drop, StageReport
 from .validation import structure_list
@@ -36,8 +37,10 @@ __all__ = [
     "FullRelax",
     "Relax",
     "RelaxationError",
+    "SinglePoint",
     "SymmetryRelax",
     "VolumeRelax",
+    "label",
     "relax",
 ]
 
@@ -72,6 +75,8 @@ class Relax:
     calculator: CalculatorConfig | BaseCalculator = EMT()
 
     step_name: ClassVar[str] = "relax"
+    optimises: ClassVar[bool] = True
+    """Whether the engine moves atoms (and so reports ``relax_converged``)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int):
@@ -145,7 +150,8 @@ class Relax:
             raise
         except Exception as error:
             raise RelaxationError(f"{type(error).__name__}: {error}") from error
-        labelled.info[RELAX_CONVERGED] = bool(result.info.get(RELAX_CONVERGED, True))
+        if self.optimises:
+            labelled.info[RELAX_CONVERGED] = bool(result.info.get(RELAX_CONVERGED, True))
         return update_uuid(labelled, step=str(self), key="")
 
 
@@ -230,6 +236,22 @@ class FullRelax(Relax):
         return FrechetCellFilter(structure, scalar_pressure=self.scalar_pressure)
 
 
+@dataclass(frozen=True)
+class SinglePoint(Relax):
+    """Evaluate the calculator once (labelling): nothing moves; ``max_steps`` etc. are unused.
+
+    The result keeps the input's ``relax_converged`` (if any) instead of setting its own.
+    """
+
+    step_name: ClassVar[str] = "single_point"
+    optimises: ClassVar[bool] = False
+
+    def relax(self, structure: Atoms) -> Atoms:
+        structure.calc = get_calculator(self.calculator)
+        structure.get_potential_energy()
+        return structure
+
+
 def _relax_chunk(
     settings: Relax, structures: Sequence[Atoms]
 ) -> list[tuple[Atoms | None, Drop | None]]:
@@ -251,38 +273,37 @@ def relax(
     workers: int = 1,
     executor: Executor | None = None,
     chunksize: int = 8,
+    progress: bool | None = None,
 ) -> list[Atoms]:
     """Relax every structure with ``settings``; return the results in input order.
 
     Each result has ``info["relax_converged"]``; unconverged results are kept and counted as
     ``not_converged`` in ``report.flags``. A structure whose calculator raises or returns
     non-finite energy/forces is left out and recorded in ``report`` with the reason; the others
-    go on. The inputs are never modified. ``workers > 1`` fans out over local processes; pass
-    an ``executor`` (e.g. ``executorlib.SingleNodeExecutor``) to use it instead. The results do
-    not depend on either.
+    go on. The inputs are never modified. ``workers > 1`` fans out over local processes in
+    chunks of ``chunksize``; pass an ``executor`` (e.g. ``executorlib.SingleNodeExecutor``) to
+    use it instead. The results do not depend on either. ``progress`` shows a bar (default:
+    only in terminals and notebooks, see :mod:`assyst_nodes.progress`).
     """
     if not isinstance(settings, Relax):
         raise TypeError(
             f"settings must be a Relax (Relax(), VolumeRelax(), ...), got {settings!r}"
         )
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
-    if chunksize < 1:
-        raise ValueError(f"chunksize must be >= 1, got {chunksize!r}")
+    check_workers(workers, chunksize)
     if isinstance(settings.calculator, CalculatorConfig):
         settings.calculator.check()
     items = structure_list(structures)
     start = time.perf_counter()
-    chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)]
-    if executor is not None:
-        outcomes = [item for part in executor.map(_relax_chunk, [settings] * len(chunks), chunks)
-                    for item in part]
-    elif workers > 1 and len(chunks) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            outcomes = [item for part in pool.map(_relax_chunk, [settings] * len(chunks), chunks)
-                        for item in part]
-    else:
-        outcomes = [item for chunk in chunks for item in _relax_chunk(settings, chunk)]
+    outcomes = map_chunks(
+        _relax_chunk,
+        (settings,),
+        items,
+        workers=workers,
+        executor=executor,
+        chunksize=chunksize,
+        description=str(settings),
+        progress=progress,
+    )
     results = [result for result, _ in outcomes if result is not None]
     if report is not None:
         report.stage = report.stage or str(settings)
@@ -291,8 +312,34 @@ def relax(
         for _, drop in outcomes:
             if drop is not None:
                 report.drops.append(drop)
-        unconverged = sum(not r.info[RELAX_CONVERGED] for r in results)
+        unconverged = sum(not r.info.get(RELAX_CONVERGED, True) for r in results)
         if unconverged:
             report.flag("not_converged", unconverged)
         report.seconds += time.perf_counter() - start
     return results
+
+
+def label(
+    structures: Iterable[Atoms],
+    calculator: CalculatorConfig | BaseCalculator = EMT(),
+    report: StageReport | None = None,
+    workers: int = 1,
+    executor: Executor | None = None,
+    chunksize: int = 8,
+    progress: bool | None = None,
+) -> list[Atoms]:
+    """Energy, forces and stress of each structure with ``calculator``, nothing moved.
+
+    Shorthand for ``relax(structures, SinglePoint(calculator=calculator), ...)``: each result
+    is a new structure (step ``single_point``, parent in its lineage) carrying a
+    ``SinglePointCalculator``; failures are dropped and reported as in :func:`relax`.
+    """
+    return relax(
+        structures,
+        SinglePoint(calculator=calculator),
+        report=report,
+        workers=workers,
+        executor=executor,
+        chunksize=chunksize,
+        progress=progress,
+    )

@@ -1,0 +1,184 @@
+"""Config nodes: build a stage's *how* inside the graph.
+
+Every frozen config dataclass of the core is a node as it is: ``pwf.node(VolumeRelax)`` has the
+dataclass fields (with their defaults and hints) as inputs and the frozen ``instance`` as
+output; :data:`CONFIG_CLASSES` lists them. The functions here cover what is not a dataclass
+constructor: ``Formulas`` operators, putting a calculator into relax settings, series of
+perturbations, the filter of the canonical run, and lists of configs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flowrep as fr
+
+from ..calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
+from ..crystals import Formulas
+from ..filters import (
+    AndFilter,
+    AspectFilter,
+    DistanceFilter,
+    EnergyFilter,
+    FilterBase,
+    ForceFilter,
+    NotFilter,
+    OrFilter,
+    VolumeFilter,
+)
+from ..perturbations import (
+    ElementScaledRattle,
+    Perturbation,
+    RandomChoice,
+    Rattle,
+    Series,
+    Stretch,
+    as_perturbation,
+)
+from ..relaxations import CellRelax, FullRelax, Relax, SinglePoint, SymmetryRelax, VolumeRelax
+
+__all__ = [
+    "CONFIG_CLASSES",
+    "assyst_filters",
+    "formulas_concat",
+    "formulas_for",
+    "formulas_from",
+    "formulas_pair",
+    "formulas_product",
+    "formulas_range",
+    "formulas_trim",
+    "perturbation_list",
+    "perturbations_or_default",
+    "series",
+    "with_calculator",
+]
+
+CONFIG_CLASSES: tuple[type, ...] = (
+    EMT,
+    Morse,
+    LennardJones,
+    ImportedCalculator,
+    Relax,
+    CellRelax,
+    VolumeRelax,
+    SymmetryRelax,
+    FullRelax,
+    SinglePoint,
+    Rattle,
+    ElementScaledRattle,
+    Stretch,
+    Series,
+    RandomChoice,
+    DistanceFilter,
+    AspectFilter,
+    VolumeFilter,
+    EnergyFilter,
+    ForceFilter,
+    AndFilter,
+    OrFilter,
+    NotFilter,
+)
+"""The frozen config dataclasses; ``pwf.node(cls)`` of each is a config node."""
+
+
+@fr.atomic("formulas")
+def formulas_range(
+    elements: str | list[str] | tuple[str, ...], start: int = 0, stop: int = 5, step: int = 1
+) -> Formulas:
+    """Counts ``range(start, stop, step)`` of each element, all combinations
+    (``Formulas.range``); counts of 0 are ignored by sampling."""
+    names = elements if isinstance(elements, str) else tuple(elements)
+    return Formulas.range(names, start, stop, step)
+
+
+@fr.atomic("formulas")
+def formulas_for(
+    elements: str | list[str] | tuple[str, ...] = ("Cu", "Ag"),
+    min_atoms: int = 1,
+    max_atoms: int = 4,
+    formulas: Formulas | None = None,
+) -> Formulas:
+    """Compositions of ``min_atoms..max_atoms`` atoms: every mix of ``elements`` (counts may be
+    0), or the given ``formulas`` trimmed to that window when they are not ``None``."""
+    if formulas is None:
+        names = (elements,) if isinstance(elements, str) else tuple(elements)
+        formulas = Formulas.range(names, 0, max_atoms + 1)
+    return formulas.trim(min_atoms, max_atoms)
+
+
+@fr.atomic("formulas")
+def formulas_from(compositions: list[dict[str, int]]) -> Formulas:
+    """``Formulas`` from explicit compositions, e.g. ``[{"Cu": 1, "Ag": 3}]``."""
+    return Formulas(compositions)
+
+
+@fr.atomic("formulas")
+def formulas_concat(first: Formulas, second: Formulas) -> Formulas:
+    """``first + second``: the compositions of both, in order."""
+    return first + second
+
+
+@fr.atomic("formulas")
+def formulas_pair(first: Formulas, second: Formulas) -> Formulas:
+    """``first | second``: item-by-item union of disjoint element sets."""
+    return first | second
+
+
+@fr.atomic("formulas")
+def formulas_product(first: Formulas, second: Formulas) -> Formulas:
+    """``first * second``: every composition of one with every one of the other."""
+    return first * second
+
+
+@fr.atomic("formulas")
+def formulas_trim(formulas: Formulas, min_atoms: int = 1, max_atoms: int | None = None) -> Formulas:
+    """Only compositions with ``min_atoms`` to ``max_atoms`` atoms."""
+    return formulas.trim(min_atoms, max_atoms)
+
+
+@fr.atomic("settings")
+def with_calculator(settings: Relax, calculator: CalculatorConfig) -> Relax:
+    """``settings`` with its calculator replaced by ``calculator``."""
+    return dataclasses.replace(settings, calculator=calculator)
+
+
+@fr.atomic("perturbation")
+def series(first: Perturbation, second: Perturbation) -> Perturbation:
+    """``first + second``: apply ``first``, then ``second`` to its result."""
+    return first + second
+
+
+@fr.atomic("perturbations")
+def perturbation_list(
+    first: Perturbation,
+    second: Perturbation | None = None,
+    third: Perturbation | None = None,
+    fourth: Perturbation | None = None,
+) -> list[Perturbation]:
+    """The given perturbations as a list (``None`` left out); each is applied separately."""
+    return [p for p in (first, second, third, fourth) if p is not None]
+
+
+@fr.atomic("perturbations")
+def perturbations_or_default(
+    perturbations: list[Perturbation] | tuple[Perturbation, ...] | None = None,
+) -> list[Perturbation]:
+    """``perturbations`` as a list, or the canonical run's two when ``None``: a 0.1 Å rattle
+    (one-atom cells first repeated to 8 atoms) on a 5 % strain, and a random choice of a large
+    volume change (80 %) or a large shear (20 %)."""
+    from ..pipeline import DEFAULT_PERTURBATIONS
+
+    chosen = DEFAULT_PERTURBATIONS if perturbations is None else perturbations
+    return [as_perturbation(p) for p in chosen]
+
+
+@fr.atomic("tolerance", "filters")
+def assyst_filters(
+    radii: float | dict[str, float] | tuple[tuple[str, float], ...],
+    max_aspect: float = 6.0,
+) -> tuple[DistanceFilter, FilterBase]:
+    """The canonical run's filter: minimum distances (``radii`` in Å, pair limit r_i + r_j)
+    and cells no more elongated than ``max_aspect``. The ``DistanceFilter`` alone is also
+    returned, as the sampling tolerance, so crystals are drawn with the same radii."""
+    distance = DistanceFilter(radii)
+    return distance, distance & AspectFilter(max_aspect)

@@ -1,0 +1,119 @@
+"""The canonical ASSYST run as one macro node.
+
+``pwf.node(assyst)`` is a flowrep workflow recipe wiring: formulas -> sample -> volume relax ->
+full relax -> perturb -> combine (sampled + both relaxed sets + perturbed) -> filter. Every
+knob is a macro input and every intermediate set and report a macro output, so the macro can be
+used on its own or as one node of a larger workflow.
+"""
+
+from __future__ import annotations
+
+import flowrep as fr
+from ase import Atoms
+
+from ..calculators import EMT, CalculatorConfig
+from ..crystals import Formulas
+from ..perturbations import Perturbation
+from ..pipeline import DEFAULT_RADII
+from ..relaxations import FullRelax, Relax, VolumeRelax
+from ..reports import StageReport
+from .configs import assyst_filters, formulas_for, perturbations_or_default, with_calculator
+from .executors import ExecutorLike
+from .stages import combine, filter_structures, gather_reports, perturb, relax, sample
+
+__all__ = ["DEFAULT_RADII_PAIRS", "assyst"]
+
+DEFAULT_RADII_PAIRS: tuple[tuple[str, float], ...] = tuple(sorted(DEFAULT_RADII.items()))
+"""Radii (Å) of the embedded Cu-Ag example as (element, radius) pairs."""
+
+
+@fr.workflow
+def assyst(
+    elements: list[str] | tuple[str, ...] = ("Cu", "Ag"),
+    min_atoms: int = 1,
+    max_atoms: int = 4,
+    formulas: Formulas | None = None,
+    spacegroups: list[int] | tuple[int, ...] | None = None,
+    max_structures: int | None = 30,
+    calculator: CalculatorConfig = EMT(),
+    volume_relax: Relax = VolumeRelax(),
+    full_relax: Relax = FullRelax(),
+    perturbations: list[Perturbation] | tuple[Perturbation, ...] | None = None,
+    radii: float | dict[str, float] | tuple[tuple[str, float], ...] = DEFAULT_RADII_PAIRS,
+    max_aspect: float = 6.0,
+    retries: int = 10,
+    seed: int = 0,
+    workers: int = 1,
+    executor: ExecutorLike = None,
+    progress: bool | None = None,
+) -> tuple[
+    list[Atoms],
+    list[Atoms],
+    list[Atoms],
+    list[Atoms],
+    list[Atoms],
+    list[Atoms],
+    StageReport,
+    StageReport,
+    StageReport,
+    StageReport,
+    StageReport,
+    list[StageReport],
+]:
+    """The canonical ASSYST run (see the module docstring).
+
+    - compositions: every mix of ``elements`` with ``min_atoms..max_atoms`` atoms, or the
+      given ``formulas`` trimmed to that window;
+    - ``radii`` (Å) bound both the sampling and the final filter (with ``max_aspect``);
+    - ``calculator`` is put into both relax settings;
+    - ``perturbations`` (``None``: the canonical two, see :func:`perturbations_or_default`)
+      are applied to every relaxed structure, redrawn up to ``retries`` times;
+    - ``seed`` is the base seed of every random choice; ``workers``/``executor`` fan out
+      sampling and relaxation without changing the result.
+    """
+    compositions = formulas_for(elements, min_atoms, max_atoms, formulas)
+    tolerance, filters = assyst_filters(radii, max_aspect)
+    sampled, sample_report = sample(
+        compositions,
+        spacegroups=spacegroups,
+        min_atoms=min_atoms,
+        max_atoms=max_atoms,
+        max_structures=max_structures,
+        tolerance=tolerance,
+        seed=seed,
+        workers=workers,
+        executor=executor,
+        progress=progress,
+    )
+    volume_settings = with_calculator(volume_relax, calculator)
+    volume_relaxed, volume_report = relax(
+        sampled, volume_settings, workers=workers, executor=executor, progress=progress
+    )
+    full_settings = with_calculator(full_relax, calculator)
+    full_relaxed, full_report = relax(
+        volume_relaxed, full_settings, workers=workers, executor=executor, progress=progress
+    )
+    relaxed = combine(volume_relaxed, full_relaxed)
+    chosen_perturbations = perturbations_or_default(perturbations)
+    perturbed, perturb_report = perturb(
+        relaxed, chosen_perturbations, filters=filters, retries=retries, seed=seed
+    )
+    combined = combine(sampled, volume_relaxed, full_relaxed, perturbed)
+    training_set, filter_report = filter_structures(combined, filters)
+    reports = gather_reports(
+        sample_report, volume_report, full_report, perturb_report, filter_report
+    )
+    return (
+        sampled,
+        volume_relaxed,
+        full_relaxed,
+        perturbed,
+        combined,
+        training_set,
+        sample_report,
+        volume_report,
+        full_report,
+        perturb_report,
+        filter_report,
+        reports,
+    )

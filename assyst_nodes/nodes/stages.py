@@ -1,0 +1,225 @@
+"""One typed node per stage, plus the helpers a real graph needs.
+
+Each stage node wraps the core function of the same name and returns its structures together
+with its :class:`~assyst_nodes.reports.StageReport` (in, out, dropped by reason, seconds), so a
+graph shows what every stage made and lost. ``pwf.node(sample)`` etc. build the live nodes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import flowrep as fr
+import pandas as pd
+from ase import Atoms
+
+from .. import crystals, pipeline, relaxations
+from ..calculators import EMT, CalculatorConfig
+from ..crystals import Formulas
+from ..filters import DistanceFilter, FilterBase
+from ..filters import filter as core_filter
+from ..perturbations import Perturbation
+from ..perturbations import perturb as core_perturb
+from ..relaxations import Relax, VolumeRelax
+from ..reports import StageReport
+from .executors import ExecutorLike, open_executor
+
+__all__ = [
+    "combine",
+    "export",
+    "filter",
+    "filter_structures",
+    "gather_reports",
+    "label",
+    "perturb",
+    "relax",
+    "report_table",
+    "sample",
+]
+
+
+@fr.atomic("structures", "report")
+def sample(
+    formulas: Formulas,
+    spacegroups: list[int] | tuple[int, ...] | None = None,
+    min_atoms: int = 1,
+    max_atoms: int = 10,
+    max_structures: int | None = None,
+    dim: int = 3,
+    tolerance: str | float | dict[str, float] | DistanceFilter = "metallic",
+    shuffle: bool = True,
+    seed: int = 0,
+    workers: int = 1,
+    executor: ExecutorLike = None,
+    progress: bool | None = None,
+) -> tuple[list[Atoms], StageReport]:
+    """Random symmetric crystals over formulas x groups (see :func:`assyst_nodes.crystals.sample`).
+
+    ``tolerance``: pyxtal prototype name or element radii (Å); ``seed``: base seed; the output
+    is the same for any ``workers``/``executor``.
+    """
+    report = StageReport("sample")
+    with open_executor(executor) as live:
+        structures = list(
+            crystals.sample(
+                formulas,
+                None if spacegroups is None else list(spacegroups),
+                min_atoms=min_atoms,
+                max_atoms=max_atoms,
+                max_structures=max_structures,
+                dim=dim,  # type: ignore[arg-type]
+                tolerance=tolerance,
+                shuffle=shuffle,
+                rng=seed,
+                report=report,
+                workers=workers,
+                executor=live,
+                progress=progress,
+            )
+        )
+    return structures, report
+
+
+@fr.atomic("structures", "report")
+def relax(
+    structures: list[Atoms],
+    settings: Relax = VolumeRelax(),
+    workers: int = 1,
+    executor: ExecutorLike = None,
+    chunksize: int = 8,
+    progress: bool | None = None,
+) -> tuple[list[Atoms], StageReport]:
+    """Minimise each structure with ``settings`` (see :func:`assyst_nodes.relaxations.relax`)."""
+    report = StageReport(str(settings))
+    with open_executor(executor) as live:
+        relaxed = relaxations.relax(
+            structures,
+            settings,
+            report=report,
+            workers=workers,
+            executor=live,
+            chunksize=chunksize,
+            progress=progress,
+        )
+    return relaxed, report
+
+
+@fr.atomic("structures", "report")
+def label(
+    structures: list[Atoms],
+    calculator: CalculatorConfig = EMT(),
+    workers: int = 1,
+    executor: ExecutorLike = None,
+    chunksize: int = 8,
+    progress: bool | None = None,
+) -> tuple[list[Atoms], StageReport]:
+    """Energy (eV), forces (eV/Å) and stress of each structure; nothing moves."""
+    report = StageReport("single_point")
+    with open_executor(executor) as live:
+        labelled = relaxations.label(
+            structures,
+            calculator,
+            report=report,
+            workers=workers,
+            executor=live,
+            chunksize=chunksize,
+            progress=progress,
+        )
+    return labelled, report
+
+
+@fr.atomic("structures", "report")
+def perturb(
+    structures: list[Atoms],
+    perturbations: list[Perturbation] | tuple[Perturbation, ...] | Perturbation,
+    filters: FilterBase | None = None,
+    retries: int = 10,
+    seed: int = 0,
+) -> tuple[list[Atoms], StageReport]:
+    """Each perturbation applied to each structure, redrawn until ``filters`` keep it."""
+    report = StageReport("perturb")
+    perturbed = core_perturb(
+        structures, perturbations, filters=filters, retries=retries, rng=seed, report=report
+    )
+    return perturbed, report
+
+
+@fr.atomic("structures", "report")
+def filter_structures(
+    structures: list[Atoms], filters: FilterBase | None = None
+) -> tuple[list[Atoms], StageReport]:
+    """The structures ``filters`` keep (all of them for ``None``), and who rejected the rest."""
+    report = StageReport()
+    kept = core_filter(structures, [] if filters is None else filters, report=report)
+    return kept, report
+
+
+filter = filter_structures
+"""Alias: the filter stage node."""
+
+
+@fr.atomic("structures")
+def combine(
+    first: list[Atoms],
+    second: list[Atoms] | None = None,
+    third: list[Atoms] | None = None,
+    fourth: list[Atoms] | None = None,
+) -> list[Atoms]:
+    """All structures of the given lists in order, each uuid once (first occurrence kept)."""
+    return pipeline.combine(*(part for part in (first, second, third, fourth) if part))
+
+
+@fr.atomic("reports")
+def gather_reports(
+    first: StageReport,
+    second: StageReport | None = None,
+    third: StageReport | None = None,
+    fourth: StageReport | None = None,
+    fifth: StageReport | None = None,
+    sixth: StageReport | None = None,
+) -> list[StageReport]:
+    """The given reports as one list (``None`` left out), in order."""
+    parts = (first, second, third, fourth, fifth, sixth)
+    return [report for report in parts if report is not None]
+
+
+@fr.atomic("table")
+def report_table(reports: list[StageReport]) -> pd.DataFrame:
+    """One row per stage: in, out, dropped (total and by reason), flags, seconds (s)."""
+    rows = [
+        {
+            "stage": report.stage,
+            "in": report.n_in,
+            "out": report.n_out,
+            "dropped": report.n_dropped,
+            "dropped_by_reason": report.dropped,
+            "flags": dict(report.flags),
+            "seconds": report.seconds,
+        }
+        for report in reports
+    ]
+    columns = ["stage", "in", "out", "dropped", "dropped_by_reason", "flags", "seconds"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+@fr.atomic("path")
+def export(structures: list[Atoms], path: str = "training_set.extxyz") -> str:
+    """Write ``structures`` to ``path`` (extended XYZ: cell, pbc, energy, forces, stress and the
+    provenance keys) and return its absolute path. The folder must exist."""
+    from ase.io import write
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"export: folder {folder!r} of {path!r} does not exist")
+    write(path, [_extxyz_ready(s) for s in structures], format="extxyz")
+    return os.path.abspath(path)
+
+
+def _extxyz_ready(structure: Atoms) -> Atoms:
+    """A copy whose info values extxyz can write (lists of str are joined with spaces)."""
+    copy = structure.copy()
+    copy.calc = structure.calc
+    for key, value in list(copy.info.items()):
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            copy.info[key] = " ".join(value)
+    return copy

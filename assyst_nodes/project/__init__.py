@@ -1,0 +1,1 @@
+"""Project layer: storage of structure sets."""

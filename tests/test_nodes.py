@@ -1,0 +1,426 @@
+"""The node layer, built and run the way a notebook would: stage and config nodes, the macro,
+the macro inside a larger workflow, executors, progress and export."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pyiron_workflow as pwf
+import pytest
+from ase import Atoms
+from ase.io import read
+
+from assyst_nodes import nodes
+from assyst_nodes.calculators import EMT
+from assyst_nodes.crystals import Formulas
+from assyst_nodes.filters import AspectFilter, DistanceFilter
+from assyst_nodes.lineage import LINEAGE, RELAX_CONVERGED, SEED, STEP, UUID, chain
+from assyst_nodes.perturbations import RandomChoice, Rattle, Stretch
+from assyst_nodes.pipeline import run_pipeline
+from assyst_nodes.progress import progress_bar, progress_wanted
+from assyst_nodes.relaxations import FullRelax, VolumeRelax
+from assyst_nodes.reports import StageReport
+
+GROUPS = [1, 2, 6, 10, 25, 47, 123, 191, 221]
+PERTURBATIONS = [
+    Rattle(0.05, create_supercells=True) + Stretch(hydro=0.03, shear=0.03),
+    RandomChoice(Stretch(hydro=0.2, shear=0.02), Stretch(hydro=0.02, shear=0.1), 0.5),
+]
+TINY_MACRO = {
+    "max_atoms": 2,
+    "spacegroups": GROUPS,
+    "max_structures": 4,
+    "volume_relax": VolumeRelax(max_steps=15),
+    "full_relax": FullRelax(max_steps=15),
+    "perturbations": PERTURBATIONS,
+    "seed": 11,
+}
+
+STAGE_FUNCTIONS = [
+    nodes.sample,
+    nodes.relax,
+    nodes.label,
+    nodes.perturb,
+    nodes.filter_structures,
+    nodes.combine,
+    nodes.gather_reports,
+    nodes.report_table,
+    nodes.export,
+    nodes.formulas_for,
+    nodes.formulas_range,
+    nodes.formulas_from,
+    nodes.formulas_concat,
+    nodes.formulas_pair,
+    nodes.formulas_product,
+    nodes.formulas_trim,
+    nodes.with_calculator,
+    nodes.series,
+    nodes.perturbation_list,
+    nodes.perturbations_or_default,
+    nodes.assyst_filters,
+]
+
+EXAMPLE_FIELDS = {
+    "Rattle": {"sigma": 0.1},
+    "ElementScaledRattle": {"sigma": 0.05},
+    "Stretch": {"hydro": 0.1, "shear": 0.05},
+    "ImportedCalculator": {"path": "ase.calculators.emt:EMT"},
+    "Series": {"perturbations": (Rattle(0.1), Stretch(0.1, 0.1))},
+    "RandomChoice": {"a": Rattle(0.1), "b": Stretch(0.1, 0.1), "chance": 0.25},
+    "ForceFilter": {"max_force": 5.0},
+    "DistanceFilter": {"radii": 1.0},
+    "AndFilter": {"left": DistanceFilter(1.0), "right": AspectFilter(6.0)},
+    "OrFilter": {"left": DistanceFilter(1.0), "right": AspectFilter(6.0)},
+    "NotFilter": {"operand": DistanceFilter(1.0)},
+}
+
+
+def fingerprint(structures: list[Atoms]) -> list[tuple]:
+    """What must be identical bit for bit between two runs."""
+    return [
+        (
+            s.info[UUID],
+            s.info[STEP],
+            tuple(s.info[LINEAGE]),
+            s.numbers.tobytes(),
+            s.positions.tobytes(),
+            s.cell.array.tobytes(),
+            None if s.calc is None else s.calc.results.get("energy"),
+        )
+        for s in structures
+    ]
+
+
+@pytest.fixture(scope="module")
+def macro_run() -> typing.Any:
+    return pwf.run(nodes.assyst, **TINY_MACRO)
+
+
+@pytest.mark.parametrize("cls", nodes.CONFIG_CLASSES, ids=lambda c: c.__name__)
+def test_every_config_class_is_a_node_with_its_fields_as_inputs_and_the_instance_as_output(
+    cls: type,
+) -> None:
+    node = pwf.node(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    assert set(node.inputs.keys()) == set(fields)
+    assert list(node.outputs.keys()) == ["instance"]
+    hints = typing.get_type_hints(cls.__init__)
+    for name, port in node.inputs.items():
+        assert port.type_hint == hints[name], name
+    kwargs = EXAMPLE_FIELDS.get(cls.__name__, {})
+    instance = pwf.run(cls, **kwargs).outputs.instance
+    assert instance == cls(**kwargs)
+    assert hash(instance) == hash(cls(**kwargs))
+
+
+@pytest.mark.parametrize("function", STAGE_FUNCTIONS, ids=lambda f: f.__name__)
+def test_every_stage_and_helper_node_is_fully_type_hinted(function: typing.Callable) -> None:
+    signature = inspect.signature(function)
+    hints = typing.get_type_hints(function)
+    assert "return" in hints
+    for name in signature.parameters:
+        assert name in hints, f"{function.__name__}({name}) has no type hint"
+    node = pwf.node(function)
+    assert all(port.type_hint is not None for port in node.inputs.values())
+    assert all(port.type_hint is not None for port in node.outputs.values())
+
+
+def test_macro_validates_types_complete_and_valid_and_ontology_conforms() -> None:
+    report = pwf.node(nodes.assyst).validate()
+    assert report.types.valid, report.types.text
+    assert report.types.complete, report.types.text
+    assert report.valid
+
+
+def test_macro_exposes_the_knobs_and_every_intermediate_set_and_report() -> None:
+    node = pwf.node(nodes.assyst)
+    for knob in (
+        "elements",
+        "formulas",
+        "spacegroups",
+        "min_atoms",
+        "max_atoms",
+        "max_structures",
+        "calculator",
+        "volume_relax",
+        "full_relax",
+        "perturbations",
+        "radii",
+        "max_aspect",
+        "seed",
+        "workers",
+        "executor",
+    ):
+        assert knob in node.inputs.keys(), knob
+    assert list(node.outputs.keys()) == [
+        "sampled",
+        "volume_relaxed",
+        "full_relaxed",
+        "perturbed",
+        "combined",
+        "training_set",
+        "sample_report",
+        "volume_report",
+        "full_report",
+        "perturb_report",
+        "filter_report",
+        "reports",
+    ]
+
+
+def test_macro_gives_the_core_pipeline_result_bit_for_bit(macro_run) -> None:
+    out = macro_run.outputs
+    assert "finished" in str(macro_run.status).lower()
+    core = run_pipeline(
+        elements=("Cu", "Ag"),
+        max_atoms=2,
+        spacegroups=GROUPS,
+        max_structures=4,
+        calculator=EMT(),
+        volume_relax=VolumeRelax(max_steps=15),
+        full_relax=FullRelax(max_steps=15),
+        perturbations=PERTURBATIONS,
+        filters=DistanceFilter({"Cu": 0.9, "Ag": 1.0}) & AspectFilter(6.0),
+        rng=11,
+    )
+    assert fingerprint(out.training_set) == fingerprint(core.structures)
+    assert fingerprint(out.sampled) == fingerprint(core.stages["sampled"])
+    assert fingerprint(out.perturbed) == fingerprint(core.stages["perturbed"])
+    assert [r.stage for r in out.reports] == [r.stage for r in core.reports]
+    assert [(r.n_in, r.n_out, r.dropped) for r in out.reports] == [
+        (r.n_in, r.n_out, r.dropped) for r in core.reports
+    ]
+
+
+def test_macro_outputs_are_consistent_sets_with_reports(macro_run) -> None:
+    out = macro_run.outputs
+    assert 0 < len(out.sampled) <= 4
+    assert all(isinstance(s, Atoms) for s in out.training_set)
+    assert out.sample_report.n_out == len(out.sampled)
+    assert out.volume_report.n_out == len(out.volume_relaxed)
+    assert out.full_report.n_out == len(out.full_relaxed)
+    assert out.perturb_report.n_out == len(out.perturbed)
+    assert out.filter_report.n_in == len(out.combined)
+    assert out.filter_report.n_out == len(out.training_set)
+    assert out.reports == [
+        out.sample_report,
+        out.volume_report,
+        out.full_report,
+        out.perturb_report,
+        out.filter_report,
+    ]
+    assert {step for s in out.volume_relaxed for step in [s.info[STEP]]} == {"volume_relax"}
+    pool = out.combined
+    for structure in out.training_set:
+        ancestors = chain(structure, pool)
+        assert ancestors[0].info[STEP] == "pyxtal"
+        assert ancestors[0].info[UUID] == structure.info[SEED]
+    table = nodes.report_table(out.reports)
+    assert list(table["stage"])[:3] == ["sample", "volume_relax", "full_relax"]
+    assert list(table["out"]) == [r.n_out for r in out.reports]
+
+
+def test_graph_built_node_by_node_like_in_a_notebook() -> None:
+    wf = pwf.Workflow("hand_built")
+    wf.formulas = pwf.node(nodes.formulas_range)
+    wf.sample = pwf.node(nodes.sample)
+    wf.emt = pwf.node(nodes.EMT)
+    wf.volume = pwf.node(nodes.VolumeRelax)
+    wf.relax = pwf.node(nodes.relax)
+    wf.rattle = pwf.node(nodes.Rattle)
+    wf.perturb = pwf.node(nodes.perturb)
+    wf.distance = pwf.node(nodes.DistanceFilter)
+    wf.filter = pwf.node(nodes.filter_structures)
+
+    wf.connect(wf.formulas, wf.sample.inputs.formulas)
+    wf.connect(wf.emt, wf.volume.inputs.calculator)
+    wf.connect(wf.sample.outputs.structures, wf.relax.inputs.structures)
+    wf.connect(wf.volume, wf.relax.inputs.settings)
+    wf.connect(wf.relax.outputs.structures, wf.perturb.inputs.structures)
+    wf.connect(wf.rattle, wf.perturb.inputs.perturbations)
+    wf.connect(wf.perturb.outputs.structures, wf.filter.inputs.structures)
+    wf.connect(wf.distance, wf.filter.inputs.filters)
+    wf.create_input_for(wf.formulas.inputs.elements, label="elements")
+    wf.create_input_for(wf.formulas.inputs.stop, label="stop")
+    wf.create_input_for(wf.sample.inputs.spacegroups, label="spacegroups")
+    wf.create_input_for(wf.sample.inputs.max_structures, label="max_structures")
+    wf.create_input_for(wf.rattle.inputs.sigma, label="sigma")
+    wf.create_input_for(wf.distance.inputs.radii, label="radii")
+    wf.create_output_from(wf.sample.outputs.report, label="sample_report")
+    wf.create_output_from(wf.relax.outputs.structures, label="relaxed")
+    wf.create_output_from(wf.filter.outputs.structures, label="kept")
+    wf.create_output_from(wf.filter.outputs.report, label="filter_report")
+
+    report = wf.validate(do_ontology=False)
+    assert report.types.valid and report.types.complete, report.types.text
+    run = wf.run(
+        elements=["Cu"], stop=3, spacegroups=[221, 225, 229], max_structures=3, sigma=0.05,
+        radii=0.9,
+    )
+    out = run.outputs
+    assert isinstance(out.sample_report, StageReport)
+    assert out.sample_report.n_out == len(out.relaxed) >= 1
+    assert all(s.info[STEP] == "volume_relax" for s in out.relaxed)
+    assert all(s.info[RELAX_CONVERGED] in (True, False) for s in out.relaxed)
+    assert out.filter_report.n_in == out.filter_report.n_out + out.filter_report.n_dropped
+    assert all(s.info[STEP] == "rattle(0.05)" for s in out.kept), [s.info[STEP] for s in out.kept]
+    parents = {s.info[UUID] for s in out.relaxed}
+    assert all(s.info[LINEAGE][-1] in parents for s in out.kept)
+
+
+def test_macro_is_one_node_inside_a_larger_workflow_with_a_step_after_it() -> None:
+    wf = pwf.Workflow("bigger")
+    wf.assyst = pwf.node(nodes.assyst)
+    wf.labelling = pwf.node(nodes.label)
+    wf.connect(wf.assyst.outputs.training_set, wf.labelling.inputs.structures)
+    for name in ("max_atoms", "spacegroups", "max_structures", "volume_relax", "full_relax",
+                 "perturbations", "seed"):
+        wf.create_input_for(wf.assyst.inputs[name], label=name)
+    wf.create_output_from(wf.assyst.outputs.training_set, label="training_set")
+    wf.create_output_from(wf.labelling.outputs.structures, label="labelled")
+    wf.create_output_from(wf.labelling.outputs.report, label="label_report")
+    report = wf.validate(do_ontology=False)
+    assert report.types.valid and report.types.complete, report.types.text
+
+    out = wf.run(**TINY_MACRO).outputs
+    assert len(out.labelled) == len(out.training_set) > 0
+    assert out.label_report.n_in == len(out.training_set)
+    for before, after in zip(out.training_set, out.labelled, strict=True):
+        assert after.info[LINEAGE][-1] == before.info[UUID]
+        assert after.info[STEP] == "single_point"
+        assert np.array_equal(after.positions, before.positions)
+        assert np.isfinite(after.get_potential_energy())
+        assert after.get_forces().shape == (len(after), 3)
+
+
+def _relax_workflow() -> pwf.Workflow:
+    wf = pwf.Workflow("relax_only")
+    wf.sample = pwf.node(nodes.sample)
+    wf.relax = pwf.node(nodes.relax)
+    wf.connect(wf.sample.outputs.structures, wf.relax.inputs.structures)
+    wf.create_input_for(wf.sample.inputs.formulas, label="formulas")
+    wf.create_input_for(wf.sample.inputs.spacegroups, label="spacegroups")
+    wf.create_input_for(wf.sample.inputs.max_atoms, label="max_atoms")
+    wf.create_input_for(wf.relax.inputs.settings, label="settings")
+    wf.create_input_for(wf.relax.inputs.executor, label="executor")
+    wf.create_input_for(wf.relax.inputs.chunksize, label="chunksize")
+    wf.create_output_from(wf.relax.outputs.structures, label="relaxed")
+    wf.create_output_from(wf.relax.outputs.report, label="report")
+    return wf
+
+
+RELAX_INPUTS = {
+    "formulas": Formulas.range(("Cu", "Ag"), 0, 3),
+    "spacegroups": [1, 2, 47, 123, 221],
+    "max_atoms": 2,
+    "settings": FullRelax(max_steps=10),
+    "chunksize": 2,
+}
+
+
+def test_relax_node_runs_in_another_process_through_the_node_executor() -> None:
+    here = _relax_workflow().run(**RELAX_INPUTS, executor=None).outputs
+    wf = _relax_workflow()
+    wf.relax.executor = pwf.ExecutorInstructions(ProcessPoolExecutor)
+    there = wf.run(**RELAX_INPUTS, executor=None).outputs
+    assert len(here.relaxed) >= 3
+    assert fingerprint(there.relaxed) == fingerprint(here.relaxed)
+    assert there.report.n_out == here.report.n_out
+
+
+def test_relax_fanned_out_with_executorlib_equals_one_worker_bit_for_bit() -> None:
+    serial = _relax_workflow().run(**RELAX_INPUTS, executor=None).outputs
+    fanned = _relax_workflow().run(**RELAX_INPUTS, executor=nodes.single_node(2)).outputs
+    assert fingerprint(fanned.relaxed) == fingerprint(serial.relaxed)
+    assert fanned.report.dropped == serial.report.dropped
+
+
+def test_sample_node_with_two_workers_equals_one_worker() -> None:
+    kwargs = {"formulas": Formulas.range(("Cu", "Ag"), 0, 4), "max_atoms": 3,
+              "max_structures": 12, "seed": 5}
+    one, one_report = nodes.sample(**kwargs)
+    two, two_report = nodes.sample(**kwargs, workers=2)
+    pool, pool_report = nodes.sample(**kwargs, executor=nodes.local_processes(2))
+    assert fingerprint(two) == fingerprint(one) == fingerprint(pool)
+    assert (two_report.n_in, two_report.drops) == (one_report.n_in, one_report.drops)
+    assert pool_report.n_in == one_report.n_in
+
+
+def test_open_executor_rejects_something_that_is_no_executor() -> None:
+    with pytest.raises(TypeError, match="ExecutorInstructions"):
+        nodes.relax([], executor="slurm")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="workers must be an int >= 1, got 0"):
+        nodes.local_processes(0)
+
+
+def test_progress_is_silent_unless_asked_for(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    structures, _ = nodes.sample(Formulas.range("Cu", 1, 3), [221, 225], max_atoms=2)
+    monkeypatch.delenv("ASSYST_PROGRESS", raising=False)
+    nodes.relax(structures, VolumeRelax(max_steps=3))
+    assert capsys.readouterr().err == ""
+    nodes.relax(structures, VolumeRelax(max_steps=3), progress=True)
+    assert "volume_relax" in capsys.readouterr().err
+    monkeypatch.setenv("ASSYST_PROGRESS", "1")
+    assert progress_wanted(None)
+    monkeypatch.setenv("ASSYST_PROGRESS", "0")
+    assert not progress_wanted(None)
+    monkeypatch.delenv("ASSYST_PROGRESS")
+    monkeypatch.setenv("CI", "true")
+    assert not progress_wanted(None)
+    assert progress_wanted(True)
+    with progress_bar(0, "empty", True) as bar:
+        bar.update(1)  # a no-op bar for nothing to do
+
+
+def test_export_writes_extxyz_that_ase_reads_back_with_results_and_provenance(
+    macro_run, tmp_path
+) -> None:
+    structures = macro_run.outputs.full_relaxed
+    path = nodes.export(structures, str(tmp_path / "set.extxyz"))
+    back = read(path, index=":")
+    assert len(back) == len(structures)
+    for original, copy in zip(structures, back, strict=True):
+        assert copy.info[UUID] == original.info[UUID]
+        assert copy.info[SEED] == original.info[SEED]
+        assert copy.info[LINEAGE].split() == list(original.info[LINEAGE])
+        assert np.allclose(copy.positions, original.positions)
+        assert copy.get_potential_energy() == pytest.approx(original.get_potential_energy())
+        assert np.allclose(copy.get_forces(), original.get_forces())
+        assert np.allclose(copy.get_stress(), original.get_stress())
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        nodes.export(structures, str(tmp_path / "missing" / "set.extxyz"))
+
+
+def test_config_helper_nodes() -> None:
+    cu = nodes.formulas_range("Cu", 1, 3)
+    ag = nodes.formulas_range("Ag", 1, 3)
+    assert list(nodes.formulas_concat(cu, ag)) == [{"Cu": 1}, {"Cu": 2}, {"Ag": 1}, {"Ag": 2}]
+    assert list(nodes.formulas_pair(cu, ag)) == [{"Cu": 1, "Ag": 1}, {"Cu": 2, "Ag": 2}]
+    assert len(nodes.formulas_product(cu, ag)) == 4
+    assert list(nodes.formulas_trim(nodes.formulas_product(cu, ag), 3, 3)) == [
+        {"Cu": 1, "Ag": 2},
+        {"Cu": 2, "Ag": 1},
+    ]
+    assert list(nodes.formulas_for(["Cu"], 2, 3)) == [{"Cu": 2}, {"Cu": 3}]
+    assert list(nodes.formulas_for("Cu", 1, 2, formulas=ag)) == [{"Ag": 1}, {"Ag": 2}]
+    assert list(nodes.formulas_from([{"Cu": 1, "Ag": 3}])) == [{"Cu": 1, "Ag": 3}]
+    with pytest.raises(ValueError, match="disjoint"):
+        nodes.formulas_pair(cu, cu)
+    settings = nodes.with_calculator(FullRelax(max_steps=3), nodes.Morse())
+    assert settings == FullRelax(max_steps=3, calculator=nodes.Morse())
+    assert nodes.series(Rattle(0.1), Stretch(0.1, 0.1)) == Rattle(0.1) + Stretch(0.1, 0.1)
+    assert nodes.perturbation_list(Rattle(0.1), None, Rattle(0.2)) == [Rattle(0.1), Rattle(0.2)]
+    assert len(nodes.perturbations_or_default(None)) == 2
+    tolerance, combined = nodes.assyst_filters({"Cu": 0.9}, 4.0)
+    assert tolerance == DistanceFilter({"Cu": 0.9})
+    assert combined == DistanceFilter({"Cu": 0.9}) & AspectFilter(4.0)
+    assert nodes.gather_reports(StageReport("a"), None, StageReport("b")) == [
+        StageReport("a"),
+        StageReport("b"),
+    ]
