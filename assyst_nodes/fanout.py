@@ -8,6 +8,7 @@ usual ``if __name__ == "__main__":`` guard.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import threading
@@ -20,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from .progress import progress_bar
 
 __all__ = [
+    "auto_chunksize",
     "call_single_threaded",
     "check_workers",
     "map_chunks",
@@ -31,11 +33,24 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def check_workers(workers: int, chunksize: int) -> None:
-    """Raise ``ValueError`` unless ``workers`` and ``chunksize`` are ints >= 1."""
+def check_workers(workers: int, chunksize: int | None) -> None:
+    """Raise ``ValueError`` unless ``workers`` is an int >= 1 and ``chunksize`` one or None."""
     for name, value in (("workers", workers), ("chunksize", chunksize)):
+        if value is None and name == "chunksize":
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+CHUNKS_PER_WORKER = 4
+"""Automatic chunk size: about this many chunks per worker, so uneven work still balances."""
+
+
+def auto_chunksize(n_items: int, workers: int, executor: Executor | None) -> int:
+    """Chunk size for ``n_items`` over ``workers`` (an executor's ``_max_workers`` if known)."""
+    if executor is not None:
+        workers = max(workers, int(getattr(executor, "_max_workers", 0) or 0), 2)
+    return max(1, math.ceil(n_items / (workers * CHUNKS_PER_WORKER)))
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
@@ -83,7 +98,7 @@ def map_chunks(
     items: Sequence[T],
     workers: int = 1,
     executor: Executor | None = None,
-    chunksize: int = 8,
+    chunksize: int | None = None,
     description: str = "",
     progress: bool | None = None,
 ) -> list[R]:
@@ -91,9 +106,12 @@ def map_chunks(
 
     ``function`` must return one result per item of its chunk and, for processes or remote
     executors, be importable and take picklable arguments. ``executor`` wins over
-    ``workers``; ``progress`` shows a bar over items (see :mod:`assyst_nodes.progress`).
+    ``workers``; ``chunksize=None`` picks :func:`auto_chunksize`; ``progress`` shows a bar
+    over items (see :mod:`assyst_nodes.progress`).
     """
     check_workers(workers, chunksize)
+    if chunksize is None:
+        chunksize = auto_chunksize(len(items), workers, executor)
     chunks = [list(items[i : i + chunksize]) for i in range(0, len(items), chunksize)]
     with progress_bar(len(items), description, progress) as bar:
         if executor is None and (workers == 1 or len(chunks) <= 1):

@@ -272,7 +272,7 @@ def relax(
     report: StageReport | None = None,
     workers: int = 1,
     executor: Executor | None = None,
-    chunksize: int = 8,
+    chunksize: int | None = None,
     progress: bool | None = None,
 ) -> list[Atoms]:
     """Relax every structure with ``settings``; return the results in input order.
@@ -281,7 +281,8 @@ def relax(
     ``not_converged`` in ``report.flags``. A structure whose calculator raises or returns
     non-finite energy/forces is left out and recorded in ``report`` with the reason; the others
     go on. The inputs are never modified. ``workers > 1`` fans out over local processes in
-    chunks of ``chunksize``; pass an ``executor`` (e.g. ``executorlib.SingleNodeExecutor``) to
+    chunks of ``chunksize`` structures (``None``: about four chunks per worker); pass an
+    ``executor`` (e.g. ``executorlib.SingleNodeExecutor``) to
     use it instead. The results do not depend on either. ``progress`` shows a bar (default:
     only in terminals and notebooks, see :mod:`assyst_nodes.progress`).
     """
@@ -325,7 +326,7 @@ def label(
     report: StageReport | None = None,
     workers: int = 1,
     executor: Executor | None = None,
-    chunksize: int = 8,
+    chunksize: int | None = None,
     progress: bool | None = None,
 ) -> list[Atoms]:
     """Energy, forces and stress of each structure with ``calculator``, nothing moved.

@@ -424,3 +424,45 @@ def test_config_helper_nodes() -> None:
         StageReport("a"),
         StageReport("b"),
     ]
+
+
+class MemoryRecorder:
+    """A recorder that keeps finished runs in a dict: what a project does, without the disk."""
+
+    def __init__(self) -> None:
+        self.runs: dict[tuple, tuple[list[Atoms], StageReport]] = {}
+        self.computed: list[str] = []
+
+    def record(self, stage, settings, inputs, compute):
+        key = (
+            stage,
+            repr(sorted(settings.items())),
+            tuple(tuple(s.info[UUID] for s in part) for part in inputs),
+        )
+        if key not in self.runs:
+            self.computed.append(stage)
+            self.runs[key] = compute()
+        return self.runs[key]
+
+
+def test_macro_hands_its_recorder_to_every_stage_and_a_rerun_reuses_every_run() -> None:
+    recorder = MemoryRecorder()
+    first = pwf.run(nodes.assyst, **TINY_MACRO, recorder=recorder).outputs
+    assert recorder.computed == [
+        "sample", "relax", "relax", "combine", "perturb", "combine", "filter"
+    ]
+    second = pwf.run(nodes.assyst, **TINY_MACRO, recorder=recorder).outputs
+    assert len(recorder.computed) == 7  # nothing computed again
+    assert fingerprint(second.training_set) == fingerprint(first.training_set)
+    changed = pwf.run(nodes.assyst, **{**TINY_MACRO, "max_aspect": 5.0}, recorder=recorder)
+    # the sampling tolerance is the distance filter alone: sampling and relaxation are reused,
+    # the stages that use the aspect filter run again (combine only if perturb changed)
+    rerun = recorder.computed[7:]
+    assert rerun[0] == "perturb" and rerun[-1] == "filter"
+    assert not {"sample", "relax"} & set(rerun)
+    assert changed.outputs.sample_report.n_out == first.sample_report.n_out
+
+
+def test_a_recorder_without_record_method_is_rejected_with_a_clear_message() -> None:
+    with pytest.raises(TypeError, match="record"):
+        nodes.filter_structures([], recorder="my_project")  # type: ignore[arg-type]

@@ -268,3 +268,19 @@ def test_bad_arguments_are_named() -> None:
         relax([cu3ag()], Relax(), workers=0)
     with pytest.raises(TypeError, match="settings must be a Relax"):
         relax([cu3ag()], EMT())  # type: ignore[arg-type]
+
+
+def test_automatic_chunks_balance_over_workers_and_keep_the_order() -> None:
+    from assyst_nodes.fanout import auto_chunksize, map_chunks
+
+    assert auto_chunksize(30, 2, None) == 4  # about four chunks per worker
+    assert auto_chunksize(3, 8, None) == 1
+    assert auto_chunksize(100, 1, None) == 25
+    doubled = map_chunks(_double_all, (), list(range(23)), workers=2)
+    assert doubled == [2 * i for i in range(23)]
+    with pytest.raises(ValueError, match="chunksize must be an int >= 1, got 0"):
+        map_chunks(_double_all, (), [1], chunksize=0)
+
+
+def _double_all(chunk: list[int]) -> list[int]:
+    return [2 * i for i in chunk]

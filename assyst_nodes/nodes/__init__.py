@@ -46,6 +46,7 @@ from .configs import (
 )
 from .executors import ExecutorLike, local_processes, open_executor, single_node
 from .macro import assyst
+from .recording import Recorder, recorded
 from .stages import (
     combine,
     export,
@@ -79,6 +80,7 @@ __all__ = [
     "OrFilter",
     "RandomChoice",
     "Rattle",
+    "Recorder",
     "Relax",
     "Series",
     "SinglePoint",
@@ -107,6 +109,7 @@ __all__ = [
     "perturb",
     "perturbation_list",
     "perturbations_or_default",
+    "recorded",
     "relax",
     "report_table",
     "sample",

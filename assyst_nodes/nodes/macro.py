@@ -19,6 +19,7 @@ from ..relaxations import FullRelax, Relax, VolumeRelax
 from ..reports import StageReport
 from .configs import assyst_filters, formulas_for, perturbations_or_default, with_calculator
 from .executors import ExecutorLike
+from .recording import Recorder
 from .stages import combine, filter_structures, gather_reports, perturb, relax, sample
 
 __all__ = ["DEFAULT_RADII_PAIRS", "assyst"]
@@ -46,6 +47,7 @@ def assyst(
     workers: int = 1,
     executor: ExecutorLike = None,
     progress: bool | None = None,
+    recorder: Recorder | None = None,
 ) -> tuple[
     list[Atoms],
     list[Atoms],
@@ -69,7 +71,9 @@ def assyst(
     - ``perturbations`` (``None``: the canonical two, see :func:`perturbations_or_default`)
       are applied to every relaxed structure, redrawn up to ``retries`` times;
     - ``seed`` is the base seed of every random choice; ``workers``/``executor`` fan out
-      sampling and relaxation without changing the result.
+      sampling and relaxation without changing the result;
+    - ``recorder`` (e.g. ``assyst_nodes.project.ProjectRecorder("my_project", "run1")``)
+      stores every stage run as a job and reuses finished ones; ``None`` runs in memory.
     """
     compositions = formulas_for(elements, min_atoms, max_atoms, formulas)
     tolerance, filters = assyst_filters(radii, max_aspect)
@@ -84,22 +88,38 @@ def assyst(
         workers=workers,
         executor=executor,
         progress=progress,
+        recorder=recorder,
     )
     volume_settings = with_calculator(volume_relax, calculator)
     volume_relaxed, volume_report = relax(
-        sampled, volume_settings, workers=workers, executor=executor, progress=progress
+        sampled,
+        volume_settings,
+        workers=workers,
+        executor=executor,
+        progress=progress,
+        recorder=recorder,
     )
     full_settings = with_calculator(full_relax, calculator)
     full_relaxed, full_report = relax(
-        volume_relaxed, full_settings, workers=workers, executor=executor, progress=progress
+        volume_relaxed,
+        full_settings,
+        workers=workers,
+        executor=executor,
+        progress=progress,
+        recorder=recorder,
     )
-    relaxed = combine(volume_relaxed, full_relaxed)
+    relaxed = combine(volume_relaxed, full_relaxed, recorder=recorder)
     chosen_perturbations = perturbations_or_default(perturbations)
     perturbed, perturb_report = perturb(
-        relaxed, chosen_perturbations, filters=filters, retries=retries, seed=seed
+        relaxed,
+        chosen_perturbations,
+        filters=filters,
+        retries=retries,
+        seed=seed,
+        recorder=recorder,
     )
-    combined = combine(sampled, volume_relaxed, full_relaxed, perturbed)
-    training_set, filter_report = filter_structures(combined, filters)
+    combined = combine(sampled, volume_relaxed, full_relaxed, perturbed, recorder=recorder)
+    training_set, filter_report = filter_structures(combined, filters, recorder=recorder)
     reports = gather_reports(
         sample_report, volume_report, full_report, perturb_report, filter_report
     )

@@ -8,6 +8,9 @@ graph shows what every stage made and lost. ``pwf.node(sample)`` etc. build the 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import flowrep as fr
 import pandas as pd
@@ -23,6 +26,7 @@ from ..perturbations import perturb as core_perturb
 from ..relaxations import Relax, VolumeRelax
 from ..reports import StageReport
 from .executors import ExecutorLike, open_executor
+from .recording import Recorder, recorded
 
 __all__ = [
     "combine",
@@ -52,29 +56,40 @@ def sample(
     workers: int = 1,
     executor: ExecutorLike = None,
     progress: bool | None = None,
+    recorder: Recorder | None = None,
 ) -> tuple[list[Atoms], StageReport]:
     """Random symmetric crystals over formulas x groups (see :func:`assyst_nodes.crystals.sample`).
 
     ``tolerance``: pyxtal prototype name or element radii (Å); ``seed``: base seed; the output
-    is the same for any ``workers``/``executor``.
+    is the same for any ``workers``/``executor``. ``recorder``: e.g. a project to store the run
+    in (and reuse it from); ``None`` runs in memory.
     """
+    settings = {
+        "formulas": formulas,
+        "spacegroups": None if spacegroups is None else list(spacegroups),
+        "min_atoms": min_atoms,
+        "max_atoms": max_atoms,
+        "max_structures": max_structures,
+        "dim": dim,
+        "tolerance": tolerance,
+        "shuffle": shuffle,
+        "seed": seed,
+    }
+    compute = partial(_sample, settings, workers, executor, progress)
+    structures, report = recorded(recorder, "sample", settings, [], compute)
+    return structures, report
+
+
+def _sample(
+    settings: dict[str, Any], workers: int, executor: ExecutorLike, progress: bool | None
+) -> tuple[list[Atoms], StageReport]:
     report = StageReport("sample")
+    kwargs = dict(settings)
+    kwargs["rng"] = kwargs.pop("seed")
     with open_executor(executor) as live:
         structures = list(
             crystals.sample(
-                formulas,
-                None if spacegroups is None else list(spacegroups),
-                min_atoms=min_atoms,
-                max_atoms=max_atoms,
-                max_structures=max_structures,
-                dim=dim,  # type: ignore[arg-type]
-                tolerance=tolerance,
-                shuffle=shuffle,
-                rng=seed,
-                report=report,
-                workers=workers,
-                executor=live,
-                progress=progress,
+                **kwargs, report=report, workers=workers, executor=live, progress=progress
             )
         )
     return structures, report
@@ -86,21 +101,15 @@ def relax(
     settings: Relax = VolumeRelax(),
     workers: int = 1,
     executor: ExecutorLike = None,
-    chunksize: int = 8,
+    chunksize: int | None = None,
     progress: bool | None = None,
+    recorder: Recorder | None = None,
 ) -> tuple[list[Atoms], StageReport]:
     """Minimise each structure with ``settings`` (see :func:`assyst_nodes.relaxations.relax`)."""
-    report = StageReport(str(settings))
-    with open_executor(executor) as live:
-        relaxed = relaxations.relax(
-            structures,
-            settings,
-            report=report,
-            workers=workers,
-            executor=live,
-            chunksize=chunksize,
-            progress=progress,
-        )
+    compute = partial(
+        _fan_out, relaxations.relax, structures, settings, workers, executor, chunksize, progress
+    )
+    relaxed, report = recorded(recorder, "relax", {"settings": settings}, [structures], compute)
     return relaxed, report
 
 
@@ -110,22 +119,40 @@ def label(
     calculator: CalculatorConfig = EMT(),
     workers: int = 1,
     executor: ExecutorLike = None,
-    chunksize: int = 8,
+    chunksize: int | None = None,
     progress: bool | None = None,
+    recorder: Recorder | None = None,
 ) -> tuple[list[Atoms], StageReport]:
     """Energy (eV), forces (eV/Å) and stress of each structure; nothing moves."""
-    report = StageReport("single_point")
+    compute = partial(
+        _fan_out, relaxations.label, structures, calculator, workers, executor, chunksize, progress
+    )
+    settings = {"calculator": calculator}
+    labelled, report = recorded(recorder, "label", settings, [structures], compute)
+    return labelled, report
+
+
+def _fan_out(
+    stage: Callable[..., list[Atoms]],
+    structures: list[Atoms],
+    how: Any,
+    workers: int,
+    executor: ExecutorLike,
+    chunksize: int | None,
+    progress: bool | None,
+) -> tuple[list[Atoms], StageReport]:
+    report = StageReport()
     with open_executor(executor) as live:
-        labelled = relaxations.label(
+        results = stage(
             structures,
-            calculator,
+            how,
             report=report,
             workers=workers,
             executor=live,
             chunksize=chunksize,
             progress=progress,
         )
-    return labelled, report
+    return results, report
 
 
 @fr.atomic("structures", "report")
@@ -135,20 +162,40 @@ def perturb(
     filters: FilterBase | None = None,
     retries: int = 10,
     seed: int = 0,
+    recorder: Recorder | None = None,
 ) -> tuple[list[Atoms], StageReport]:
     """Each perturbation applied to each structure, redrawn until ``filters`` keep it."""
-    report = StageReport("perturb")
-    perturbed = core_perturb(
-        structures, perturbations, filters=filters, retries=retries, rng=seed, report=report
-    )
+    settings = {"perturbations": perturbations, "filters": filters, "retries": retries,
+                "seed": seed}
+    compute = partial(_perturb, structures, settings)
+    perturbed, report = recorded(recorder, "perturb", settings, [structures], compute)
     return perturbed, report
+
+
+def _perturb(
+    structures: list[Atoms], settings: dict[str, Any]
+) -> tuple[list[Atoms], StageReport]:
+    report = StageReport("perturb")
+    kwargs = dict(settings)
+    kwargs["rng"] = kwargs.pop("seed")
+    return core_perturb(structures, report=report, **kwargs), report
 
 
 @fr.atomic("structures", "report")
 def filter_structures(
-    structures: list[Atoms], filters: FilterBase | None = None
+    structures: list[Atoms],
+    filters: FilterBase | None = None,
+    recorder: Recorder | None = None,
 ) -> tuple[list[Atoms], StageReport]:
     """The structures ``filters`` keep (all of them for ``None``), and who rejected the rest."""
+    compute = partial(_filter, structures, filters)
+    kept, report = recorded(recorder, "filter", {"filters": filters}, [structures], compute)
+    return kept, report
+
+
+def _filter(
+    structures: list[Atoms], filters: FilterBase | None
+) -> tuple[list[Atoms], StageReport]:
     report = StageReport()
     kept = core_filter(structures, [] if filters is None else filters, report=report)
     return kept, report
@@ -164,9 +211,18 @@ def combine(
     second: list[Atoms] | None = None,
     third: list[Atoms] | None = None,
     fourth: list[Atoms] | None = None,
+    recorder: Recorder | None = None,
 ) -> list[Atoms]:
     """All structures of the given lists in order, each uuid once (first occurrence kept)."""
-    return pipeline.combine(*(part for part in (first, second, third, fourth) if part))
+    parts = [part for part in (first, second, third, fourth) if part]
+    combined, _ = recorded(recorder, "combine", {}, parts, partial(_combine, parts))
+    return combined
+
+
+def _combine(parts: list[list[Atoms]]) -> tuple[list[Atoms], StageReport]:
+    combined = pipeline.combine(*parts)
+    n_in = sum(len(part) for part in parts)
+    return combined, StageReport("combine", n_in=n_in, n_out=len(combined))
 
 
 @fr.atomic("reports")
