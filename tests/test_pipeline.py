@@ -163,15 +163,34 @@ def test_combine_keeps_first_occurrence_of_each_uuid(tiny_run: PipelineResult) -
     ]
 
 
-def test_cli_run_prints_the_stage_table(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        ["run", "--elements", "Cu", "--max-atoms", "2", "--spacegroups", "221,225,229",
-         "--max-structures", "2", "--seed", "5"]
-    )
+CLI_TINY = ["run", "--elements", "Cu", "--max-atoms", "2", "--spacegroups", "221,225,229",
+            "--max-structures", "2", "--seed", "5"]
+
+
+def test_cli_run_prints_the_stage_table_in_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([*CLI_TINY, "--no-project"])
     out = capsys.readouterr().out
     assert code == 0
     assert "sample" in out and "full_relax" in out and "perturb" in out
     assert "structures in the training set; seed 5" in out
+
+
+def test_cli_run_stores_every_stage_in_a_project_and_reuses_it(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    from ase.io import read
+
+    folder = tmp_path / "proj"
+    assert main([*CLI_TINY, "--project", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "structures in the training set; seed 5" in out
+    assert "AssystSample 1" in out and "AssystRelax 2" in out and "AssystPipeline 1" in out
+    n = int(out.split(" structures in the training set")[0].split()[-1])
+    assert len(read(folder / "training_set.extxyz", index=":")) == n
+    assert main([*CLI_TINY, "--project", str(folder)]) == 0
+    again = capsys.readouterr().out
+    jobs = [line for line in out.splitlines() if line.startswith("project ")]
+    assert jobs == [line for line in again.splitlines() if line.startswith("project ")]
 
 
 def test_cli_rejects_bad_input_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,1 +1,85 @@
-"""Project layer: storage of structure sets."""
+"""Project layer: each stage run is a pyiron_base job in a project folder.
+
+``ProjectRecorder(path)`` records (and reuses) stage runs; ``structures``, ``structure_frame``
+and ``history`` query what is stored; ``rerun`` runs a stored job again from the table alone;
+``export_extxyz``/``export_table`` write it out.
+
+Names are imported on first use: the queries, the exports and :mod:`.store` need no pyiron_base,
+so ``from assyst_nodes.project import structures`` stays fast. pyiron_base itself is imported
+without touching the home directory (see :mod:`assyst_nodes.project.database`).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .database import open_project
+    from .export import export_extxyz, export_table
+    from .jobs import (
+        AssystCombine,
+        AssystFilter,
+        AssystLabel,
+        AssystPerturb,
+        AssystPipeline,
+        AssystRelax,
+        AssystSample,
+        AssystStage,
+    )
+    from .queries import Link, history, structure_frame, structures
+    from .recorder import ProjectRecorder
+    from .rerun import rerun
+
+_SOURCES: dict[str, str] = {
+    "open_project": "database",
+    "export_extxyz": "export",
+    "export_table": "export",
+    "AssystCombine": "jobs",
+    "AssystFilter": "jobs",
+    "AssystLabel": "jobs",
+    "AssystPerturb": "jobs",
+    "AssystPipeline": "jobs",
+    "AssystRelax": "jobs",
+    "AssystSample": "jobs",
+    "AssystStage": "jobs",
+    "Link": "queries",
+    "history": "queries",
+    "structure_frame": "queries",
+    "structures": "queries",
+    "ProjectRecorder": "recorder",
+    "rerun": "rerun",
+}
+
+__all__ = [
+    "AssystCombine",
+    "AssystFilter",
+    "AssystLabel",
+    "AssystPerturb",
+    "AssystPipeline",
+    "AssystRelax",
+    "AssystSample",
+    "AssystStage",
+    "Link",
+    "ProjectRecorder",
+    "export_extxyz",
+    "export_table",
+    "history",
+    "open_project",
+    "rerun",
+    "structure_frame",
+    "structures",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use."""
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_SOURCES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SOURCES])

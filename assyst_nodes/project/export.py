@@ -1,0 +1,83 @@
+"""Export structure sets: extended XYZ (for fitting codes) and tables (pandas pickle, parquet)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ase.io
+import h5py
+import pandas as pd
+from ase import Atoms
+
+from assyst_nodes.lineage import LINEAGE
+
+from .queries import structure_frame
+from .store import structure_table, write_structures
+
+__all__ = ["export_extxyz", "export_table"]
+
+
+def _flat(atoms: Atoms) -> Atoms:
+    """A copy whose info holds only values extxyz can write (lists of str become one string)."""
+    copy = atoms.copy()
+    copy.calc = atoms.calc  # keep energy (eV), forces (eV/Å) and stress (eV/Å^3)
+    info = {}
+    for key, value in atoms.info.items():
+        is_strings = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        if value is None or (isinstance(value, str | list | tuple) and len(value) == 0):
+            continue  # extxyz cannot hold an empty value (it would swallow the next key)
+        if key == LINEAGE or is_strings:
+            info[key] = " ".join(str(v) for v in value)
+        else:
+            info[key] = value
+    copy.info = info
+    return copy
+
+
+def export_extxyz(structures: Sequence[Atoms], path: str | os.PathLike[str]) -> Path:
+    """Write ``structures`` to the extended XYZ file ``path`` and return it.
+
+    Energies (eV), forces (eV/Å) and stress (eV/Å^3) of the attached calculators are written;
+    ``lineage`` (and any other list of strings) becomes one space-separated string; ``None`` and
+    empty values (e.g. the empty lineage of a sampled crystal) are left out.
+    """
+    target = Path(path)
+    ase.io.write(target, [_flat(atoms) for atoms in structures], format="extxyz")
+    return target
+
+
+def _table(source: Sequence[Atoms] | Any) -> pd.DataFrame:
+    """One row per structure of a list of Atoms, or of a project (path, Project, recorder)."""
+    if isinstance(source, (str, os.PathLike)) or hasattr(source, "path"):
+        return structure_frame(source)
+    structures = list(source)
+    if not all(isinstance(a, Atoms) for a in structures):
+        raise TypeError("export_table takes a list of ase.Atoms or a project (path or Project)")
+    with h5py.File("in-memory.h5", "w", driver="core", backing_store=False) as handle:
+        write_structures(handle.create_group("s"), structures)
+        return structure_table(handle["s"])
+
+
+def export_table(source: Sequence[Atoms] | Any, path: str | os.PathLike[str]) -> Path:
+    """Write the structure table (see ``structure_frame``) of ``source`` to ``path``.
+
+    ``.parquet``: Apache Parquet (needs pyarrow, ``ImportError`` otherwise); any other suffix:
+    pandas pickle (read with ``pandas.read_pickle``). Returns the path.
+    """
+    target = Path(path)
+    frame = _table(source)
+    if target.suffix == ".parquet":
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ImportError(
+                f"writing {target} needs pyarrow (pip install pyarrow); "
+                "or use a .pkl path for a pandas pickle"
+            )
+        frame = frame.astype({c: "object" for c in frame.columns if frame[c].dtype == object})
+        frame.to_parquet(target)
+    else:
+        frame.to_pickle(target)
+    return target

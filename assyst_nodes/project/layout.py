@@ -1,0 +1,79 @@
+"""Where a stage job keeps its data inside its HDF5 file, and the report's JSON form.
+
+Plain h5py (no pyiron), so queries read stored jobs without importing pyiron_base. See
+:mod:`assyst_nodes.project.jobs` for the whole layout of a job file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Final
+
+import h5py
+from ase import Atoms
+
+from assyst_nodes.reports import Drop, StageReport
+
+from .store import read_structures, write_structures
+
+__all__ = [
+    "INPUT_UUIDS",
+    "STRUCTURES",
+    "read_output",
+    "report_from_json",
+    "report_to_json",
+    "write_output",
+]
+
+STRUCTURES: Final = "output/structures"
+"""Path of the structure store inside a job's group."""
+INPUT_UUIDS: Final = "assyst_input/uuids"
+"""Path of the input uuid column inside a job's group."""
+
+
+def report_to_json(report: StageReport) -> str:
+    """``report`` as JSON: stage, n_in, n_out, drops ([label, reason, detail]), flags, seconds."""
+    return json.dumps(
+        {
+            "stage": report.stage,
+            "n_in": report.n_in,
+            "n_out": report.n_out,
+            "drops": [[d.label, d.reason, d.detail] for d in report.drops],
+            "flags": dict(report.flags),
+            "seconds": report.seconds,
+        }
+    )
+
+
+def report_from_json(text: str) -> StageReport:
+    """The :class:`StageReport` of :func:`report_to_json`."""
+    data = json.loads(text)
+    return StageReport(
+        stage=data["stage"],
+        n_in=int(data["n_in"]),
+        n_out=int(data["n_out"]),
+        drops=[Drop(*d) for d in data["drops"]],
+        flags=Counter(data["flags"]),
+        seconds=float(data["seconds"]),
+    )
+
+
+def write_output(file: str | Path, name: str, structures: list[Atoms], report_json: str) -> None:
+    """Write the structure store and report of job ``name`` into its HDF5 ``file``."""
+    with h5py.File(file, "a") as handle:
+        output = handle.require_group(f"{name}/output")
+        if "structures" in output:
+            del output["structures"]
+        write_structures(output.create_group("structures"), structures)
+        output.attrs["report"] = report_json
+
+
+def read_output(file: str | Path, name: str) -> tuple[list[Atoms], StageReport]:
+    """The stored structures and report of job ``name`` (read with h5py only, no pyiron)."""
+    with h5py.File(file, "r") as handle:
+        output = handle[f"{name}/output"]
+        report = output.attrs["report"]
+        structures = read_structures(output["structures"])
+    return structures, report_from_json(report.decode() if isinstance(report, bytes) else report)
