@@ -198,3 +198,16 @@ def test_cli_rejects_bad_input_with_a_clear_message(capsys: pytest.CaptureFixtur
     assert "unknown element symbol 'Qq'" in capsys.readouterr().err
     assert main(["run", "--spacegroups", "229-231"]) == 2
     assert "1..230" in capsys.readouterr().err
+
+
+def test_cli_run_into_a_project_does_not_flood_stderr_with_pyiron_debug_logs(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "assyst_nodes", *CLI_TINY, "--project", str(tmp_path / "p")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "sql_query" not in done.stderr and "DEBUG" not in done.stderr
+    assert not (tmp_path / "pyiron.log").exists()

@@ -50,6 +50,10 @@ def _drop_log_file(existed: bool) -> None:
         if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == target:
             log.removeHandler(handler)
             handler.close()
+    # pyiron logs every SQL query at DEBUG for its (now detached) file; without this they would
+    # reach any handler the application configured (e.g. logging.basicConfig) and flood stderr
+    if log.level < logging.WARNING:
+        log.setLevel(logging.WARNING)
     with contextlib.suppress(OSError):
         if not existed and target.stat().st_size == 0:
             target.unlink()
