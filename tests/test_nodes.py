@@ -466,3 +466,16 @@ def test_macro_hands_its_recorder_to_every_stage_and_a_rerun_reuses_every_run() 
 def test_a_recorder_without_record_method_is_rejected_with_a_clear_message() -> None:
     with pytest.raises(TypeError, match="record"):
         nodes.filter_structures([], recorder="my_project")  # type: ignore[arg-type]
+
+
+def test_export_of_sampled_crystals_keeps_every_key_despite_their_empty_lineage(
+    macro_run, tmp_path
+) -> None:
+    sampled = macro_run.outputs.sampled
+    assert all(len(s.info[LINEAGE]) == 0 for s in sampled)
+    back = read(nodes.export(sampled, str(tmp_path / "sampled.extxyz")), index=":")
+    for original, copy in zip(sampled, back, strict=True):
+        assert LINEAGE not in copy.info  # an empty value cannot be written in extxyz
+        assert copy.info[SEED] == original.info[SEED] == original.info[UUID]
+        assert copy.info[STEP] == "pyxtal"
+        assert original.info[LINEAGE] == []  # the structures themselves are not changed

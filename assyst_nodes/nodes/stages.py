@@ -19,6 +19,7 @@ from ase import Atoms
 from .. import crystals, pipeline, relaxations
 from ..calculators import EMT, CalculatorConfig
 from ..crystals import Formulas
+from ..extxyz import write_extxyz
 from ..filters import DistanceFilter, FilterBase
 from ..filters import filter as core_filter
 from ..perturbations import Perturbation
@@ -261,21 +262,10 @@ def report_table(reports: list[StageReport]) -> pd.DataFrame:
 @fr.atomic("path")
 def export(structures: list[Atoms], path: str = "training_set.extxyz") -> str:
     """Write ``structures`` to ``path`` (extended XYZ: cell, pbc, energy, forces, stress and the
-    provenance keys) and return its absolute path. The folder must exist."""
-    from ase.io import write
-
+    provenance keys; see :func:`assyst_nodes.extxyz.extxyz_ready`) and return its absolute
+    path. The folder must exist."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"export: folder {folder!r} of {path!r} does not exist")
-    write(path, [_extxyz_ready(s) for s in structures], format="extxyz")
+    write_extxyz(structures, path)
     return os.path.abspath(path)
-
-
-def _extxyz_ready(structure: Atoms) -> Atoms:
-    """A copy whose info values extxyz can write (lists of str are joined with spaces)."""
-    copy = structure.copy()
-    copy.calc = structure.calc
-    for key, value in list(copy.info.items()):
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            copy.info[key] = " ".join(value)
-    return copy

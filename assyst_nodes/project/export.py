@@ -8,34 +8,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import ase.io
 import h5py
 import pandas as pd
 from ase import Atoms
 
-from assyst_nodes.lineage import LINEAGE
+from assyst_nodes.extxyz import write_extxyz
 
 from .queries import structure_frame
 from .store import structure_table, write_structures
 
 __all__ = ["export_extxyz", "export_table"]
-
-
-def _flat(atoms: Atoms) -> Atoms:
-    """A copy whose info holds only values extxyz can write (lists of str become one string)."""
-    copy = atoms.copy()
-    copy.calc = atoms.calc  # keep energy (eV), forces (eV/Å) and stress (eV/Å^3)
-    info = {}
-    for key, value in atoms.info.items():
-        is_strings = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-        if value is None or (isinstance(value, str | list | tuple) and len(value) == 0):
-            continue  # extxyz cannot hold an empty value (it would swallow the next key)
-        if key == LINEAGE or is_strings:
-            info[key] = " ".join(str(v) for v in value)
-        else:
-            info[key] = value
-    copy.info = info
-    return copy
 
 
 def export_extxyz(structures: Sequence[Atoms], path: str | os.PathLike[str]) -> Path:
@@ -45,9 +27,7 @@ def export_extxyz(structures: Sequence[Atoms], path: str | os.PathLike[str]) -> 
     ``lineage`` (and any other list of strings) becomes one space-separated string; ``None`` and
     empty values (e.g. the empty lineage of a sampled crystal) are left out.
     """
-    target = Path(path)
-    ase.io.write(target, [_flat(atoms) for atoms in structures], format="extxyz")
-    return target
+    return write_extxyz(structures, path)
 
 
 def _table(source: Sequence[Atoms] | Any) -> pd.DataFrame:
