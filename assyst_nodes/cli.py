@@ -36,7 +36,8 @@ def _spacegroups(text: str) -> list[int]:
     return groups
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; ``run_defaults`` (from ``--config``) replace run's defaults."""
     parser = argparse.ArgumentParser(
         prog="assyst-nodes",
         description="Build ASSYST training sets for machine-learning interatomic potentials.",
@@ -65,14 +66,78 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-project", action="store_true", help="run in memory, store nothing"
     )
+    run.add_argument(
+        "--config",
+        help="TOML file of run settings (keys: the option names above with '_' for '-', e.g. "
+        "max_atoms = 4, spacegroups = [221, 225] or \"1-10,225\"); options given on the "
+        "command line win",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log what each stage drops")
+
+    jobs = commands.add_parser("jobs", help="print the job table of a project")
+    jobs.add_argument("project", help="project folder")
+
+    history = commands.add_parser("history", help="print the chain of a structure, seed first")
+    history.add_argument("project", help="project folder")
+    history.add_argument("uuid", help="uuid of a stored structure")
+
+    export = commands.add_parser(
+        "export", help="write stored structures as extxyz (.xyz/.extxyz) or a table (.pkl)"
+    )
+    export.add_argument("project", help="project folder")
+    export.add_argument("output", help="file to write: *.extxyz, *.xyz, *.pkl or *.parquet")
+    export.add_argument(
+        "--stage", default="filter", help="stage whose output to write (filter: the training set)"
+    )
+    export.add_argument("--step", default=None, help="only structures of this step")
+    if run_defaults:
+        run.set_defaults(**run_defaults)
     return parser
+
+
+RUN_KEYS = ("elements", "max_atoms", "min_atoms", "spacegroups", "max_structures", "seed",
+            "workers", "project", "no_project")
+"""Settings a ``--config`` TOML file may hold."""
+
+
+def _config_defaults(path: str) -> dict:
+    """The run settings of the TOML file ``path``, checked against :data:`RUN_KEYS`."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            values = tomllib.load(handle)
+    except OSError as error:
+        raise ValueError(f"cannot read config file {path!r}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"config file {path!r} is not valid TOML: {error}") from None
+    unknown = sorted(set(values) - set(RUN_KEYS))
+    if unknown:
+        raise ValueError(f"config file {path!r}: unknown keys {unknown}; valid: {list(RUN_KEYS)}")
+    if isinstance(values.get("spacegroups"), str):
+        values["spacegroups"] = _spacegroups(values["spacegroups"])
+    if isinstance(values.get("elements"), str):
+        values["elements"] = values["elements"].split()
+    return values
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING)
+    try:
+        if args.command == "jobs":
+            return _jobs(args.project)
+        if args.command == "history":
+            return _history(args.project, args.uuid)
+        if args.command == "export":
+            return _export(args.project, args.output, args.stage, args.step)
+        if args.config is not None:
+            args = _parser(_config_defaults(args.config)).parse_args(argv)
+    except (ValueError, KeyError, FileNotFoundError, ImportError) as error:
+        message = error.args[0] if isinstance(error, KeyError) else error
+        print(f"assyst-nodes: error: {message}", file=sys.stderr)
+        return 2
     settings = {
         "elements": tuple(args.elements),
         "max_atoms": args.max_atoms,
@@ -94,6 +159,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(result.table())
     if not args.no_project:
         _print_project_summary(args.project, result)
+    return 0
+
+
+def _existing_project(folder: str) -> str:
+    """``folder`` if it holds a project, else ``FileNotFoundError`` naming it."""
+    from pathlib import Path
+
+    if not (Path(folder) / "pyiron.db").is_file():
+        raise FileNotFoundError(
+            f"no project in {folder!r} (no pyiron.db); create one with assyst-nodes run "
+            f"--project {folder}"
+        )
+    return folder
+
+
+def _jobs(folder: str) -> int:
+    """Print the job table of the project in ``folder``."""
+    import pandas as pd
+
+    from .project import open_project
+
+    table = open_project(_existing_project(folder)).job_table()
+    columns = [c for c in ("id", "status", "hamilton", "job", "parentid", "masterid",
+                           "timestart", "totalcputime") if c in table.columns]
+    with pd.option_context("display.width", 200, "display.max_rows", None):
+        print(table[columns].to_string(index=False))
+    return 0
+
+
+def _history(folder: str, uuid: str) -> int:
+    """Print the chain of structure ``uuid``: step, uuid, job id, formula, energy/atom (eV)."""
+    from .project import history
+
+    for link in history(_existing_project(folder), uuid):
+        atoms = link.structure
+        calc = atoms.calc
+        energy = calc.results.get("energy") if calc is not None else None
+        per_atom = f"{energy / len(atoms):.4f} eV/atom" if energy is not None else "-"
+        print(f"{link.step!s:<48} {link.uuid}  job {link.job_id:<5} "
+              f"{atoms.get_chemical_formula():<10} {per_atom}")
+    return 0
+
+
+def _export(folder: str, output: str, stage: str | None, step: str | None) -> int:
+    """Write the stored structures of ``stage`` (and ``step``) to ``output``."""
+    from pathlib import Path
+
+    from .project import export_extxyz, export_table, structures
+
+    found = structures(_existing_project(folder), stage=stage or None, step=step)
+    if Path(output).suffix in {".xyz", ".extxyz"}:
+        export_extxyz(found, output)
+    else:
+        export_table(found, output)
+    print(f"{len(found)} structures written to {output}")
     return 0
 
 
