@@ -473,40 +473,53 @@ def _required(columns: Sequence[str], by: str | None) -> list[str]:
 # figures
 
 
-def volume_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Histogram of the volume per atom (Å³/atom), stacked per value of column ``by``."""
-    title = "Volume per atom"
-    frame = _table(data, _required(["volume_per_atom"], by), "volume_histogram")
+def _histogram_figure(
+    data: Iterable[Atoms] | pd.DataFrame,
+    by: str | None,
+    column: str,
+    title: str,
+    caller: str,
+    noun: str,
+    integer: bool = False,
+) -> Figure:
+    """One histogram of ``column`` titled ``title`` (the body of the ``*_histogram`` figures)."""
+    frame = _table(data, _required([column], by), caller)
     if frame.empty:
         return _empty(title)
-    return _single(title, lambda ax: _histogram(ax, frame, "volume_per_atom", by, "volume"))
+    return _single(title, lambda ax: _histogram(ax, frame, column, by, noun, integer=integer))
+
+
+def volume_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
+    """Histogram of the volume per atom (Å³/atom), stacked per value of column ``by``."""
+    return _histogram_figure(
+        data, by, "volume_per_atom", "Volume per atom", "volume_histogram", "volume"
+    )
 
 
 def energy_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
     """Histogram of the energy per atom (eV/atom); says "no energies" if none was calculated."""
-    title = "Energy per atom"
-    frame = _table(data, _required(["energy_per_atom"], by), "energy_histogram")
-    if frame.empty:
-        return _empty(title)
-    return _single(title, lambda ax: _histogram(ax, frame, "energy_per_atom", by, "energy"))
+    return _histogram_figure(
+        data, by, "energy_per_atom", "Energy per atom", "energy_histogram", "energy"
+    )
 
 
 def min_distance_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
     """Histogram of each structure's shortest interatomic distance (Å)."""
-    title = "Shortest interatomic distance"
-    frame = _table(data, _required(["min_distance"], by), "min_distance_histogram")
-    if frame.empty:
-        return _empty(title)
-    return _single(title, lambda ax: _histogram(ax, frame, "min_distance", by, "distance"))
+    return _histogram_figure(
+        data,
+        by,
+        "min_distance",
+        "Shortest interatomic distance",
+        "min_distance_histogram",
+        "distance",
+    )
 
 
 def natoms_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
     """Histogram of the number of atoms per structure."""
-    title = "Atoms per structure"
-    frame = _table(data, _required(["natoms"], by), "natoms_histogram")
-    if frame.empty:
-        return _empty(title)
-    return _single(title, lambda ax: _histogram(ax, frame, "natoms", by, "size", integer=True))
+    return _histogram_figure(
+        data, by, "natoms", "Atoms per structure", "natoms_histogram", "size", integer=True
+    )
 
 
 def concentration_histogram(data: Iterable[Atoms] | pd.DataFrame) -> Figure:

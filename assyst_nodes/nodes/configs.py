@@ -35,6 +35,7 @@ from ..perturbations import (
     Stretch,
     as_perturbation,
 )
+from ..pipeline import DEFAULT_PERTURBATIONS
 from ..relaxations import CellRelax, FullRelax, Relax, SinglePoint, SymmetryRelax, VolumeRelax
 
 __all__ = [
@@ -166,8 +167,6 @@ def perturbations_or_default(
     """``perturbations`` as a list, or the canonical run's two when ``None``: a 0.1 Å rattle
     (one-atom cells first repeated to 8 atoms) on a 5 % strain, and a random choice of a large
     volume change (80 %) or a large shear (20 %)."""
-    from ..pipeline import DEFAULT_PERTURBATIONS
-
     chosen = DEFAULT_PERTURBATIONS if perturbations is None else perturbations
     return [as_perturbation(p) for p in chosen]
 

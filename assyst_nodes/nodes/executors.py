@@ -24,6 +24,8 @@ from contextlib import contextmanager
 
 from pyiron_workflow import ExecutorInstructions
 
+from ..fanout import check_workers
+
 __all__ = ["ExecutorLike", "local_processes", "open_executor", "single_node"]
 
 ExecutorLike = ExecutorInstructions | Executor | None
@@ -32,7 +34,7 @@ ExecutorLike = ExecutorInstructions | Executor | None
 
 def local_processes(workers: int = 2) -> ExecutorInstructions:
     """Instructions for a local ``ProcessPoolExecutor`` of ``workers`` processes."""
-    _check(workers)
+    check_workers(workers, None)
     return ExecutorInstructions(ProcessPoolExecutor, kwargs={"max_workers": workers})
 
 
@@ -42,16 +44,11 @@ def single_node(workers: int = 2) -> ExecutorInstructions:
     are imported once per worker, not once per chunk)."""
     import executorlib
 
-    _check(workers)
+    check_workers(workers, None)
     return ExecutorInstructions(
         executorlib.SingleNodeExecutor,
         kwargs={"max_workers": workers, "block_allocation": True},
     )
-
-
-def _check(workers: int) -> None:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
 
 
 @contextmanager
