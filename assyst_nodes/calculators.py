@@ -8,6 +8,7 @@ built there, on first use, by :meth:`CalculatorConfig.build` (or cached per proc
 from __future__ import annotations
 
 import importlib
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,12 @@ class CalculatorConfig(ABC):
         return None
 
 
+def _check_real(name: str, value: object) -> None:
+    """``TypeError`` naming ``name`` and ``value`` unless ``value`` is a real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+
+
 @dataclass(frozen=True)
 class EMT(CalculatorConfig):
     """ASE's effective-medium theory for Al, Cu, Ag, Au, Ni, Pd, Pt (and H, C, N, O)."""
@@ -66,6 +73,8 @@ class Morse(CalculatorConfig):
     rcut2: float = 2.7
 
     def __post_init__(self) -> None:
+        for name in ("epsilon", "r0", "rho0", "rcut1", "rcut2"):
+            _check_real(f"Morse.{name}", getattr(self, name))
         for name in ("epsilon", "r0", "rho0"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Morse.{name} must be > 0, got {getattr(self, name)!r}")
@@ -97,6 +106,9 @@ class LennardJones(CalculatorConfig):
     smooth: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("sigma", "epsilon", "rc", "ro"):
+            if name in ("sigma", "epsilon") or getattr(self, name) is not None:
+                _check_real(f"LennardJones.{name}", getattr(self, name))
         for name in ("sigma", "epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"LennardJones.{name} must be > 0, got {getattr(self, name)!r}")
@@ -175,13 +187,16 @@ class ImportedCalculator(CalculatorConfig):
             module = importlib.import_module(module_name)
         except ImportError as error:
             raise ImportError(
-                f"calculator path {self.path!r}: cannot import module {module_name!r} ({error})"
+                f"calculator path {self.path!r}: cannot import module {module_name!r} ({error}); "
+                "give 'module:Name' or 'module.Name' of an installed module, e.g. "
+                "'ase.calculators.emt:EMT'"
             ) from error
         try:
             return getattr(module, attribute)
         except AttributeError:
             raise ImportError(
-                f"calculator path {self.path!r}: module {module_name!r} has no {attribute!r}"
+                f"calculator path {self.path!r}: module {module_name!r} has no {attribute!r}; "
+                "give 'module:Name' of a calculator class or factory it defines"
             ) from None
 
     def check(self) -> None:

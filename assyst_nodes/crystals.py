@@ -24,6 +24,7 @@ import spglib
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from .deadline import TimeLimit, TimeLimitExceeded
 from .fanout import check_workers, map_chunks, process_pool
 from .lineage import (
     REPEAT,
@@ -63,12 +64,25 @@ SYMPREC = 1e-3
 Formula = tuple[tuple[str, int], ...]
 
 
+_COMPOSITION = "a composition such as {'Cu': 2, 'Ag': 1} or pairs [('Cu', 2), ('Ag', 1)]"
+
+
 def _check_formula(formula: Mapping[str, int] | Iterable[tuple[str, int]]) -> Formula:
+    """``formula`` as ``((element, count), ...)``; ``TypeError`` unless it is a mapping or
+    (element, count) pairs, ``ValueError`` naming an unknown element or a bad count."""
+    if isinstance(formula, str | bytes) or not isinstance(formula, Mapping | Iterable):
+        raise TypeError(f"expected {_COMPOSITION}, got {formula!r}")
     items = tuple(formula.items()) if isinstance(formula, Mapping) else tuple(formula)
+    for item in items:
+        if isinstance(item, str | bytes) or not (isinstance(item, tuple | list) and len(item) == 2):
+            raise TypeError(f"expected {_COMPOSITION}, got item {item!r} in {formula!r}")
     seen = set()
     for element, count in items:
-        if element not in atomic_numbers or element == "X":
-            raise ValueError(f"unknown element symbol {element!r} in formula {dict(items)}")
+        if not isinstance(element, str) or element not in atomic_numbers or element == "X":
+            raise ValueError(
+                f"unknown element symbol {element!r} in formula {list(items)}; valid: the "
+                "chemical symbols H to Og, e.g. 'Cu', 'Ag'"
+            )
         if element in seen:
             raise ValueError(f"element {element!r} occurs twice in formula {items}")
         seen.add(element)
@@ -104,6 +118,11 @@ class Formulas(Sequence[dict[str, int]]):
     ) -> None:
         if isinstance(atoms, Mapping):
             atoms = (atoms,)
+        if isinstance(atoms, str | bytes) or not isinstance(atoms, Iterable):
+            raise TypeError(
+                f"Formulas takes a list of compositions such as [{{'Cu': 2, 'Ag': 1}}] (or use "
+                f"Formulas.range('Cu', 1, 5)), got {atoms!r}"
+            )
         object.__setattr__(self, "atoms", tuple(_check_formula(f) for f in atoms))
 
     @classmethod
@@ -183,9 +202,20 @@ def _group(number: int, dim: int) -> Any:
     return Group(number, dim=dim)
 
 
+def _is_int(value: object) -> bool:
+    """Whether ``value`` is an integer (Python or numpy) and not a bool."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _check_dim(dim: object) -> None:
+    if not _is_int(dim) or dim not in MAX_GROUP:
+        raise ValueError(
+            f"dim must be one of 0, 1, 2, 3 (cluster, rod, layer, crystal), got {dim!r}"
+        )
+
+
 def _check_group(group: int, dim: int) -> int:
-    if dim not in MAX_GROUP:
-        raise ValueError(f"dim must be one of 0, 1, 2, 3, got {dim!r}")
+    _check_dim(dim)
     if isinstance(group, bool) or not isinstance(group, int | np.integer):
         raise TypeError(f"symmetry group must be an int, got {group!r}")
     if not 1 <= group <= MAX_GROUP[dim]:
@@ -321,6 +351,7 @@ def sample(
     executor: Executor | None = None,
     chunksize: int = 4,
     progress: bool | None = None,
+    time_limit: float | None = None,
     **pyxtal_kwargs: Any,
 ) -> Iterator[Atoms]:
     """Yield random symmetric crystals over the grid of compositions x symmetry groups.
@@ -340,17 +371,34 @@ def sample(
       local processes or any ``concurrent.futures.Executor``; the structures, their order and
       the report are the same as with one worker. ``progress`` shows a bar (default: only in
       terminals and notebooks).
+    - ``time_limit``: wall time (s) pyxtal may take on one grid point (``None``: no limit); see
+      :mod:`assyst_nodes.deadline`.
 
-    Grid points that are incompatible, or where pyxtal gives up, are skipped and recorded in
-    ``report`` (reasons ``incompatible`` and ``pyxtal_failed``), never raised.
+    Grid points that are incompatible, where pyxtal gives up or raises, or that take longer
+    than ``time_limit`` are skipped and recorded in ``report`` (reasons ``incompatible``,
+    ``pyxtal_failed`` and ``time_limit``), never raised.
     """
     check_workers(workers, chunksize)
-    if dim not in MAX_GROUP:
-        raise ValueError(f"dim must be one of 0, 1, 2, 3, got {dim!r}")
+    _check_dim(dim)
+    if spacegroups is not None and (
+        isinstance(spacegroups, str | bytes) or not isinstance(spacegroups, Iterable)
+    ):
+        raise TypeError(
+            "spacegroups must be an iterable of group numbers (e.g. [225] or range(1, 231)) or "
+            f"None for all, got {spacegroups!r}"
+        )
     groups = list(range(1, MAX_GROUP[dim] + 1) if spacegroups is None else spacegroups)
     if not groups:
         raise ValueError("spacegroups is empty; give group numbers or None for all")
     groups = [_check_group(g, dim) for g in groups]
+    for name, value, valid in (
+        ("min_atoms", min_atoms, "an int >= 1"),
+        ("max_atoms", max_atoms, "an int >= min_atoms or None"),
+        ("max_structures", max_structures, "an int >= 0 or None"),
+    ):
+        if (value is None and name != "min_atoms") or _is_int(value):
+            continue
+        raise TypeError(f"{name} must be {valid}, got {value!r} ({type(value).__name__})")
     if min_atoms < 1 or (max_atoms is not None and min_atoms > max_atoms):
         raise ValueError(
             f"need 1 <= min_atoms <= max_atoms, got min_atoms={min_atoms}, max_atoms={max_atoms}"
@@ -359,11 +407,19 @@ def sample(
         raise ValueError(f"max_structures must be >= 0 or None, got {max_structures}")
     formulas = formulas if isinstance(formulas, Formulas) else Formulas(formulas)
     if len(formulas) == 0:
-        raise ValueError("formulas is empty; e.g. Formulas.range('Cu', 1, 5)")
+        raise ValueError(
+            "formulas is empty; give at least one composition, e.g. Formulas.range('Cu', 1, 5)"
+        )
     compositions = [
         tuple((e, n) for e, n in f if n > 0) for f in formulas.trim(min_atoms, max_atoms).atoms
     ]
     compositions = [c for c in compositions if c]
+    if not compositions:
+        sizes = sorted({sum(n for _, n in f) for f in formulas.atoms})
+        raise ValueError(
+            f"no composition of the formulas has min_atoms={min_atoms} to max_atoms={max_atoms} "
+            f"atoms (they have {sizes} atoms); widen the window or give other formulas"
+        )
     # only the elements that are drawn need a radius (not those with count 0 or trimmed away)
     tm = _tolerance_matrix(tolerance, {e for c in compositions for e, _ in c})
     base = resolve_seed(rng)
@@ -372,9 +428,10 @@ def sample(
         grid = [grid[i] for i in stream(base, "shuffle").permutation(len(grid))]
     if report is not None:
         report.stage = report.stage or "sample"
+    limit = TimeLimit(time_limit)
     return _walk(
         grid, dim, tm, base, max_structures, report, dict(pyxtal_kwargs), workers, executor,
-        chunksize, progress,
+        chunksize, progress, limit,
     )
 
 
@@ -383,9 +440,13 @@ def _visit(
     tm: Any,
     base: int,
     pyxtal_kwargs: Mapping[str, Any],
+    limit: TimeLimit,
     points: Sequence[tuple[Formula, int]],
 ) -> list[tuple[Atoms | None, Drop | None, float]]:
-    """Draw the crystal of each grid point: (structure or None, why not, seconds) per point."""
+    """Draw the crystal of each grid point: (structure or None, why not, seconds) per point.
+
+    Whatever pyxtal raises skips the point (``incompatible`` for a ``ValueError``, else
+    ``pyxtal_failed``), and so does a draw longer than ``limit`` allows (``time_limit``)."""
     out: list[tuple[Atoms | None, Drop | None, float]] = []
     for composition, group in points:
         start = time.perf_counter()
@@ -400,11 +461,20 @@ def _visit(
             continue
         seed = derive_seed(base, "pyxtal", formula, group, dim)
         try:
-            structure = _draw(group, species, num_ions, dim, seed, {"tm": tm, **pyxtal_kwargs})
-        except (RuntimeError, ValueError) as error:
-            reason = "incompatible" if isinstance(error, ValueError) else "pyxtal_failed"
-            log.debug("sample: %s skipped (%s: %s)", label, reason, error)
-            out.append((None, Drop(label, reason, str(error)), time.perf_counter() - start))
+            structure = limit(
+                _draw, group, species, num_ions, dim, seed, {"tm": tm, **pyxtal_kwargs}
+            )
+        except (Exception, TimeLimitExceeded) as error:
+            if isinstance(error, TimeLimitExceeded):
+                reason, detail = "time_limit", str(error)
+            elif isinstance(error, ValueError):
+                reason, detail = "incompatible", str(error)
+            else:
+                reason, detail = "pyxtal_failed", str(error)
+                if not isinstance(error, RuntimeError):
+                    detail = f"{type(error).__name__}: {error}"
+            log.debug("sample: %s skipped (%s: %s)", label, reason, detail)
+            out.append((None, Drop(label, reason, detail), time.perf_counter() - start))
             continue
         out.append((structure, None, time.perf_counter() - start))
     return out
@@ -422,6 +492,7 @@ def _walk(
     executor: Executor | None,
     chunksize: int,
     progress: bool | None,
+    limit: TimeLimit,
 ) -> Iterator[Atoms]:
     """Visit the grid in order until ``max_structures`` are made, in waves when fanned out.
 
@@ -433,6 +504,7 @@ def _walk(
     wave = 1 if serial else workers * chunksize * 2
     made = 0
     with contextlib.ExitStack() as stack:
+        stack.enter_context(limit)
         bar = stack.enter_context(progress_bar(total, "sample", progress))
         pool = executor
         if not serial and pool is None:
@@ -443,10 +515,10 @@ def _walk(
             points = grid[first : first + wave]
             start = time.perf_counter()
             if serial:
-                outcomes = _visit(dim, tm, base, pyxtal_kwargs, points)
+                outcomes = _visit(dim, tm, base, pyxtal_kwargs, limit, points)
             else:
                 outcomes = map_chunks(
-                    _visit, (dim, tm, base, pyxtal_kwargs), points, executor=pool,
+                    _visit, (dim, tm, base, pyxtal_kwargs, limit), points, executor=pool,
                     chunksize=chunksize, progress=False,
                 )
             wall = time.perf_counter() - start

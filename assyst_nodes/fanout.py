@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import pickle
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -61,16 +63,44 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     again); from a threaded process (e.g. a node of a running graph) they come from a fork
     server instead, because forking a threaded process can deadlock.
     """
-    methods = multiprocessing.get_all_start_methods()
-    if threading.active_count() == 1 and "fork" in methods:
-        method = "fork"
-    else:
-        method = "forkserver" if "forkserver" in methods else "spawn"
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=multiprocessing.get_context(method),
+        mp_context=multiprocessing.get_context(start_method()),
         initializer=single_threaded,
     )
+
+
+def start_method() -> str:
+    """How :func:`process_pool` starts processes now: ``fork`` from a single-threaded
+    process, else ``forkserver`` (or ``spawn`` where there is no fork server)."""
+    methods = multiprocessing.get_all_start_methods()
+    if threading.active_count() == 1 and "fork" in methods:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def check_importable(function: Callable[..., Any], fixed: tuple[Any, ...]) -> None:
+    """``TypeError`` if ``function`` or ``fixed`` need something defined in a ``__main__``
+    that has no file (a notebook cell, ``python -c``) while new processes would not be forked:
+    such processes import what they run and cannot find it (they would die with only a
+    ``BrokenProcessPool``). A script's ``__main__`` is fine: they import the script again."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if start_method() == "fork" or (main_file is not None and os.path.isfile(main_file)):
+        return
+    try:
+        payload = pickle.dumps((function, fixed))
+    except Exception as error:
+        raise TypeError(f"cannot send the work to worker processes: {error}") from error
+    if b"__main__" in payload:
+        names = [
+            f"{type(value).__name__}" for value in (function, *fixed)
+            if getattr(type(value), "__module__", "") == "__main__"
+        ] or ["an object"]
+        raise TypeError(
+            f"{', '.join(names)} is defined in __main__ (a notebook or -c), which worker "
+            f"processes started by {start_method()} cannot import; define it in an importable "
+            "module, or use workers=1"
+        )
 
 
 def single_threaded() -> None:
@@ -122,6 +152,7 @@ def map_chunks(
         elif executor is not None:
             parts = _gather(executor, function, fixed, chunks, bar)
         else:
+            check_importable(function, fixed)
             with process_pool(min(workers, len(chunks))) as pool:
                 parts = _gather(pool, function, fixed, chunks, bar)
     return [result for part in parts for result in part]

@@ -10,7 +10,7 @@ key                        meaning
 ``lineage``                ancestor uuids, oldest first (the parent is the last one)
 ``step``                   what made this structure, the ``str`` of a stage config
 ``perturbation``           all perturbations applied since relaxation, ``+``-joined
-``symmetry``               whether the structure was built with symmetry (``True`` for pyxtal)
+``symmetry``               the space group asked of pyxtal (as the reference implementation)
 ``requested spacegroup``   the space group asked of pyxtal
 ``spacegroup``             the space group actually detected (spglib)
 ``repeat``                 index of the draw for its grid point (0 for :func:`sample`)

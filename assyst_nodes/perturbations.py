@@ -69,7 +69,7 @@ from .lineage import (
 )
 from .random import RngLike, derive_seed, resolve_seed, stream
 from .reports import StageReport
-from .validation import structure_list
+from .validation import MIN_CELL_VOLUME, structure_list
 
 __all__ = [
     "SUPERCELL_MIN_ATOMS",
@@ -172,13 +172,17 @@ def as_perturbation(perturbation: PerturbationLike) -> Perturbation:
 # --------------------------------------------------------------------------------------------
 
 
-def _number(name: str, value: object) -> float:
-    """``value`` as a finite float, else ``TypeError``/``ValueError`` naming ``name``."""
+def _number(name: str, value: object, valid: str = "") -> float:
+    """``value`` as a finite float, else ``TypeError``/``ValueError`` naming ``name``, the value
+    and (when given) the ``valid`` range."""
+    detail = f" ({valid})" if valid else ""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+        raise TypeError(
+            f"{name} must be a number{detail}, got {value!r} ({type(value).__name__})"
+        )
     number = float(value)
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise ValueError(f"{name} must be finite{detail}, got {value!r}")
     return number
 
 
@@ -284,7 +288,7 @@ class Rattle(Perturbation):
     rng: int | None = None
 
     def __post_init__(self) -> None:
-        sigma = _number("sigma", self.sigma)
+        sigma = _number("sigma", self.sigma, ">= 0 Å")
         if sigma < 0:
             raise ValueError(f"sigma must be >= 0 Å, got {self.sigma!r}")
         _set(self, "sigma", sigma)
@@ -321,7 +325,7 @@ class ElementScaledRattle(Perturbation):
         create_supercells: bool = False,
         rng: int | None = None,
     ) -> None:
-        sigma_value = _number("sigma", sigma)
+        sigma_value = _number("sigma", sigma, ">= 0, relative")
         if sigma_value < 0:
             raise ValueError(f"sigma must be >= 0 (relative), got {sigma!r}")
         _set(self, "sigma", sigma_value)
@@ -343,7 +347,7 @@ class ElementScaledRattle(Perturbation):
                 raise ValueError(f"reference: {symbol!r} is not a chemical symbol")
             if symbol in pairs:
                 raise ValueError(f"reference: element {symbol} is given twice")
-            value = _number(f"reference[{symbol!r}]", length)
+            value = _number(f"reference[{symbol!r}]", length, "> 0 Å")
             if value <= 0:
                 raise ValueError(f"reference[{symbol!r}] must be > 0 Å, got {length!r}")
             pairs[symbol] = value
@@ -387,8 +391,10 @@ class Stretch(Perturbation):
     loop); the shear components ε_ij = ε_ji (i < j) likewise with ``shear``. A bound of 0
     gives exactly zero components. Strains are dimensionless; ``hydro + 2 * shear < 1``
     keeps ``1 + ε`` positive definite, so no cell collapses or inverts. ``minimum_strain``
-    keeps outputs away from their parent (near-copies teach a potential little). ``rng``:
-    own base seed. ``str()``: ``stretch(hydro=0.05, shear=0.05)``.
+    keeps outputs away from their parent (near-copies teach a potential little). A structure
+    without a 3D cell (e.g. a molecule) cannot be stretched: :class:`CannotApply`, which
+    :func:`perturb` reports as ``cannot_apply``. ``rng``: own base seed.
+    ``str()``: ``stretch(hydro=0.05, shear=0.05)``.
     """
 
     hydro: float
@@ -397,9 +403,9 @@ class Stretch(Perturbation):
     rng: int | None = None
 
     def __post_init__(self) -> None:
-        hydro = _number("hydro", self.hydro)
-        shear = _number("shear", self.shear)
-        minimum = _number("minimum_strain", self.minimum_strain)
+        hydro = _number("hydro", self.hydro, "in [0, 1), strain")
+        shear = _number("shear", self.shear, "in [0, 1), strain")
+        minimum = _number("minimum_strain", self.minimum_strain, ">= 0, strain")
         for name, value in (("hydro", hydro), ("shear", shear)):
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1) (strain), got {value!r}")
@@ -440,6 +446,12 @@ class Stretch(Perturbation):
         return epsilon
 
     def apply(self, structure: Atoms, rng: np.random.Generator) -> Atoms:
+        volume = abs(float(structure.cell.volume))
+        if not volume >= MIN_CELL_VOLUME:
+            raise CannotApply(
+                f"{self} needs a 3D cell (volume >= {MIN_CELL_VOLUME} Å^3) to strain, got a "
+                f"structure with cell volume {volume:.3g} Å^3"
+            )
         deformation = np.eye(3) + self.strain(rng)
         structure.set_cell(structure.cell.array @ deformation, scale_atoms=True)
         return structure
@@ -538,7 +550,7 @@ class RandomChoice(Perturbation):
     def __post_init__(self) -> None:
         _set(self, "a", as_perturbation(self.a))
         _set(self, "b", as_perturbation(self.b))
-        chance = _number("chance", self.chance)
+        chance = _number("chance", self.chance, "in [0, 1], probability of b")
         if not 0 <= chance <= 1:
             raise ValueError(f"chance must be in [0, 1] (probability of b), got {self.chance!r}")
         _set(self, "chance", chance)

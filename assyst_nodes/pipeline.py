@@ -117,6 +117,9 @@ def run_pipeline(
     rng: RngLike = 0,
     workers: int = 1,
     executor: Executor | None = None,
+    progress: bool | None = None,
+    time_limit: float | None = None,
+    sample_time_limit: float | None = None,
 ) -> PipelineResult:
     """Run the canonical ASSYST pipeline and return the final set with every stage's report.
 
@@ -128,12 +131,15 @@ def run_pipeline(
     - relaxation: ``volume_relax`` then ``full_relax`` (either may be ``None`` to skip it),
       both with ``calculator`` unless it is ``None`` (then their own calculators are used);
       ``workers``/``executor`` fan the relaxations out (results do not depend on it);
+      ``time_limit`` (s) bounds one structure's relaxation and ``sample_time_limit`` (s) pyxtal
+      on one grid point (``None``: no limit; what takes longer is dropped as ``time_limit``);
     - perturbation: each of ``perturbations`` applied once to every relaxed structure,
       retried (``retries`` attempts) against ``filters``;
     - the sampled, relaxed and perturbed sets are combined and passed through ``filters``.
 
     ``rng`` is the base seed of every random choice; the same seed gives the same result bit
-    for bit, whatever ``workers``.
+    for bit, whatever ``workers``. ``progress`` shows progress bars (``None``: when
+    interactive).
     """
     start = time.perf_counter()
     seed = resolve_seed(rng)
@@ -158,6 +164,8 @@ def run_pipeline(
             shuffle=True,
             rng=seed,
             report=report,
+            progress=progress,
+            time_limit=sample_time_limit,
         )
     )
     reports.append(report)
@@ -169,7 +177,15 @@ def run_pipeline(
             continue
         settings = _with_calculator(settings, calculator)
         report = StageReport(stage=str(settings))
-        current = relax(current, settings, report=report, workers=workers, executor=executor)
+        current = relax(
+            current,
+            settings,
+            report=report,
+            workers=workers,
+            executor=executor,
+            progress=progress,
+            time_limit=time_limit,
+        )
         stages[key] = current
         relaxed.append(current)
         reports.append(report)

@@ -10,6 +10,7 @@ and, where the calculator gives one, stress (eV/Å^3, ASE's Voigt order).
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -26,10 +27,11 @@ from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
 
 from .calculators import EMT, CalculatorConfig, get_calculator
+from .deadline import TimeLimit, TimeLimitExceeded, WorkerDied
 from .fanout import check_workers, map_chunks
 from .lineage import RELAX_CONVERGED, UUID, update_uuid
 from .reports import Drop, StageReport
-from .validation import structure_list
+from .validation import periodic_cells, structure_list, with_cells
 
 __all__ = [
     "ALGORITHMS",
@@ -51,12 +53,21 @@ MAX_PRESSURE = 1000.0
 """Largest pressure magnitude accepted (GPa)."""
 
 
+def _check_real(name: str, value: object, valid: str) -> None:
+    """``TypeError`` naming ``name``, ``value`` and ``valid`` unless ``value`` is a real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {valid}, got {value!r} ({type(value).__name__})")
+
+
 class RelaxationError(RuntimeError):
     """A structure could not be relaxed; ``reason`` is a short category for reports."""
 
     def __init__(self, message: str, reason: str = "calculator_error"):
         super().__init__(message)
         self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep ``reason`` across processes
+        return (type(self), (str(self), self.reason))
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,13 @@ class Relax:
     (and, for cell relaxations, the stress times volume per atom) is below it (eV/Å);
     ``algorithm``: one of ``ALGORITHMS``; ``calculator``: a calculator config (or a live ASE
     calculator, used in this process only). ``str()`` is the step name, e.g. ``relax``.
+
+    The cell relaxations (:class:`VolumeRelax`, :class:`SymmetryRelax`, :class:`FullRelax`) take
+    a ``pressure`` in GPa (negative: tension). Its sane range is ``|pressure| <= MAX_PRESSURE``
+    (1000 GPa): static experiments reach about 1 TPa, so anything larger is taken for a unit
+    slip (a pressure in Pa or bar) and refused. They and :class:`CellRelax` move the cell, so
+    :func:`relax` refuses a structure without a 3D cell (volume below
+    :data:`~assyst_nodes.validation.MIN_CELL_VOLUME`) before it starts.
     """
 
     max_steps: int = 100
@@ -77,12 +95,15 @@ class Relax:
     step_name: ClassVar[str] = "relax"
     optimises: ClassVar[bool] = True
     """Whether the engine moves atoms (and so reports ``relax_converged``)."""
+    changes_cell: ClassVar[bool] = False
+    """Whether the cell moves (then every input structure needs a 3D cell)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int):
             raise TypeError(f"max_steps must be an int >= 0, got {self.max_steps!r}")
         if self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        _check_real("force_tolerance", self.force_tolerance, "a number > 0 (eV/Å)")
         if not (math.isfinite(self.force_tolerance) and self.force_tolerance > 0):
             raise ValueError(f"force_tolerance must be > 0 eV/Å, got {self.force_tolerance!r}")
         if self.algorithm not in ALGORITHMS:
@@ -95,6 +116,7 @@ class Relax:
                 f"ImportedCalculator(...)) or an ASE calculator, got {self.calculator!r}"
             )
         pressure = getattr(self, "pressure", 0.0)
+        _check_real("pressure", pressure, f"a number within ±{MAX_PRESSURE} GPa")
         if not (math.isfinite(pressure) and abs(pressure) <= MAX_PRESSURE):
             raise ValueError(
                 f"pressure must be finite and within ±{MAX_PRESSURE} GPa, got {pressure!r}"
@@ -190,6 +212,7 @@ class CellRelax(Relax):
     """Relax the cell shape at constant volume; fractional positions stay fixed."""
 
     step_name: ClassVar[str] = "cell_relax"
+    changes_cell: ClassVar[bool] = True
 
     def apply_filter_and_constraints(self, structure: Atoms) -> FrechetCellFilter:
         structure.set_constraint(FixAtoms(indices=range(len(structure))))
@@ -203,6 +226,7 @@ class VolumeRelax(Relax):
     pressure: float = 0.0
 
     step_name: ClassVar[str] = "volume_relax"
+    changes_cell: ClassVar[bool] = True
 
     def apply_filter_and_constraints(self, structure: Atoms) -> FrechetCellFilter:
         structure.set_constraint(FixAtoms(indices=range(len(structure))))
@@ -218,6 +242,7 @@ class SymmetryRelax(Relax):
     pressure: float = 0.0
 
     step_name: ClassVar[str] = "symmetry_relax"
+    changes_cell: ClassVar[bool] = True
 
     def apply_filter_and_constraints(self, structure: Atoms) -> FrechetCellFilter:
         structure.set_constraint(FixSymmetry(structure))
@@ -231,6 +256,7 @@ class FullRelax(Relax):
     pressure: float = 0.0
 
     step_name: ClassVar[str] = "full_relax"
+    changes_cell: ClassVar[bool] = True
 
     def apply_filter_and_constraints(self, structure: Atoms) -> FrechetCellFilter:
         return FrechetCellFilter(structure, scalar_pressure=self.scalar_pressure)
@@ -252,17 +278,30 @@ class SinglePoint(Relax):
         return structure
 
 
+def _build_calculator(calculator: CalculatorConfig) -> None:
+    """Build (and cache in this process) the calculator of ``calculator``."""
+    get_calculator(calculator)
+
+
 def _relax_chunk(
-    settings: Relax, structures: Sequence[Atoms]
+    settings: Relax, limit: TimeLimit, structures: Sequence[Atoms]
 ) -> list[tuple[Atoms | None, Drop | None]]:
-    """Relax a chunk in one process; each item gives a result or the reason it failed."""
+    """Relax a chunk in one process; each item gives a result or the reason it failed
+    (``time_limit`` when one structure takes longer than ``limit`` allows)."""
+    if isinstance(settings.calculator, CalculatorConfig):
+        # build (e.g. load) the calculator outside the limit; a failure shows per structure
+        limit.prepare(_build_calculator, settings.calculator)
     out: list[tuple[Atoms | None, Drop | None]] = []
     for structure in structures:
         label = str(structure.info.get(UUID, structure.get_chemical_formula()))
         try:
-            out.append((settings(structure), None))
+            out.append((limit(settings, structure), None))
         except RelaxationError as error:
             out.append((None, Drop(label, error.reason, str(error))))
+        except TimeLimitExceeded as error:
+            out.append((None, Drop(label, "time_limit", str(error))))
+        except WorkerDied as error:
+            out.append((None, Drop(label, "calculator_error", str(error))))
     return out
 
 
@@ -274,6 +313,7 @@ def relax(
     executor: Executor | None = None,
     chunksize: int | None = None,
     progress: bool | None = None,
+    time_limit: float | None = None,
 ) -> list[Atoms]:
     """Relax every structure with ``settings``; return the results in input order.
 
@@ -285,6 +325,14 @@ def relax(
     ``executor`` (e.g. ``executorlib.SingleNodeExecutor``) to
     use it instead. The results do not depend on either. ``progress`` shows a bar (default:
     only in terminals and notebooks, see :mod:`assyst_nodes.progress`).
+
+    ``time_limit``: wall time (s) one structure may take; one that takes longer is dropped
+    with reason ``time_limit`` (see :mod:`assyst_nodes.deadline` for how, and for what a hang
+    inside compiled code needs); ``None``: no limit.
+
+    Before any work: ``TypeError`` for an item that is not ``Atoms``, ``ImportError`` for a
+    calculator path that does not import, ``ValueError`` for a structure periodic along zero or
+    dependent cell vectors, or without a 3D cell when ``settings`` moves the cell.
     """
     if not isinstance(settings, Relax):
         raise TypeError(
@@ -293,18 +341,21 @@ def relax(
     check_workers(workers, chunksize)
     if isinstance(settings.calculator, CalculatorConfig):
         settings.calculator.check()
-    items = structure_list(structures)
+    items = periodic_cells(structure_list(structures))
+    if settings.changes_cell:
+        with_cells(items, str(settings))
     start = time.perf_counter()
-    outcomes = map_chunks(
-        _relax_chunk,
-        (settings,),
-        items,
-        workers=workers,
-        executor=executor,
-        chunksize=chunksize,
-        description=str(settings),
-        progress=progress,
-    )
+    with TimeLimit(time_limit) as limit:
+        outcomes = map_chunks(
+            _relax_chunk,
+            (settings, limit),
+            items,
+            workers=workers,
+            executor=executor,
+            chunksize=chunksize,
+            description=str(settings),
+            progress=progress,
+        )
     results = [result for result, _ in outcomes if result is not None]
     if report is not None:
         report.stage = report.stage or str(settings)
@@ -313,8 +364,9 @@ def relax(
         for _, drop in outcomes:
             if drop is not None:
                 report.drops.append(drop)
+        # a single point keeps its parent's flag: not this stage's verdict, so not counted
         unconverged = sum(not r.info.get(RELAX_CONVERGED, True) for r in results)
-        if unconverged:
+        if unconverged and settings.optimises:
             report.flag("not_converged", unconverged)
         report.seconds += time.perf_counter() - start
     return results
@@ -328,6 +380,7 @@ def label(
     executor: Executor | None = None,
     chunksize: int | None = None,
     progress: bool | None = None,
+    time_limit: float | None = None,
 ) -> list[Atoms]:
     """Energy, forces and stress of each structure with ``calculator``, nothing moved.
 
@@ -343,4 +396,5 @@ def label(
         executor=executor,
         chunksize=chunksize,
         progress=progress,
+        time_limit=time_limit,
     )

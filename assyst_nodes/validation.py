@@ -2,21 +2,86 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+import numpy as np
 from ase import Atoms
 
-__all__ = ["structure_list"]
+from .lineage import UUID
+
+__all__ = ["MIN_CELL_VOLUME", "periodic_cells", "structure_list", "with_cells"]
+
+MIN_CELL_VOLUME = 1e-6
+"""Smallest cell volume (Å^3) that counts as a cell; below it a structure has no (3D) cell."""
+
+
+def _short(value: object, width: int = 60) -> str:
+    """``repr(value)`` cut to ``width`` characters."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def structure_list(structures: Iterable[Atoms]) -> list[Atoms]:
-    """``structures`` as a list, or ``TypeError`` naming the first item that is not ``Atoms``."""
+    """``structures`` as a list, or ``TypeError`` naming what is not an iterable of ``Atoms``
+    (a single ``Atoms``, a string, a non-iterable, or the first item that is not ``Atoms``)."""
     if isinstance(structures, Atoms):
         raise TypeError("expected an iterable of ase.Atoms, got a single Atoms; wrap it in a list")
+    if isinstance(structures, str | bytes | Mapping) or not isinstance(structures, Iterable):
+        raise TypeError(
+            "expected an iterable of ase.Atoms (e.g. a list), got a "
+            f"{type(structures).__name__} ({_short(structures)})"
+        )
     items = list(structures)
     for position, item in enumerate(items):
         if not isinstance(item, Atoms):
             raise TypeError(
-                f"structure {position} is a {type(item).__name__}, expected ase.Atoms"
+                f"structure {position} is a {type(item).__name__} ({_short(item)}), expected "
+                "ase.Atoms"
             )
     return items
+
+
+def _name(structure: Atoms, position: int) -> str:
+    """``structure 3 (Cu2, uuid ...)``: how messages name a structure of a list."""
+    uid = structure.info.get(UUID)
+    label = structure.get_chemical_formula() + (f", uuid {uid}" if uid is not None else "")
+    return f"structure {position} ({label})"
+
+
+def with_cells(structures: list[Atoms], stage: str) -> list[Atoms]:
+    """``structures`` unchanged, or ``ValueError`` naming the first one without a 3D cell
+    (volume below :data:`MIN_CELL_VOLUME` Å^3, e.g. a molecule or cluster without a cell).
+
+    For stages that change or scale the cell, which is meaningless without one; ``stage`` names
+    the stage in the message.
+    """
+    for position, structure in enumerate(structures):
+        volume = abs(float(structure.cell.volume))
+        if not volume >= MIN_CELL_VOLUME:
+            raise ValueError(
+                f"{_name(structure, position)} has no cell (volume {volume:.3g} Å^3, cell "
+                f"lengths {np.round(structure.cell.lengths(), 6).tolist()} Å): {stage} changes "
+                f"the cell, which needs three cell vectors spanning a volume >= {MIN_CELL_VOLUME} "
+                "Å^3; give such a cell, or relax the positions only (Relax())"
+            )
+    return structures
+
+
+def periodic_cells(structures: list[Atoms]) -> list[Atoms]:
+    """``structures`` unchanged, or ``ValueError`` naming the first one that is periodic along
+    an axis whose cell vectors are zero or linearly dependent (no periodic lattice exists)."""
+    for position, structure in enumerate(structures):
+        pbc = np.asarray(structure.pbc, dtype=bool)
+        cell = structure.cell.array
+        if not pbc.any() or abs(np.linalg.det(cell)) >= MIN_CELL_VOLUME:
+            continue  # nothing periodic, or a full 3D cell (the common case, checked fast)
+        vectors = cell[pbc]
+        scale = float(np.linalg.norm(vectors))
+        if scale == 0.0 or np.linalg.matrix_rank(vectors, tol=1e-10 * scale) < len(vectors):
+            raise ValueError(
+                f"{_name(structure, position)} is periodic along pbc={pbc.tolist()} but its "
+                f"cell vectors there, {np.round(vectors, 6).tolist()} Å, are zero or linearly "
+                "dependent; give one independent, non-zero cell vector per periodic axis or "
+                "set pbc=False for that axis"
+            )
+    return structures

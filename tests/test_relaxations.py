@@ -284,3 +284,14 @@ def test_automatic_chunks_balance_over_workers_and_keep_the_order() -> None:
 
 def _double_all(chunk: list[int]) -> list[int]:
     return [2 * i for i in chunk]
+
+
+def test_labelling_does_not_count_its_parents_unconverged_relaxations() -> None:
+    from assyst_nodes.relaxations import label
+
+    parent = cu3ag()
+    parent.info[RELAX_CONVERGED] = False  # as left by an unconverged relaxation
+    report = StageReport()
+    [out] = label([parent], EMT(), report=report)
+    assert out.info[RELAX_CONVERGED] is False  # kept on the structure, as provenance
+    assert "not_converged" not in report.flags and report.n_out == 1

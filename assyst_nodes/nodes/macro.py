@@ -48,6 +48,8 @@ def assyst(
     executor: ExecutorLike = None,
     progress: bool | None = None,
     recorder: Recorder | None = None,
+    sample_time_limit: float | None = None,
+    relax_time_limit: float | None = None,
 ) -> tuple[
     list[Atoms],
     list[Atoms],
@@ -73,7 +75,9 @@ def assyst(
     - ``seed`` is the base seed of every random choice; ``workers``/``executor`` fan out
       sampling and relaxation without changing the result;
     - ``recorder`` (e.g. ``assyst_nodes.project.ProjectRecorder("my_project", "run1")``)
-      stores every stage run as a job and reuses finished ones; ``None`` runs in memory.
+      stores every stage run as a job and reuses finished ones; ``None`` runs in memory;
+    - ``sample_time_limit`` (s per grid point) and ``relax_time_limit`` (s per structure and
+      relaxation) drop what takes longer, reported as ``time_limit``; ``None``: no limit.
     """
     compositions = formulas_for(elements, min_atoms, max_atoms, formulas)
     tolerance, filters = assyst_filters(radii, max_aspect)
@@ -89,6 +93,7 @@ def assyst(
         executor=executor,
         progress=progress,
         recorder=recorder,
+        time_limit=sample_time_limit,
     )
     volume_settings = with_calculator(volume_relax, calculator)
     volume_relaxed, volume_report = relax(
@@ -98,6 +103,7 @@ def assyst(
         executor=executor,
         progress=progress,
         recorder=recorder,
+        time_limit=relax_time_limit,
     )
     full_settings = with_calculator(full_relax, calculator)
     full_relaxed, full_report = relax(
@@ -107,6 +113,7 @@ def assyst(
         executor=executor,
         progress=progress,
         recorder=recorder,
+        time_limit=relax_time_limit,
     )
     relaxed = combine(volume_relaxed, full_relaxed, recorder=recorder)
     chosen_perturbations = perturbations_or_default(perturbations)

@@ -19,6 +19,7 @@ from ase import Atoms
 from .. import crystals, pipeline, relaxations
 from ..calculators import EMT, CalculatorConfig
 from ..crystals import Formulas
+from ..deadline import check_time_limit
 from ..extxyz import write_extxyz
 from ..filters import DistanceFilter, FilterBase
 from ..filters import filter as core_filter
@@ -26,6 +27,7 @@ from ..perturbations import Perturbation
 from ..perturbations import perturb as core_perturb
 from ..relaxations import Relax, VolumeRelax
 from ..reports import StageReport
+from ..validation import structure_list
 from .executors import ExecutorLike, open_executor
 from .recording import Recorder, recorded
 
@@ -58,12 +60,14 @@ def sample(
     executor: ExecutorLike = None,
     progress: bool | None = None,
     recorder: Recorder | None = None,
+    time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport]:
     """Random symmetric crystals over formulas x groups (see :func:`assyst_nodes.crystals.sample`).
 
     ``tolerance``: pyxtal prototype name or element radii (Å); ``seed``: base seed; the output
     is the same for any ``workers``/``executor``. ``recorder``: e.g. a project to store the run
-    in (and reuse it from); ``None`` runs in memory.
+    in (and reuse it from); ``None`` runs in memory. ``time_limit``: wall time (s) pyxtal may
+    take per grid point (a point over it is dropped as ``time_limit``); ``None``: no limit.
     """
     settings = {
         "formulas": formulas,
@@ -76,9 +80,18 @@ def sample(
         "shuffle": shuffle,
         "seed": seed,
     }
+    settings = _with_time_limit(settings, time_limit)
+    _sample_arguments(settings, workers)  # bad input fails here, before a recorder makes a job
     compute = partial(_sample, settings, workers, executor, progress)
     structures, report = recorded(recorder, "sample", settings, [], compute)
     return structures, report
+
+
+def _sample_arguments(settings: dict[str, Any], workers: int) -> None:
+    """Check the arguments of :func:`assyst_nodes.crystals.sample`; nothing is drawn."""
+    kwargs = dict(settings)
+    kwargs["rng"] = kwargs.pop("seed")
+    crystals.sample(**kwargs, workers=workers)  # checks eagerly, draws only when iterated
 
 
 def _sample(
@@ -105,12 +118,17 @@ def relax(
     chunksize: int | None = None,
     progress: bool | None = None,
     recorder: Recorder | None = None,
+    time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport]:
-    """Minimise each structure with ``settings`` (see :func:`assyst_nodes.relaxations.relax`)."""
+    """Minimise each structure with ``settings`` (see :func:`assyst_nodes.relaxations.relax`);
+    ``time_limit``: wall time (s) per structure (``None``: no limit)."""
+    structures = structure_list(structures)  # before a recorder makes a job
     compute = partial(
-        _fan_out, relaxations.relax, structures, settings, workers, executor, chunksize, progress
+        _fan_out, relaxations.relax, structures, settings, workers, executor, chunksize, progress,
+        time_limit,
     )
-    relaxed, report = recorded(recorder, "relax", {"settings": settings}, [structures], compute)
+    recorded_settings = _with_time_limit({"settings": settings}, time_limit)
+    relaxed, report = recorded(recorder, "relax", recorded_settings, [structures], compute)
     return relaxed, report
 
 
@@ -123,12 +141,16 @@ def label(
     chunksize: int | None = None,
     progress: bool | None = None,
     recorder: Recorder | None = None,
+    time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport]:
-    """Energy (eV), forces (eV/Å) and stress of each structure; nothing moves."""
+    """Energy (eV), forces (eV/Å) and stress of each structure; nothing moves.
+    ``time_limit``: wall time (s) per structure (``None``: no limit)."""
+    structures = structure_list(structures)  # before a recorder makes a job
     compute = partial(
-        _fan_out, relaxations.label, structures, calculator, workers, executor, chunksize, progress
+        _fan_out, relaxations.label, structures, calculator, workers, executor, chunksize, progress,
+        time_limit,
     )
-    settings = {"calculator": calculator}
+    settings = _with_time_limit({"calculator": calculator}, time_limit)
     labelled, report = recorded(recorder, "label", settings, [structures], compute)
     return labelled, report
 
@@ -141,6 +163,7 @@ def _fan_out(
     executor: ExecutorLike,
     chunksize: int | None,
     progress: bool | None,
+    time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport]:
     report = StageReport()
     with open_executor(executor) as live:
@@ -152,8 +175,19 @@ def _fan_out(
             executor=live,
             chunksize=chunksize,
             progress=progress,
+            time_limit=time_limit,
         )
     return results, report
+
+
+def _with_time_limit(settings: dict[str, Any], time_limit: float | None) -> dict[str, Any]:
+    """``settings`` plus ``time_limit`` (s) if one is set: a limit changes what is dropped, so
+    it is part of what a recorder hashes; left out when unset, so job names stay as before.
+    Checked here, before a recorder creates a job."""
+    time_limit = check_time_limit(time_limit)
+    if time_limit is not None:
+        settings["time_limit"] = time_limit
+    return settings
 
 
 @fr.atomic("structures", "report")
@@ -168,6 +202,7 @@ def perturb(
     """Each perturbation applied to each structure, redrawn until ``filters`` keep it."""
     settings = {"perturbations": perturbations, "filters": filters, "retries": retries,
                 "seed": seed}
+    structures = structure_list(structures)  # before a recorder makes a job
     compute = partial(_perturb, structures, settings)
     perturbed, report = recorded(recorder, "perturb", settings, [structures], compute)
     return perturbed, report
@@ -189,6 +224,7 @@ def filter_structures(
     recorder: Recorder | None = None,
 ) -> tuple[list[Atoms], StageReport]:
     """The structures ``filters`` keep (all of them for ``None``), and who rejected the rest."""
+    structures = structure_list(structures)  # before a recorder makes a job
     compute = partial(_filter, structures, filters)
     kept, report = recorded(recorder, "filter", {"filters": filters}, [structures], compute)
     return kept, report

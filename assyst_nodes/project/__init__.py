@@ -27,12 +27,14 @@ if TYPE_CHECKING:
         AssystSample,
         AssystStage,
     )
+    from .layout import DamagedJobError
     from .queries import Link, history, structure_frame, structures
-    from .recorder import ProjectRecorder
+    from .recorder import ProjectRecorder, stale_jobs
     from .rerun import rerun
 
 _SOURCES: dict[str, str] = {
     "open_project": "database",
+    "DamagedJobError": "layout",
     "export_extxyz": "export",
     "export_table": "export",
     "AssystCombine": "jobs",
@@ -48,6 +50,7 @@ _SOURCES: dict[str, str] = {
     "structure_frame": "queries",
     "structures": "queries",
     "ProjectRecorder": "recorder",
+    "stale_jobs": "recorder",
     "rerun": "rerun",
 }
 
@@ -60,6 +63,7 @@ __all__ = [
     "AssystRelax",
     "AssystSample",
     "AssystStage",
+    "DamagedJobError",
     "Link",
     "ProjectRecorder",
     "export_extxyz",
@@ -67,6 +71,7 @@ __all__ = [
     "history",
     "open_project",
     "rerun",
+    "stale_jobs",
     "structure_frame",
     "structures",
 ]

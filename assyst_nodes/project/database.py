@@ -109,13 +109,18 @@ def project_folder(path: str | os.PathLike[str]) -> Path:
     """
     folder = Path(path).expanduser().absolute()
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"project path {folder} exists and is not a folder")
+        raise ValueError(
+            f"project path {folder} exists and is not a folder; give a folder (existing or new)"
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        message = f"cannot create or write project folder {folder}: {error}"
+        message = (
+            f"cannot create or write project folder {folder}: {error}; give a folder that "
+            "can be created and written"
+        )
         if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise PermissionError(message) from error
         raise ValueError(message) from error

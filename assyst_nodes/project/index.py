@@ -132,6 +132,14 @@ class Index:
         with self._connect(write=True) as db:
             db.execute("UPDATE jobs SET status = 'finished' WHERE job_id = ?", (job_id,))
 
+    def is_finished(self, job_id: int) -> bool:
+        """Whether job ``job_id`` has finished rows (is visible to queries)."""
+        with self._connect() as db:
+            hit = db.execute(
+                "SELECT 1 FROM jobs WHERE job_id = ? AND status = 'finished'", (int(job_id),)
+            ).fetchone()
+        return hit is not None
+
     def remove_job(self, job_id: int) -> None:
         """Forget job ``job_id`` and its structures."""
         with self._connect(write=True) as db:

@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-import h5py
 from ase import Atoms
 
 from assyst_nodes.reports import StageReport
@@ -45,6 +44,7 @@ from .database import pyiron_base
 from .layout import (
     INPUT_UUIDS,
     STRUCTURES,
+    job_file,
     read_output,
     report_from_json,
     report_to_json,
@@ -109,7 +109,7 @@ class AssystStage(AssystJob):
     def input_uuids(self) -> list[list[str]]:
         """The uuids of each input list, in order."""
         sizes = [int(n) for n in self.input.get("input_sizes", [])]
-        with h5py.File(self.h5_file, "r") as handle:
+        with job_file(self.h5_file, self.job_name) as handle:
             path = f"{self.job_name}/{INPUT_UUIDS}"
             flat = handle[path].asstr()[...].tolist() if path in handle else []
         out, start = [], 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -21,6 +23,8 @@ from .store import read_structures, write_structures
 __all__ = [
     "INPUT_UUIDS",
     "STRUCTURES",
+    "DamagedJobError",
+    "job_file",
     "read_output",
     "report_from_json",
     "report_to_json",
@@ -31,6 +35,38 @@ STRUCTURES: Final = "output/structures"
 """Path of the structure store inside a job's group."""
 INPUT_UUIDS: Final = "assyst_input/uuids"
 """Path of the input uuid column inside a job's group."""
+
+
+class DamagedJobError(ValueError):
+    """A stage job's HDF5 file is missing, truncated, damaged or half-written.
+
+    ``job`` and ``file`` name them. :class:`~assyst_nodes.project.ProjectRecorder` computes
+    such a job again when a pipeline asks for it (with a ``RuntimeWarning``).
+    """
+
+    def __init__(self, job: str, file: str | Path, cause: BaseException | str) -> None:
+        if isinstance(cause, BaseException):
+            cause = f"{type(cause).__name__}: {cause}"
+        super().__init__(
+            f"job {job}: its file {file} cannot be read ({cause}); it is missing, truncated, "
+            "damaged or half-written (e.g. the process writing it was killed). Run the pipeline "
+            "again to compute the job again, or remove the job."
+        )
+        self.job = job
+        self.file = str(file)
+
+
+@contextmanager
+def job_file(file: str | Path, name: str) -> Iterator[h5py.File]:
+    """Job ``name``'s HDF5 ``file`` open for reading; any failure to open or read it inside the
+    ``with`` block becomes a :class:`DamagedJobError` naming the job and the file."""
+    try:
+        with h5py.File(file, "r") as handle:
+            yield handle
+    except DamagedJobError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError) as error:
+        raise DamagedJobError(name, file, error) from error
 
 
 def report_to_json(report: StageReport) -> str:
@@ -71,9 +107,12 @@ def write_output(file: str | Path, name: str, structures: list[Atoms], report_js
 
 
 def read_output(file: str | Path, name: str) -> tuple[list[Atoms], StageReport]:
-    """The stored structures and report of job ``name`` (read with h5py only, no pyiron)."""
-    with h5py.File(file, "r") as handle:
+    """The stored structures and report of job ``name`` (read with h5py only, no pyiron).
+
+    Raises :class:`DamagedJobError` if the file is missing, damaged or half-written."""
+    with job_file(file, name) as handle:
         output = handle[f"{name}/output"]
         report = output.attrs["report"]
         structures = read_structures(output["structures"])
-    return structures, report_from_json(report.decode() if isinstance(report, bytes) else report)
+        text = report.decode() if isinstance(report, bytes) else report
+        return structures, report_from_json(text)

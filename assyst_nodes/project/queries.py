@@ -2,7 +2,8 @@
 
 Queries read the structure index (``assyst_index.db``) and the jobs' HDF5 stores with h5py; they
 never touch pyiron's global state, so they work on any folder at any time (also while another
-process records into it). Only finished jobs are seen.
+process records into it). Only finished jobs are seen. A job file that is missing, truncated or
+damaged raises :class:`~assyst_nodes.project.layout.DamagedJobError` naming the job and file.
 
 ``project_or_path`` is a folder path, a pyiron ``Project`` or a ``ProjectRecorder``.
 """
@@ -15,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import pandas as pd
 from ase import Atoms
 
 from assyst_nodes.lineage import LINEAGE, SEED, STEP, UUID
 
 from .index import INDEX_FILE, Index
-from .layout import STRUCTURES
+from .layout import STRUCTURES, job_file
 from .store import read_structures, structure_table
 
 __all__ = ["Link", "history", "structure_frame", "structures"]
@@ -96,7 +96,7 @@ def _read(folder: Path, names: dict[int, str], rows: Sequence[tuple[Any, ...]]) 
     for job_id, wanted in by_job.items():
         name = names[job_id]
         unique = sorted(set(wanted))
-        with h5py.File(folder / f"{name}.h5", "r") as handle:
+        with job_file(folder / f"{name}.h5", name) as handle:
             atoms = read_structures(handle[f"{name}/{STRUCTURES}"], unique)
         found.update({(job_id, row): a for row, a in zip(unique, atoms, strict=True)})
     return [found[(job_id, row)] for _, job_id, row, *_ in rows]
@@ -160,7 +160,7 @@ def structure_frame(
     parts = []
     for job_id, wanted in by_job.items():
         name = names[job_id]
-        with h5py.File(folder / f"{name}.h5", "r") as handle:
+        with job_file(folder / f"{name}.h5", name) as handle:
             table = structure_table(handle[f"{name}/{STRUCTURES}"])
         part = table.iloc[[row for _, row in wanted]].reset_index(drop=True)
         part.insert(3, "job_id", job_id)

@@ -14,7 +14,10 @@ by the OS when a process dies) while it looks the job up, computes and stores. S
   died or failed, since no live process holds its lock: it is deleted (job-table row, HDF5 file,
   index rows) and computed again under the same name, never duplicated;
 * two processes asking for the same job wait for each other; the second one reuses the first's
-  result; processes recording different jobs run in parallel.
+  result; processes recording different jobs run in parallel;
+* a process killed at any point (SIGKILL, power loss aside: nothing is fsynced) leaves jobs
+  that the next run finds unfinished and computes again, or finished ones whose index rows it
+  completes; :func:`stale_jobs` lists (and removes) the unfinished ones no live process owns.
 
 ``flock`` needs a local or lock-aware file system (NFS with lockd works; some network file
 systems ignore it) and is not available on Windows, where recording runs without the lock.
@@ -53,7 +56,7 @@ try:  # pragma: no cover - platform dependent
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ProjectRecorder", "job_name", "settings_repr"]
+__all__ = ["ProjectRecorder", "job_name", "settings_repr", "stale_jobs"]
 
 
 def settings_repr(settings: Mapping[str, Any]) -> str:
@@ -104,12 +107,84 @@ def _locked(folder: Path, name: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+@contextmanager
+def _try_locked(folder: Path, name: str) -> Iterator[bool]:
+    """Hold the lock of ``name`` if nobody does (yields True), else yield False at once."""
+    if fcntl is None:  # pragma: no cover
+        yield True
+        return
+    locks = folder / ".locks"
+    locks.mkdir(exist_ok=True)
+    with open(locks / f"{name}.lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def stale_jobs(
+    project_or_path: Any, remove: bool = False, use_user_config: bool = False
+) -> list[str]:
+    """Names of the jobs a dead or failed process left unfinished: any status but
+    ``finished`` (``running``, ``created``, ``aborted``, ...) while no live process records
+    them (their lock is free). A pipeline that asks for such a job computes it again; with
+    ``remove`` they are deleted now (table row, HDF5 file, index rows), each under its lock.
+    ``project_or_path``: a folder, a ``Project`` or a :class:`ProjectRecorder`."""
+    folder = project_folder(getattr(project_or_path, "path", project_or_path))
+    with pyiron_lock:
+        table = open_project(folder, use_user_config).job_table()
+    if table.empty:
+        return []
+    names = [
+        str(name)
+        for name, status in zip(table["job"], table["status"], strict=True)
+        if status != "finished"
+    ]
+    stale = []
+    for name in names:
+        with _try_locked(folder, name) as free:
+            if not free:
+                continue
+            with pyiron_lock:
+                project = open_project(folder, use_user_config)
+                row = _row(project, name)
+                if row is None or row["status"] == "finished":  # finished meanwhile
+                    continue
+                stale.append(name)
+                if remove:
+                    _discard(project, folder, name, row)
+    return stale
+
+
 def _row(project: Any, name: str) -> dict[str, Any] | None:
     """The job-table row of job ``name`` in ``project`` (None if there is none)."""
     job_id = project.get_job_id(name)
     if job_id is None:
         return None
     return project.db.get_item_by_id(int(job_id))
+
+
+def _reindex(
+    folder: Path,
+    job_id: int,
+    name: str,
+    stage: str,
+    structures: Sequence[Atoms],
+    inputs: Sequence[Sequence[Atoms]],
+) -> None:
+    """Make the index show finished job ``job_id`` if it does not (its process was killed
+    between marking the job finished and finishing its index rows)."""
+    index = Index(folder)
+    if index.is_finished(job_id):
+        return
+    uuids = [uid for structures_ in inputs for uid in _uuids(structures_)]
+    index.add_job(job_id, name, stage, structures, uuids)
+    index.finish(job_id)
 
 
 def _discard(project: Any, folder: Path, name: str, row: dict[str, Any] | None) -> None:
@@ -169,7 +244,7 @@ class ProjectRecorder:
                 row = _row(project, name)
                 if row is not None and row["status"] == "finished":
                     try:
-                        return read_output(folder / f"{name}.h5", name)
+                        stored = read_output(folder / f"{name}.h5", name)
                     except (OSError, KeyError, ValueError) as error:
                         warnings.warn(
                             f"stored output of finished job {name} in {folder} cannot be read "
@@ -177,6 +252,9 @@ class ProjectRecorder:
                             RuntimeWarning,
                             stacklevel=2,
                         )
+                    else:
+                        _reindex(folder, int(row["id"]), name, stage, stored[0], inputs)
+                        return stored
                 _discard(project, folder, name, row)
                 job, input_uuids = self._create(project, folder, name, stage, settings, inputs)
             try:
@@ -207,8 +285,11 @@ class ProjectRecorder:
         name = f"pipeline_{safe}_{digest}"
         with _locked(folder, name):
             row = _row(project, name)
-            if row is not None:
+            if row is not None and row["status"] == "finished":
                 return int(row["id"])
+            # an unfinished one was left by a process killed while creating it, before any stage
+            # job could point at it: make it again
+            _discard(project, folder, name, row)
             job = project.create_job(AssystPipeline, name)
             job.input.pipeline = self.pipeline
             with quiet():

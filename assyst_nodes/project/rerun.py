@@ -12,6 +12,7 @@ from assyst_nodes.reports import StageReport
 
 from .database import open_project, pyiron_lock
 from .jobs import AssystStage
+from .layout import DamagedJobError
 from .queries import structures
 from .recorder import ProjectRecorder, _discard, _locked, _row, job_name
 
@@ -37,6 +38,14 @@ def _stage_function(stage: str) -> Any:
     return functions[stage]
 
 
+def _job_name_of(project: Any, job: int | str) -> str:
+    """The name of job ``job`` (an id or a name)."""
+    if isinstance(job, str) and not job.isdigit():
+        return job
+    row = project.db.get_item_by_id(int(job))
+    return str(row["job"]) if row else str(job)
+
+
 def rerun(
     project_or_path: Any,
     job: int | str,
@@ -49,17 +58,25 @@ def rerun(
     A finished job is reused unless ``force`` (then it is deleted and computed again); an
     aborted or stale one is computed again. ``options`` go to the stage function (e.g.
     ``workers``, ``executor``). Returns the structures and report (``None`` for combine).
-    Raises ``KeyError`` if an input structure is not stored in the project.
+    Raises ``KeyError`` if an input structure is not stored in the project,
+    :class:`~assyst_nodes.project.layout.DamagedJobError` (naming the job and its file) if the
+    job's HDF5 file cannot be read.
     """
     path = getattr(project_or_path, "path", project_or_path)
     with pyiron_lock:
         project = open_project(path, use_user_config)
-        loaded = project.load(job)
-        if loaded is None or not isinstance(loaded, AssystStage):
-            raise KeyError(f"no assyst stage job {job!r} in project {project.path}")
-        stage = str(loaded.input.stage)
-        settings = dict(loaded.settings_object())
-        stored_inputs = loaded.input_uuids()
+        try:
+            loaded = project.load(job)
+            if loaded is None or not isinstance(loaded, AssystStage):
+                raise KeyError(f"no assyst stage job {job!r} in project {project.path}")
+            stage = str(loaded.input.stage)
+            settings = dict(loaded.settings_object())
+            stored_inputs = loaded.input_uuids()
+        except (KeyError, DamagedJobError):
+            raise
+        except Exception as error:  # pyiron/h5py deep inside: name the job and its file
+            name = _job_name_of(project, job)
+            raise DamagedJobError(name, Path(project.path) / f"{name}.h5", error) from error
         stored_name = loaded.job_name
     folder = Path(project.path)
     inputs = []

@@ -106,15 +106,18 @@ def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
 
 
 def _create(parent: h5py.Group, name: str, data: np.ndarray, dtype: Any = None) -> h5py.Dataset:
-    """A chunked dataset resizable along axis 0, holding ``data``."""
+    """A chunked dataset resizable along axis 0, holding ``data``; numeric columns carry a
+    Fletcher-32 checksum per chunk, so damaged bytes fail on read instead of reading wrong."""
     dtype = data.dtype if dtype is None else dtype
-    itemsize = 16 if h5py.check_string_dtype(np.dtype(dtype)) else np.dtype(dtype).itemsize
+    text = h5py.check_string_dtype(np.dtype(dtype)) is not None
+    itemsize = 16 if text else np.dtype(dtype).itemsize
     dataset = parent.create_dataset(
         name,
         shape=data.shape,
         dtype=dtype,
         maxshape=(None, *data.shape[1:]),
         chunks=_chunks(data.shape, itemsize),
+        fletcher32=not text and np.dtype(dtype).kind != "O",
     )
     if len(data):
         dataset[...] = data
@@ -784,9 +787,24 @@ def _mark_repeats(inverse: np.ndarray) -> list[int]:
 
 
 def read_file(path: str | Path) -> list[Atoms]:
-    """All structures of the store at the root of the HDF5 file ``path``."""
-    with h5py.File(path, "r") as handle:
-        return read_structures(handle)
+    """All structures of the store at the root of the HDF5 file ``path``.
+
+    ``FileNotFoundError`` if there is no such file; ``ValueError`` naming the file if it is not
+    an HDF5 file or is truncated, damaged (a checksum fails) or half-written."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no structure store file {path}")
+    try:
+        with h5py.File(path, "r") as handle:
+            return read_structures(handle)
+    except ValueError as error:
+        if str(path) in str(error):
+            raise
+        raise ValueError(f"structure store file {path} cannot be read: {error}") from error
+    except (OSError, KeyError, RuntimeError) as error:
+        raise ValueError(
+            f"structure store file {path} cannot be read (truncated, damaged or not an HDF5 "
+            f"file): {type(error).__name__}: {error}"
+        ) from error
 
 
 # ----------------------------------------------------------------------------------------------
