@@ -8,69 +8,235 @@ prints a table of what each stage made and dropped, and writes the training set 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .run_settings import (
+    BUILTIN_CALCULATORS,
+    RELAXATIONS,
+    RUN_KEYS,
+    RunSettings,
+    parse_spacegroups,
+    read_settings_file,
+)
 
 if TYPE_CHECKING:
     from .pipeline import PipelineResult
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 def _spacegroups(text: str) -> list[int]:
     """``"1-10,221,225"`` -> ``[1, ..., 10, 221, 225]``."""
-    groups: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        low, sep, high = part.partition("-")
-        try:
-            groups.extend(range(int(low), int(high) + 1) if sep else [int(low)])
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"space groups must look like '1-10,225', got {text!r}"
-            ) from None
-    return groups
+    try:
+        return parse_spacegroups(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
+def _cap(text: str) -> int | None:
+    """A number, or ``none``/``all`` for no cap."""
+    if text.strip().lower() in {"none", "all"}:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number or 'none' (no cap), got {text!r}"
+        ) from None
+
+
+def _radii(text: str) -> float | tuple[str, float]:
+    """``"0.9"`` (every element) or ``"Cu=0.9"`` (one element), radii in Å."""
+    symbol, sep, value = text.rpartition("=")
+    try:
+        radius = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"radii must look like 'Cu=0.9 Ag=1.0' or '0.9' (Å), got {text!r}"
+        ) from None
+    return (symbol.strip(), radius) if sep else radius
+
+
+def _mapping(text: str) -> dict:
+    """A JSON object, e.g. ``'{"sigma": 2.3}'``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object like '{{\"sigma\": 2.3}}', got {text!r}"
+        )
+    return value
+
+
+def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The command-line parser; ``run_defaults`` (from ``--config``) replace run's defaults."""
+    defaults = RunSettings()
     parser = argparse.ArgumentParser(
         prog="assyst-nodes",
         description="Build ASSYST training sets for machine-learning interatomic potentials.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
-        "run", help="run sample -> relax -> perturb -> filter and print a per-stage table"
+        "run",
+        help="run sample -> relax -> perturb -> filter into a project, print a per-stage table, "
+        "write the training set and figures",
+        description="Run the ASSYST pipeline: sample symmetric crystals, relax them (volume, "
+        "then a second relaxation), perturb every relaxed structure, filter everything. Every "
+        "stage run is stored as a job in the project folder and reused when rerun.",
     )
-    run.add_argument("--elements", nargs="+", default=["Cu", "Ag"], help="default: Cu Ag")
-    run.add_argument("--max-atoms", type=int, default=4, help="atoms per cell at most (4)")
-    run.add_argument("--min-atoms", type=int, default=1, help="atoms per cell at least (1)")
-    run.add_argument(
+    sampling = run.add_argument_group("sampling")
+    sampling.add_argument(
+        "--elements", nargs="+", default=list(defaults.elements), help="elements (Cu Ag)"
+    )
+    sampling.add_argument(
+        "--min-atoms", type=int, default=defaults.min_atoms, help="atoms per cell at least (1)"
+    )
+    sampling.add_argument(
+        "--max-atoms", type=int, default=defaults.max_atoms, help="atoms per cell at most (4)"
+    )
+    sampling.add_argument(
         "--spacegroups", type=_spacegroups, default=None, help="e.g. '1-10,225' (default: all)"
     )
-    run.add_argument(
-        "--max-structures", type=int, default=30, help="sampled crystals at most (30)"
+    sampling.add_argument(
+        "--max-structures",
+        type=_cap,
+        default=defaults.max_structures,
+        help="sampled crystals at most, or 'none' (30)",
     )
-    run.add_argument("--seed", type=int, default=0, help="base seed of every random choice (0)")
-    run.add_argument("--workers", type=int, default=1, help="processes for relaxation (1)")
-    run.add_argument(
+    sampling.add_argument(
+        "--sample-time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock limit of pyxtal on one (formula, space group) point; a point past it "
+        "is skipped and reported (default: none)",
+    )
+    sampling.add_argument(
+        "--seed", type=int, default=defaults.seed, help="base seed of every random choice (0)"
+    )
+    relaxation = run.add_argument_group("relaxation")
+    relaxation.add_argument(
+        "--calculator",
+        default=defaults.calculator,
+        help=f"{', '.join(BUILTIN_CALCULATORS)} or an import path such as "
+        "'ase.calculators.lj:LennardJones' or 'mace.calculators:mace_mp' (emt)",
+    )
+    relaxation.add_argument(
+        "--calculator-kwargs",
+        type=_mapping,
+        default={},
+        metavar="JSON",
+        help="keyword arguments of the calculator as a JSON object, e.g. '{\"sigma\": 2.3}'",
+    )
+    relaxation.add_argument(
+        "--relax",
+        choices=sorted(RELAXATIONS),
+        default=defaults.relax,
+        help="second relaxation after the volume relaxation (full)",
+    )
+    relaxation.add_argument(
+        "--pressure", type=float, default=defaults.pressure, help="pressure in GPa (0)"
+    )
+    relaxation.add_argument(
+        "--fmax", type=float, default=defaults.fmax, help="force tolerance in eV/Å (0.001)"
+    )
+    relaxation.add_argument(
+        "--max-steps", type=int, default=defaults.max_steps, help="optimiser steps at most (100)"
+    )
+    relaxation.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wall-clock limit of one structure's relaxation; a structure past it is dropped "
+        "and reported (default: none)",
+    )
+    relaxation.add_argument(
+        "--workers", type=int, default=defaults.workers, help="processes that sample and relax (1)"
+    )
+    perturbation = run.add_argument_group("perturbation and filter")
+    perturbation.add_argument(
+        "--rattle", type=float, default=defaults.rattle, help="rattle σ in Å (0.1)"
+    )
+    perturbation.add_argument(
+        "--strain",
+        type=float,
+        nargs=2,
+        metavar=("HYDRO", "SHEAR"),
+        default=list(defaults.strain),
+        help="small strain under the rattle, fractions (0.05 0.05)",
+    )
+    perturbation.add_argument(
+        "--large-strain",
+        type=float,
+        nargs=2,
+        metavar=("HYDRO", "SHEAR"),
+        default=list(defaults.large_strain),
+        help="the random large volume change or large shear, fractions (0.8 0.2)",
+    )
+    perturbation.add_argument(
+        "--no-supercells",
+        dest="supercells",
+        action="store_false",
+        help="do not repeat one-atom cells to 8 atoms before rattling",
+    )
+    perturbation.add_argument(
+        "--retries", type=int, default=defaults.retries, help="draws per perturbation (10)"
+    )
+    perturbation.add_argument(
+        "--radii",
+        type=_radii,
+        nargs="+",
+        default=None,
+        metavar="EL=R",
+        help="minimum-distance radii in Å, 'Cu=0.9 Ag=1.0' or one number for all (default: "
+        "Cu 0.9, Ag 1.0, others 0.7 x covalent radius)",
+    )
+    perturbation.add_argument(
+        "--max-aspect", type=float, default=defaults.max_aspect, help="cell aspect at most (6)"
+    )
+    output = run.add_argument_group("project and output")
+    output.add_argument(
         "--project",
-        default="assyst_project",
+        default=defaults.project,
         help="project folder (SQLite job table, one job per stage run; reruns reuse finished "
         "jobs) (assyst_project)",
     )
-    run.add_argument(
-        "--no-project", action="store_true", help="run in memory, store nothing"
+    output.add_argument("--no-project", action="store_true", help="run in memory, store no jobs")
+    output.add_argument(
+        "--output",
+        default=None,
+        metavar="FOLDER",
+        help="where training_set.extxyz and figures/ go (default: the project folder, or "
+        "assyst_output with --no-project)",
     )
-    run.add_argument(
+    output.add_argument(
+        "--no-figures", dest="figures", action="store_false", help="write no figures"
+    )
+    output.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bars (default: when the terminal is interactive)",
+    )
+    output.add_argument(
         "--config",
-        help="TOML file of run settings (keys: the option names above with '_' for '-', e.g. "
-        "max_atoms = 4, spacegroups = [221, 225] or \"1-10,225\"); options given on the "
-        "command line win",
+        metavar="FILE",
+        help="TOML or YAML file of run settings (keys: the option names with '_' for '-', e.g. "
+        "max_atoms = 4, spacegroups = [221, 225] or \"1-10,225\", radii = {Cu = 0.9}); options "
+        "given on the command line win",
+    )
+    output.add_argument(
+        "--write-config",
+        metavar="FILE",
+        help="write the settings of this run to a TOML or YAML file and stop",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="log what each stage drops")
 
@@ -95,35 +261,25 @@ def _parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-RUN_KEYS = ("elements", "max_atoms", "min_atoms", "spacegroups", "max_structures", "seed",
-            "workers", "project", "no_project")
-"""Settings a ``--config`` TOML file may hold."""
-
-
-def _config_defaults(path: str) -> dict:
-    """The run settings of the TOML file ``path``, checked against :data:`RUN_KEYS`."""
-    import tomllib
-
-    try:
-        with open(path, "rb") as handle:
-            values = tomllib.load(handle)
-    except OSError as error:
-        raise ValueError(f"cannot read config file {path!r}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"config file {path!r} is not valid TOML: {error}") from None
-    unknown = sorted(set(values) - set(RUN_KEYS))
-    if unknown:
-        raise ValueError(f"config file {path!r}: unknown keys {unknown}; valid: {list(RUN_KEYS)}")
-    if isinstance(values.get("spacegroups"), str):
-        values["spacegroups"] = _spacegroups(values["spacegroups"])
-    if isinstance(values.get("elements"), str):
-        values["elements"] = values["elements"].split()
-    return values
+def _settings(args: argparse.Namespace) -> RunSettings:
+    """The run settings of parsed arguments (``ValueError`` naming a bad one)."""
+    values = {key: getattr(args, key) for key in RUN_KEYS}
+    radii = values["radii"]
+    if isinstance(radii, list):
+        if len(radii) == 1 and not isinstance(radii[0], tuple):
+            values["radii"] = float(radii[0])
+        elif all(isinstance(item, tuple) for item in radii):
+            values["radii"] = dict(radii)
+        else:
+            raise ValueError(
+                f"radii must be one number or all 'El=R' pairs (Å), got {radii!r}"
+            )
+    return RunSettings(**values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING)
     try:
         if args.command == "jobs":
@@ -133,33 +289,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "export":
             return _export(args.project, args.output, args.stage, args.step)
         if args.config is not None:
-            args = _parser(_config_defaults(args.config)).parse_args(argv)
-    except (ValueError, KeyError, FileNotFoundError, ImportError) as error:
+            args = build_parser(read_settings_file(args.config)).parse_args(argv)
+        settings = _settings(args)
+        settings.check()
+        if args.write_config is not None:
+            print(f"settings written to {settings.write(args.write_config)}")
+            return 0
+    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) else error
         print(f"assyst-nodes: error: {message}", file=sys.stderr)
         return 2
-    settings = {
-        "elements": tuple(args.elements),
-        "max_atoms": args.max_atoms,
-        "min_atoms": args.min_atoms,
-        "spacegroups": args.spacegroups,
-        "max_structures": args.max_structures,
-        "workers": args.workers,
-    }
     try:
-        if args.no_project:
-            from .pipeline import run_pipeline
-
-            result = run_pipeline(**settings, rng=args.seed)
+        if settings.no_project:
+            result = _run_in_memory(settings)
         else:
-            result = _run_into_project(args.project, settings, args.seed)
+            result = _run_into_project(settings)
     except (ValueError, TypeError, ImportError, PermissionError) as error:
         print(f"assyst-nodes: error: {error}", file=sys.stderr)
         return 2
     print(result.table())
-    if not args.no_project:
-        _print_project_summary(args.project, result)
+    _write_outputs(settings, result)
     return 0
+
+
+def _run_in_memory(settings: RunSettings) -> PipelineResult:
+    """The core pipeline, nothing stored."""
+    from .pipeline import run_pipeline
+
+    return run_pipeline(
+        elements=settings.elements,
+        max_atoms=settings.max_atoms,
+        min_atoms=settings.min_atoms,
+        spacegroups=settings.spacegroups,
+        max_structures=settings.max_structures,
+        calculator=None,
+        volume_relax=settings.volume_relax(),
+        full_relax=settings.full_relax(),
+        perturbations=settings.perturbations(),
+        filters=settings.filters(),
+        tolerance=settings.distance_filter(),
+        retries=settings.retries,
+        rng=settings.seed,
+        workers=settings.workers,
+        progress=settings.progress,
+        time_limit=settings.time_limit,
+        sample_time_limit=settings.sample_time_limit,
+    )
 
 
 def _existing_project(folder: str) -> str:
@@ -217,8 +392,8 @@ def _export(folder: str, output: str, stage: str | None, step: str | None) -> in
     return 0
 
 
-def _run_into_project(folder: str, settings: dict, seed: int) -> PipelineResult:
-    """The ASSYST macro with every stage run recorded as a job in the project at ``folder``."""
+def _run_into_project(settings: RunSettings) -> PipelineResult:
+    """The ASSYST macro with every stage run recorded as a job in the settings' project."""
     import time
 
     import pyiron_workflow as pwf
@@ -228,8 +403,31 @@ def _run_into_project(folder: str, settings: dict, seed: int) -> PipelineResult:
     from .project import ProjectRecorder
 
     start = time.perf_counter()
-    recorder = ProjectRecorder(folder, pipeline=f"assyst-nodes run (seed {seed})")
-    out = pwf.run(assyst, **settings, seed=seed, recorder=recorder).outputs
+    recorder = ProjectRecorder(
+        settings.project, pipeline=f"assyst-nodes run (seed {settings.seed})"
+    )
+    radii = settings.radii_table()
+    out = pwf.run(
+        assyst,
+        elements=list(settings.elements),
+        min_atoms=settings.min_atoms,
+        max_atoms=settings.max_atoms,
+        spacegroups=None if settings.spacegroups is None else list(settings.spacegroups),
+        max_structures=settings.max_structures,
+        calculator=settings.calculator_config(),
+        volume_relax=settings.volume_relax(),
+        full_relax=settings.full_relax(),
+        perturbations=settings.perturbations(),
+        radii=radii if isinstance(radii, float) else tuple(sorted(radii.items())),
+        max_aspect=settings.max_aspect,
+        retries=settings.retries,
+        seed=settings.seed,
+        workers=settings.workers,
+        progress=settings.progress,
+        recorder=recorder,
+        relax_time_limit=settings.time_limit,
+        sample_time_limit=settings.sample_time_limit,
+    ).outputs
     stages = {
         name: getattr(out, name)
         for name in ("sampled", "volume_relaxed", "full_relaxed", "perturbed", "combined")
@@ -238,23 +436,31 @@ def _run_into_project(folder: str, settings: dict, seed: int) -> PipelineResult:
         structures=out.training_set,
         stages={**stages, "filtered": out.training_set},
         reports=list(out.reports),
-        seed=seed,
+        seed=settings.seed,
         seconds=time.perf_counter() - start,
     )
 
 
-def _print_project_summary(folder: str, result: PipelineResult) -> None:
-    """Where the run is stored: the job table in brief and the exported training set."""
-    from pathlib import Path
+def _write_outputs(settings: RunSettings, result: PipelineResult) -> None:
+    """The training set (extxyz), the figures, and where the run is stored."""
+    from .extxyz import write_extxyz
 
-    from .project import export_extxyz, open_project
+    folder = settings.output_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    if not settings.no_project:
+        from .project import open_project
 
-    table = open_project(folder).job_table()
-    path = export_extxyz(result.structures, Path(folder) / "training_set.extxyz")
-    counts = table["hamilton"].value_counts().to_dict()
-    jobs = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
-    print(f"project {Path(folder).resolve()}: {len(table)} jobs ({jobs})")
-    print(f"training set written to {path}")
+        table = open_project(settings.project).job_table()
+        counts = table["hamilton"].value_counts().to_dict()
+        jobs = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+        print(f"project {Path(settings.project).resolve()}: {len(table)} jobs ({jobs})")
+    path = write_extxyz(result.structures, folder / "training_set.extxyz")
+    print(f"training set ({len(result.structures)} structures) written to {path}")
+    if settings.figures:
+        from .plot import save_figures
+
+        written = save_figures(result.stages["combined"], folder / "figures", result.reports)
+        print(f"{len(written)} figures written to {folder / 'figures'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,8 +13,10 @@ value (e.g. no energies because nothing was calculated) gives an axis saying so.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "FIGURES",
     "concentration_histogram",
     "energy_distance",
     "energy_histogram",
@@ -40,6 +43,7 @@ __all__ = [
     "min_distance_histogram",
     "natoms_histogram",
     "overview",
+    "save_figures",
     "spacegroup_distribution",
     "stage_counts",
     "volume_histogram",
@@ -289,7 +293,20 @@ def _groups(frame: pd.DataFrame, by: str | None) -> list[tuple[str, np.ndarray]]
         keys = keys.where(keys.isin(kept), "other")
         labels = [*kept, "other"]
     values = keys.to_numpy()
-    return [(label, values == label) for label in labels]
+    return [(_short(label, labels[:i]), values == label) for i, label in enumerate(labels)]
+
+
+LABEL_WIDTH = 32
+"""Group labels longer than this (e.g. a perturbation's step) are cut to it in legends."""
+
+
+def _short(label: str, before: Sequence[str]) -> str:
+    """``label`` cut to :data:`LABEL_WIDTH` characters, kept distinct from the cut ``before``."""
+    if len(label) <= LABEL_WIDTH:
+        return label
+    cut = label[: LABEL_WIDTH - 1] + "…"
+    taken = {other[: LABEL_WIDTH - 1] for other in before if len(other) > LABEL_WIDTH}
+    return cut if label[: LABEL_WIDTH - 1] not in taken else f"{cut} #{len(before) + 1}"
 
 
 def _bins(values: np.ndarray, integer: bool = False) -> np.ndarray | int:
@@ -631,8 +648,10 @@ def overview(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Fig
     distance, space groups. Needs ``volume_per_atom``, ``energy_per_atom`` and ``natoms``;
     a panel whose column a DataFrame lacks says so instead."""
     title = "Training set overview"
-    frame = _table(
-        data, _required(["volume_per_atom", "energy_per_atom", "natoms"], by), "overview"
+    frame = _table(  # from structures, measure distances too: two panels show them
+        data if isinstance(data, pd.DataFrame) else features(data),
+        _required(["volume_per_atom", "energy_per_atom", "natoms"], by),
+        "overview",
     )
     if frame.empty:
         return _empty(title)
@@ -662,5 +681,54 @@ def overview(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Fig
         _spacegroups(axes[7], frame, by)
     else:
         missing(axes[7], "space groups", "spacegroup")
+    for ax in axes[1:]:  # one legend (the first panel's) says what the colours are
+        legend = ax.get_legend()
+        if legend is not None and by is not None and legend.get_title().get_text() == by:
+            legend.remove()
     fig.suptitle(f"{title}: {n} structure{'s' if n != 1 else ''}")
     return fig
+
+
+FIGURES: dict[str, Any] = {
+    "overview": overview,
+    "volume_histogram": volume_histogram,
+    "energy_histogram": energy_histogram,
+    "min_distance_histogram": min_distance_histogram,
+    "natoms_histogram": natoms_histogram,
+    "concentration_histogram": concentration_histogram,
+    "energy_volume": energy_volume,
+    "energy_distance": energy_distance,
+    "lattice_parameters": lattice_parameters,
+    "lattice_angles": lattice_angles,
+    "spacegroup_distribution": spacegroup_distribution,
+}
+"""The figures of a structure set, by the file name :func:`save_figures` gives them."""
+
+
+def save_figures(
+    data: Iterable[Atoms] | pd.DataFrame,
+    folder: str | Path,
+    reports: Iterable[StageReport] | None = None,
+    by: str | None = "step",
+    dpi: int = 100,
+) -> list[Path]:
+    """Write every figure of :data:`FIGURES` (grouped ``by`` a column, ``None``: not grouped)
+    and, given ``reports``, ``stage_counts.png`` into ``folder`` as PNG; returns the paths.
+    Structures are measured once (:func:`features`) for all figures."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = data if isinstance(data, pd.DataFrame) else features(data)
+    if by is not None and by not in frame.columns:
+        by = None
+    figures: dict[str, Figure] = {}
+    for name, draw in FIGURES.items():
+        grouped = by is not None and "by" in inspect.signature(draw).parameters
+        figures[name] = draw(frame, by=by) if grouped else draw(frame)
+    if reports is not None:
+        figures["stage_counts"] = stage_counts(reports)
+    written = []
+    for name, fig in figures.items():
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=dpi)
+        written.append(path)
+    return written

@@ -1,28 +1,172 @@
-"""Every notebook under notebooks/ runs top to bottom in a fresh kernel (so none can rot)."""
+"""Every notebook under notebooks/ runs top to bottom in a fresh kernel (so none can rot), and
+shows what it is meant to show: each has a check of its executed outputs and of the files it
+wrote into its working directory (a temporary folder)."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
+from ase.io import read
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+from assyst_nodes import plot
+from assyst_nodes.lineage import LINEAGE, STEP, UUID
+from assyst_nodes.project import history, structure_frame, structures
+
+NOTEBOOK_DIR = Path(__file__).parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 
-def test_the_quickstart_notebook_exists() -> None:
-    assert "quickstart.ipynb" in [path.name for path in NOTEBOOKS]
+class Executed:
+    """An executed notebook: its cells, the text it printed or displayed, its working folder."""
+
+    def __init__(self, notebook: nbformat.NotebookNode, folder: Path) -> None:
+        self.notebook = notebook
+        self.folder = folder
+        self.code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        self.outputs = [output for cell in self.code for output in cell.outputs]
+
+    def text(self) -> str:
+        """Everything printed (stdout) and every displayed value's plain text, in order."""
+        parts = []
+        for output in self.outputs:
+            if output.output_type == "stream" and output.name == "stdout":
+                parts.append(output.text)
+            elif output.output_type in ("execute_result", "display_data"):
+                parts.append(output.data.get("text/plain", ""))
+        return "\n".join(parts)
+
+    def source(self) -> str:
+        return "\n".join(cell.source for cell in self.code)
+
+    def images(self) -> int:
+        """Number of displayed PNG images."""
+        return sum(
+            1
+            for output in self.outputs
+            if output.output_type in ("execute_result", "display_data")
+            and "image/png" in output.data
+        )
+
+    def cell_printing(self, marker: str) -> str:
+        """The stdout of the (first) code cell whose source contains ``marker``."""
+        for cell in self.code:
+            if marker in cell.source:
+                return "".join(
+                    o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout"
+                )
+        raise AssertionError(f"no code cell contains {marker!r}")
+
+
+def check_quickstart(run: Executed) -> None:
+    text = run.text()
+    assert "types valid: True complete: True" in text
+    assert (run.folder / "training_set.extxyz").is_file()
+
+
+def check_custom_relaxer(run: Executed) -> None:
+    text = run.text()
+    # the engine without a radius for Au drops it with its own reason, the others go on
+    assert "dropped: no_reference_radius 1" in text
+    assert "no reference radius for ['Au']" in text
+    # the numpy steepest descent lands where LBFGS does (energies agree to < 1 meV/atom)
+    difference = float(text.split("largest energy difference: ")[1].split(" meV/atom")[0])
+    assert difference < 1.0
+    assert "not_converged" in run.cell_printing("max_steps=2")
+    # as a node, in a hand-built graph with the engine as a config node, and in the macro
+    assert "types valid: True complete: True" in text
+    assert "identical to the plain-Python run: True" in text
+    steps = [line.split()[-1] for line in run.cell_printing("chain(last").splitlines()[:3]]
+    assert steps == ["pyxtal", "bond_scale", "full_relax"]
+
+
+def check_lineage(run: Executed) -> None:
+    text = run.text()
+    for expected in (
+        "consistent",
+        "positions, cells, energies and forces identical bit for bit",
+        "job table unchanged: True",
+        "same training set: True",
+    ):
+        assert expected in text, expected
+    project = run.folder / "cu_ag_project"
+    assert (project / "pyiron.db").is_file() and (project / "assyst_index.db").is_file()
+    # the project the notebook left behind answers queries from another process
+    frame = structure_frame(project, stage="filter")
+    assert len(frame) > 0 and set(frame.step) >= {"pyxtal", "volume_relax", "full_relax"}
+    assert len(structures(project, stage="perturb")) > 0
+    perturbed = frame[frame.perturbation.notna()].iloc[-1]
+    chain = history(project, perturbed.uuid)
+    assert [link.step for link in chain[:2]] == ["pyxtal", "volume_relax"]
+    assert chain[-1].step == perturbed.step and chain[0].uuid == perturbed.seed
+    assert [link.uuid for link in chain[:-1]] == list(chain[-1].structure.info[LINEAGE])
+
+
+FIGURE_FUNCTIONS = [
+    name
+    for name in plot.__all__
+    if inspect.isfunction(getattr(plot, name)) and name not in ("features", "save_figures")
+]
+
+
+def check_plot_gallery(run: Executed) -> None:
+    source = run.source()
+    missing = [name for name in FIGURE_FUNCTIONS if f"plot.{name}(" not in source]
+    assert not missing, f"the gallery does not show {missing}"
+    assert run.images() >= len(FIGURE_FUNCTIONS)
+    assert 'by="step"' in source
+    figures = sorted((run.folder / "figures").glob("*.png"))
+    names = {path.stem for path in figures}
+    assert names >= set(FIGURE_FUNCTIONS)
+    assert all(path.stat().st_size > 1000 for path in figures)
+
+
+def check_macro_in_workflow(run: Executed) -> None:
+    text = run.text()
+    assert "Type validation for 'assyst_labelled' (valid=True, complete=True)" in text
+    assert "Type validation for 'miswired' (valid=False" in text
+    assert "assyst.reports->labelling.structures" in text
+    assert run.images() >= 1
+    written = read(run.folder / "training_set.extxyz", index=":")
+    assert len(written) > 0
+    for structure in written:
+        assert structure.info[STEP] == "single_point" and structure.info[UUID]
+        assert structure.get_forces().shape == (len(structure), 3)
+        largest = (structure.get_forces() ** 2).sum(axis=1).max() ** 0.5
+        assert largest <= 3.0  # the workflow's force cap (eV/Å)
+
+
+CHECKS: dict[str, Callable[[Executed], None]] = {
+    "quickstart.ipynb": check_quickstart,
+    "custom_relaxer.ipynb": check_custom_relaxer,
+    "lineage.ipynb": check_lineage,
+    "plot_gallery.ipynb": check_plot_gallery,
+    "macro_in_workflow.ipynb": check_macro_in_workflow,
+}
+
+
+def test_every_notebook_has_a_check_and_every_check_a_notebook() -> None:
+    assert sorted(path.name for path in NOTEBOOKS) == sorted(CHECKS)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_executes_without_errors(path: Path, tmp_path: Path) -> None:
+def test_notebook_is_stored_without_outputs(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes_and_shows_what_it_is_for(path: Path, tmp_path: Path) -> None:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
     )
     client.execute()  # raises CellExecutionError, with the failing cell, on any error
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert any("types valid: True complete: True" in o.get("text", "") for o in outputs)
-    assert (tmp_path / "training_set.extxyz").is_file()
+    run = Executed(notebook, tmp_path)
+    assert not [o for o in run.outputs if o.get("output_type") == "error"]
+    CHECKS[path.name](run)

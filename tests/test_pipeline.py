@@ -1,4 +1,4 @@
-"""The whole core pipeline: reproducibility, worker independence, lineage, reports, the CLI."""
+"""The whole core pipeline: reproducibility, worker independence, lineage, reports."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assyst_nodes.calculators import EMT
-from assyst_nodes.cli import main
 from assyst_nodes.filters import AspectFilter, DistanceFilter
 from assyst_nodes.lineage import LINEAGE, SEED, STEP, UUID, chain, index_by_uuid
 from assyst_nodes.perturbations import RandomChoice, Rattle, Stretch
@@ -161,105 +160,3 @@ def test_combine_keeps_first_occurrence_of_each_uuid(tiny_run: PipelineResult) -
     assert [a.info[UUID] for a in merged] == [
         a.info[UUID] for a in sampled + tiny_run.stages["full_relaxed"]
     ]
-
-
-CLI_TINY = ["run", "--elements", "Cu", "--max-atoms", "2", "--spacegroups", "221,225,229",
-            "--max-structures", "2", "--seed", "5"]
-
-
-def test_cli_run_prints_the_stage_table_in_memory(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([*CLI_TINY, "--no-project"])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "sample" in out and "full_relax" in out and "perturb" in out
-    assert "structures in the training set; seed 5" in out
-
-
-def test_cli_run_stores_every_stage_in_a_project_and_reuses_it(
-    capsys: pytest.CaptureFixture[str], tmp_path
-) -> None:
-    from ase.io import read
-
-    folder = tmp_path / "proj"
-    assert main([*CLI_TINY, "--project", str(folder)]) == 0
-    out = capsys.readouterr().out
-    assert "structures in the training set; seed 5" in out
-    assert "AssystSample 1" in out and "AssystRelax 2" in out and "AssystPipeline 1" in out
-    n = int(out.split(" structures in the training set")[0].split()[-1])
-    assert len(read(folder / "training_set.extxyz", index=":")) == n
-    assert main([*CLI_TINY, "--project", str(folder)]) == 0
-    again = capsys.readouterr().out
-    jobs = [line for line in out.splitlines() if line.startswith("project ")]
-    assert jobs == [line for line in again.splitlines() if line.startswith("project ")]
-
-
-def test_cli_rejects_bad_input_with_a_clear_message(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--elements", "Cu", "Qq"]) == 2
-    assert "unknown element symbol 'Qq'" in capsys.readouterr().err
-    assert main(["run", "--spacegroups", "229-231"]) == 2
-    assert "1..230" in capsys.readouterr().err
-
-
-def test_cli_run_into_a_project_does_not_flood_stderr_with_pyiron_debug_logs(tmp_path) -> None:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "assyst_nodes", *CLI_TINY, "--project", str(tmp_path / "p")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "sql_query" not in done.stderr and "DEBUG" not in done.stderr
-    assert not (tmp_path / "pyiron.log").exists()
-
-
-def test_cli_jobs_history_and_export_read_a_project_back(
-    capsys: pytest.CaptureFixture[str], tmp_path
-) -> None:
-    from ase.io import read
-
-    from assyst_nodes.project import structures
-
-    folder = tmp_path / "proj"
-    assert main([*CLI_TINY, "--project", str(folder)]) == 0
-    capsys.readouterr()
-    assert main(["jobs", str(folder)]) == 0
-    jobs = capsys.readouterr().out
-    assert "AssystSample" in jobs and "AssystFilter" in jobs and "finished" in jobs
-    final = structures(folder, stage="filter")
-    perturbed = next(s for s in final if s.info[STEP] not in ("pyxtal", "volume_relax",
-                                                               "full_relax"))
-    assert main(["history", str(folder), perturbed.info[UUID]]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("pyxtal") and perturbed.info[UUID] in lines[-1]
-    assert main(["export", str(folder), str(tmp_path / "set.extxyz")]) == 0
-    assert f"{len(final)} structures written" in capsys.readouterr().out
-    assert len(read(tmp_path / "set.extxyz", index=":")) == len(final)
-    assert main(["export", str(folder), str(tmp_path / "set.pkl"), "--step", "pyxtal"]) == 0
-    import pandas as pd
-
-    table = pd.read_pickle(tmp_path / "set.pkl")
-    assert set(table["step"]) == {"pyxtal"}
-    assert main(["history", str(folder), "no-such-uuid"]) == 2
-    assert "no-such-uuid" in capsys.readouterr().err
-    assert main(["jobs", str(tmp_path / "nothing")]) == 2
-    assert "no project in" in capsys.readouterr().err
-
-
-def test_cli_run_takes_its_settings_from_a_toml_file_and_flags_win(
-    capsys: pytest.CaptureFixture[str], tmp_path
-) -> None:
-    config = tmp_path / "run.toml"
-    config.write_text(
-        'elements = ["Cu"]\nmax_atoms = 2\nspacegroups = "221,225,229"\nmax_structures = 2\n'
-        "seed = 5\nno_project = true\n"
-    )
-    assert main(["run", "--config", str(config), "--seed", "6"]) == 0
-    out = capsys.readouterr().out
-    assert "structures in the training set; seed 6" in out
-    config.write_text("max_atomz = 2\n")
-    assert main(["run", "--config", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "unknown keys ['max_atomz']" in err and "max_atoms" in err
-    assert main(["run", "--config", str(tmp_path / "missing.toml")]) == 2
-    assert "cannot read config file" in capsys.readouterr().err

@@ -418,3 +418,35 @@ def test_no_pyplot_and_threads(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=120)
     for i in range(3):
         assert (tmp_path / f"f{i}.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_long_group_labels_are_cut_and_stay_distinct() -> None:
+    long = "random_choice(stretch(hydro=0.8, shear=0.05), stretch(hydro=0.05, shear=0.2), 0.5)"
+    frame = plot.features(_ten()).assign(step=[long, long + "x", "pyxtal", *["s"] * 7])
+    fig = plot.energy_volume(frame, by="step")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert all(len(label) <= plot.LABEL_WIDTH + 3 for label in labels)
+    assert len(set(labels)) == len(labels) == 4
+
+
+def test_overview_keeps_one_step_legend(tmp_path: Path) -> None:
+    fig = plot.overview(plot.features(_ten()), by="step")
+    titles = [ax.get_legend().get_title().get_text() for ax in fig.axes if ax.get_legend()]
+    assert titles.count("step") == 1
+
+
+def test_save_figures_writes_every_figure_from_a_generator(tmp_path: Path) -> None:
+    reports = [StageReport("sample", n_in=5, n_out=3)]
+    reports[0].drop("Cu2 @ 225", "incompatible")
+    paths = plot.save_figures(iter(_ten()), tmp_path / "figs", reports=reports)
+    assert sorted(p.stem for p in paths) == sorted([*plot.FIGURES, "stage_counts"])
+    for path in paths:
+        assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 5_000
+    table = plot.features(_ten()).drop(columns=["step"])
+    assert len(plot.save_figures(table, tmp_path / "plain")) == len(plot.FIGURES)  # no "step"
+
+
+def test_overview_of_structures_shows_the_distance_panels() -> None:
+    fig = plot.overview(_ten())
+    assert "no 'min_distance' column" not in _texts(fig)
+    assert any(ax.get_title() == "shortest distance" for ax in fig.axes)

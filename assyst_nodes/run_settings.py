@@ -1,0 +1,386 @@
+"""Settings of one ``assyst-nodes run``, from the command line or a TOML/YAML file.
+
+:class:`RunSettings` is the flat, file-friendly form of a run (plain numbers, strings and
+lists, so a run can live in a file under version control); its methods turn it into the
+stage configs (calculator, relaxations, perturbations, filters). Keys of a settings file are
+the option names of ``assyst-nodes run`` with ``_`` for ``-``::
+
+    # run.toml
+    elements = ["Cu", "Ag"]
+    max_atoms = 4
+    spacegroups = "1-10,221,225"       # or a list of numbers
+    calculator = "emt"                 # emt | morse | lj | "package.module:Name"
+    radii = {Cu = 0.9, Ag = 1.0}       # Å
+    rattle = 0.1                       # Å
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
+from .crystals import Formulas, sample
+from .filters import AspectFilter, DistanceFilter, FilterBase
+from .perturbations import PerturbationLike, RandomChoice, Rattle, Stretch
+from .relaxations import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
+
+__all__ = [
+    "BUILTIN_CALCULATORS",
+    "RELAXATIONS",
+    "RUN_KEYS",
+    "RunSettings",
+    "default_radii",
+    "format_spacegroups",
+    "parse_spacegroups",
+    "read_settings_file",
+]
+
+BUILTIN_CALCULATORS: Mapping[str, type[CalculatorConfig]] = {
+    "emt": EMT,
+    "morse": Morse,
+    "lj": LennardJones,
+    "lennard-jones": LennardJones,
+}
+"""Calculator names ``--calculator`` knows; anything else must be an import path."""
+
+RELAXATIONS: Mapping[str, type[Relax]] = {
+    "full": FullRelax,
+    "symmetry": SymmetryRelax,
+    "cell": CellRelax,
+    "positions": Relax,
+}
+"""The second relaxation (after the volume relaxation) by name."""
+
+RADIUS_PER_COVALENT = 0.7
+"""Default minimum-distance radius of an element as a fraction of its covalent radius (gives
+0.92 Å for Cu and 1.02 Å for Ag, next to the embedded example's 0.9 and 1.0 Å)."""
+
+
+def default_radii(elements: Sequence[str]) -> dict[str, float]:
+    """Minimum-distance radii (Å): the embedded example's for Cu and Ag, else
+    :data:`RADIUS_PER_COVALENT` times ASE's covalent radius, rounded to 0.01 Å."""
+    from ase.data import atomic_numbers, covalent_radii
+
+    from .pipeline import DEFAULT_RADII
+
+    radii = {}
+    for symbol in elements:
+        if symbol in DEFAULT_RADII:
+            radii[symbol] = float(DEFAULT_RADII[symbol])
+        elif symbol in atomic_numbers:
+            radius = RADIUS_PER_COVALENT * float(covalent_radii[atomic_numbers[symbol]])
+            radii[symbol] = round(radius, 2)
+        else:
+            raise ValueError(f"{symbol!r} is not a chemical symbol (e.g. 'Cu', 'Ag')")
+    return radii
+
+
+def format_spacegroups(groups: Sequence[int]) -> str:
+    """``[1, 2, 3, 225]`` -> ``"1-3,225"`` (the inverse of :func:`parse_spacegroups`)."""
+    parts: list[str] = []
+    ordered = list(groups)
+    start = 0
+    for index in range(1, len(ordered) + 1):
+        if index == len(ordered) or ordered[index] != ordered[index - 1] + 1:
+            low, high = ordered[start], ordered[index - 1]
+            parts.append(str(low) if low == high else f"{low}-{high}")
+            start = index
+    return ",".join(parts)
+
+
+def parse_spacegroups(text: str) -> list[int]:
+    """``"1-10,221,225"`` -> ``[1, ..., 10, 221, 225]``; ``ValueError`` naming bad text."""
+    groups: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, sep, high = part.partition("-")
+        try:
+            groups.extend(range(int(low), int(high) + 1) if sep else [int(low)])
+        except ValueError:
+            raise ValueError(
+                f"space groups must look like '1-10,225' (numbers 1..230), got {text!r}"
+            ) from None
+    return groups
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything one run needs, as plain values (units: Å, eV, GPa).
+
+    - sampling: every composition of ``elements`` with ``min_atoms..max_atoms`` atoms per cell,
+      over ``spacegroups`` (``None``: all 230), at most ``max_structures`` crystals, pyxtal
+      taking at most ``sample_time_limit`` (s) on one grid point (``None``: no limit);
+    - ``calculator``: a name of :data:`BUILTIN_CALCULATORS` or an import path
+      (``"package.module:Name"``) called with ``calculator_kwargs``;
+    - relaxation: a volume relaxation, then ``relax`` (:data:`RELAXATIONS`), both at
+      ``pressure`` (GPa) until forces are below ``fmax`` (eV/Å) or ``max_steps``;
+      ``time_limit`` (s) bounds one structure's relaxation (``None``: no limit);
+    - perturbation: a rattle of ``rattle`` (Å, one-atom cells repeated to 8 atoms when
+      ``supercells``) on a small ``strain`` = (hydrostatic, shear), and a random choice of a
+      large volume change or a large shear, ``large_strain`` = (hydrostatic, shear); each
+      redrawn up to ``retries`` times until it passes the filter;
+    - filter: pair distances >= r_i + r_j with ``radii`` (Å; ``None``: :func:`default_radii`)
+      and cells no more elongated than ``max_aspect``;
+    - ``seed`` is the base seed of every random choice, ``workers`` the processes that sample
+      and relax;
+    - output: the ``project`` folder (unless ``no_project``), ``output`` for the training set
+      and ``figures`` (``None``: the project folder, or ``assyst_output`` without a project).
+    """
+
+    elements: tuple[str, ...] = ("Cu", "Ag")
+    min_atoms: int = 1
+    max_atoms: int = 4
+    spacegroups: tuple[int, ...] | None = None
+    max_structures: int | None = 30
+    sample_time_limit: float | None = None
+    seed: int = 0
+    workers: int = 1
+    calculator: str = "emt"
+    calculator_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    relax: str = "full"
+    pressure: float = 0.0
+    fmax: float = 1e-3
+    max_steps: int = 100
+    time_limit: float | None = None
+    rattle: float = 0.1
+    strain: tuple[float, float] = (0.05, 0.05)
+    large_strain: tuple[float, float] = (0.8, 0.2)
+    supercells: bool = True
+    retries: int = 10
+    radii: float | Mapping[str, float] | None = None
+    max_aspect: float = 6.0
+    project: str = "assyst_project"
+    no_project: bool = False
+    output: str | None = None
+    figures: bool = True
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        elements = (self.elements,) if isinstance(self.elements, str) else self.elements
+        object.__setattr__(self, "elements", tuple(elements))
+        Formulas.range(self.elements, 0, 1)  # names a bad symbol
+        if isinstance(self.max_structures, str):
+            if self.max_structures.strip().lower() not in {"none", "all"}:
+                raise ValueError(
+                    f"max_structures must be a number or 'none' (no cap), "
+                    f"got {self.max_structures!r}"
+                )
+            object.__setattr__(self, "max_structures", None)
+        if isinstance(self.spacegroups, int):
+            object.__setattr__(self, "spacegroups", (self.spacegroups,))
+        elif isinstance(self.spacegroups, str):
+            object.__setattr__(self, "spacegroups", tuple(parse_spacegroups(self.spacegroups)))
+        elif self.spacegroups is not None:
+            object.__setattr__(self, "spacegroups", tuple(self.spacegroups))
+        for name in ("strain", "large_strain"):
+            value = tuple(getattr(self, name))
+            if len(value) != 2:
+                raise ValueError(f"{name} must be two numbers (hydrostatic, shear), got {value!r}")
+            object.__setattr__(self, name, value)
+        if self.relax not in RELAXATIONS:
+            raise ValueError(f"relax must be one of {sorted(RELAXATIONS)}, got {self.relax!r}")
+        if not isinstance(self.calculator, str) or not self.calculator.strip():
+            raise ValueError(
+                f"calculator must be one of {sorted(BUILTIN_CALCULATORS)} or an import path "
+                f"'package.module:Name', got {self.calculator!r}"
+            )
+        for name in ("time_limit", "sample_time_limit"):
+            limit = getattr(self, name)
+            if limit is not None and not (math.isfinite(limit) and limit > 0):
+                raise ValueError(f"{name} must be seconds > 0 or None, got {limit!r}")
+        for name in ("workers", "max_steps", "retries"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        self.perturbations()  # bad strains, sigma, radii or aspect fail here, naming the value
+        self.filters()
+        sample(  # checks the sampling arguments now; nothing is drawn until iterated
+            Formulas.range(self.elements, 0, self.max_atoms + 1),
+            self.spacegroups,
+            min_atoms=self.min_atoms,
+            max_atoms=self.max_atoms,
+            max_structures=self.max_structures,
+            tolerance=self.distance_filter(),
+        )
+
+    # --- the stage configs -------------------------------------------------------------------
+    def calculator_config(self) -> CalculatorConfig:
+        """The calculator config; ``ValueError``/``ImportError`` naming a bad name or path."""
+        name = self.calculator.strip()
+        kwargs = dict(self.calculator_kwargs)
+        if name.lower() in BUILTIN_CALCULATORS:
+            try:
+                return BUILTIN_CALCULATORS[name.lower()](**kwargs)
+            except TypeError as error:
+                raise ValueError(f"calculator {name!r}: bad calculator_kwargs ({error})") from None
+        if "." not in name and ":" not in name:
+            raise ValueError(
+                f"calculator {name!r} is neither a built-in ({', '.join(BUILTIN_CALCULATORS)}) "
+                "nor an import path like 'ase.calculators.lj:LennardJones'"
+            )
+        config = ImportedCalculator(name, kwargs)
+        config.check()
+        return config
+
+    def _relaxation(self, kind: type[Relax]) -> Relax:
+        values: dict[str, Any] = {"max_steps": self.max_steps, "force_tolerance": self.fmax}
+        if "pressure" in {f.name for f in dataclasses.fields(kind)}:
+            values["pressure"] = self.pressure
+        return kind(**values, calculator=self.calculator_config())
+
+    def volume_relax(self) -> Relax:
+        """The first relaxation: volume only, at ``pressure``."""
+        return self._relaxation(VolumeRelax)
+
+    def full_relax(self) -> Relax:
+        """The second relaxation, as named by ``relax``."""
+        return self._relaxation(RELAXATIONS[self.relax])
+
+    def perturbations(self) -> list[PerturbationLike]:
+        """The two perturbations (the defaults give the embedded example's)."""
+        hydro, shear = self.strain
+        large_hydro, large_shear = self.large_strain
+        return [
+            Rattle(self.rattle, create_supercells=self.supercells)
+            + Stretch(hydro=hydro, shear=shear),
+            RandomChoice(
+                Stretch(hydro=large_hydro, shear=shear),
+                Stretch(hydro=hydro, shear=large_shear),
+                0.5,
+            ),
+        ]
+
+    def radii_table(self) -> float | dict[str, float]:
+        """The radii (Å) as given, or :func:`default_radii` of ``elements``."""
+        if self.radii is None:
+            return default_radii(self.elements)
+        return self.radii if isinstance(self.radii, float | int) else dict(self.radii)
+
+    def distance_filter(self) -> DistanceFilter:
+        """Minimum distances with :meth:`radii_table`."""
+        return DistanceFilter(self.radii_table())
+
+    def filters(self) -> FilterBase:
+        """Minimum distances and cell aspect: the final filter, also used while perturbing."""
+        return self.distance_filter() & AspectFilter(self.max_aspect)
+
+    def output_folder(self) -> Path:
+        """Where the training set and figures go."""
+        if self.output is not None:
+            return Path(self.output)
+        return Path("assyst_output" if self.no_project else self.project)
+
+    def check(self) -> None:
+        """Build every config once, so bad settings fail before any work starts."""
+        self.volume_relax()
+        self.full_relax()
+        self.perturbations()
+        self.filters()
+
+    # --- files -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (lists, dicts) that TOML and YAML can hold: ``None`` entries are left
+        out, but no cap on structures is ``"none"`` and the default radii are written out."""
+        values = {}
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.name == "max_structures" and value is None:
+                value = "none"
+            elif item.name == "radii" and value is None:
+                value = self.radii_table()
+            if value is None:
+                continue
+            if item.name == "spacegroups":
+                value = format_spacegroups(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            values[item.name] = value
+        return values
+
+    def write(self, path: str | Path) -> Path:
+        """Write the settings as TOML or YAML (by suffix); reading it back gives them again."""
+        path = Path(path)
+        values = self.to_dict()
+        if path.suffix in {".yaml", ".yml"}:
+            import yaml
+
+            text = yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
+        elif path.suffix == ".toml":
+            text = "".join(f"{key} = {_toml(value)}\n" for key, value in values.items())
+        else:
+            raise ValueError(f"settings file {str(path)!r} must end in .toml, .yaml or .yml")
+        path.write_text(text)
+        return path
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> RunSettings:
+        """The settings of a TOML or YAML file (keys: :data:`RUN_KEYS`)."""
+        return cls(**read_settings_file(path))
+
+
+RUN_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunSettings))
+"""Keys a settings file may hold."""
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """The run settings of a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file, checked
+    against :data:`RUN_KEYS`; ``ValueError`` naming the file and what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ValueError(f"cannot read settings file {str(path)!r}: {error}") from None
+    if path.suffix == ".toml":
+        import tomllib
+
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"settings file {str(path)!r} is not valid TOML: {error}") from None
+    elif path.suffix in {".yaml", ".yml"}:
+        import yaml
+
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"settings file {str(path)!r} is not valid YAML: {error}") from None
+        values = {} if values is None else values
+    else:
+        raise ValueError(f"settings file {str(path)!r} must end in .toml, .yaml or .yml")
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"settings file {str(path)!r} must hold key: value pairs, got {type(values).__name__}"
+        )
+    unknown = sorted(set(values) - set(RUN_KEYS))
+    if unknown:
+        raise ValueError(
+            f"settings file {str(path)!r}: unknown keys {unknown}; valid: {list(RUN_KEYS)}"
+        )
+    if isinstance(values.get("spacegroups"), str):
+        values["spacegroups"] = parse_spacegroups(values["spacegroups"])
+    if isinstance(values.get("elements"), str):
+        values["elements"] = values["elements"].split()
+    return values
+
+
+def _toml(value: Any) -> str:
+    """One TOML value: bool, number, string, list or inline table."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f'"{k}" = {_toml(v)}' for k, v in value.items()) + "}"
+    raise ValueError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
