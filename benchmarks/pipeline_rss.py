@@ -1,0 +1,142 @@
+"""The whole Cu-Ag pipeline in a fresh process, for the peak-memory benchmark.
+
+``python pipeline_rss.py ours|ours_project|reference MAX_STRUCTURES SEED FOLDER`` runs
+sample -> volume relax -> full relax -> perturb -> combine -> filter on the embedded Cu-Ag example
+(EMT, radii and perturbations of :mod:`workloads`) and prints one JSON line with the structure
+count of each stage and the wall time (s). ``run.py`` reads this process's peak RSS with
+``os.wait4``.
+
+- ``ours``: :func:`assyst_nodes.pipeline.run_pipeline` (the core, no pyiron);
+- ``ours_project``: the ``assyst`` macro run by pyiron_workflow into a project (a
+  ProjectRecorder in ``FOLDER``), what ``assyst-nodes run`` does;
+- ``reference``: the same chain of the reference's functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from workloads import ASPECT, CHOICE, RADII, RATTLE_SIGMA, SMALL_STRETCH, compositions
+
+VARIANTS = ("ours", "ours_project", "reference")
+
+
+def _ours(max_structures: int, seed: int) -> dict[str, int]:
+    from assyst_nodes.crystals import Formulas
+    from assyst_nodes.filters import AspectFilter, DistanceFilter
+    from assyst_nodes.perturbations import RandomChoice, Rattle, Stretch
+    from assyst_nodes.pipeline import run_pipeline
+
+    (hydro_a, shear_a), (hydro_b, shear_b), chance = CHOICE
+    result = run_pipeline(
+        formulas=Formulas(compositions(4)),
+        max_atoms=4,
+        max_structures=max_structures,
+        perturbations=[
+            Rattle(RATTLE_SIGMA, create_supercells=True) + Stretch(*SMALL_STRETCH),
+            RandomChoice(Stretch(hydro_a, shear_a), Stretch(hydro_b, shear_b), chance),
+        ],
+        filters=DistanceFilter(RADII) & AspectFilter(ASPECT),
+        rng=seed,
+    )
+    names = {"filtered": "training_set"}
+    return {names.get(name, name): len(structures) for name, structures in result.stages.items()}
+
+
+def _ours_project(max_structures: int, seed: int, folder: str) -> dict[str, int]:
+    import pyiron_workflow as pwf
+
+    from assyst_nodes import nodes
+    from assyst_nodes.project import ProjectRecorder
+
+    run = pwf.run(
+        nodes.assyst,
+        elements=["Cu", "Ag"],
+        max_atoms=4,
+        max_structures=max_structures,
+        radii=dict(RADII),
+        max_aspect=ASPECT,
+        seed=seed,
+        recorder=ProjectRecorder(folder, "memory"),
+    )
+    names = ("sampled", "volume_relaxed", "full_relaxed", "perturbed", "combined", "training_set")
+    return {name: len(getattr(run.outputs, name)) for name in names}
+
+
+def _reference(max_structures: int, seed: int) -> dict[str, int]:
+    import warnings
+
+    from ase.calculators.emt import EMT
+    from assyst.crystals import Formulas, sample
+    from assyst.filters import AspectFilter, DistanceFilter
+    from assyst.perturbations import RandomChoice, Rattle, Stretch, perturb
+    from assyst.relaxations import FullRelax, VolumeRelax, relax
+
+    warnings.simplefilter("ignore")
+    keep = DistanceFilter(dict(RADII)) & AspectFilter(ASPECT)
+    sampled = list(
+        sample(
+            Formulas(tuple(compositions(4))),
+            None,
+            max_atoms=4,
+            max_structures=max_structures,
+            tolerance=dict(RADII),
+            shuffle=True,
+            rng=seed,
+        )
+    )
+    volume = list(relax(sampled, VolumeRelax(calculator=EMT())))
+    full = list(relax(volume, FullRelax(calculator=EMT())))
+    (hydro_a, shear_a), (hydro_b, shear_b), chance = CHOICE
+    perturbations = [
+        Rattle(RATTLE_SIGMA, create_supercells=True, rng=seed)
+        + Stretch(*SMALL_STRETCH, rng=seed + 1),
+        RandomChoice(
+            Stretch(hydro_a, shear_a, rng=seed + 2),
+            Stretch(hydro_b, shear_b, rng=seed + 3),
+            chance,
+            rng=seed + 4,
+        ),
+    ]
+    perturbed = list(perturb(volume + full, perturbations, filters=[keep]))
+    combined = sampled + volume + full + perturbed
+    training = [atoms for atoms in combined if keep(atoms)]
+    return {
+        "sampled": len(sampled),
+        "volume_relaxed": len(volume),
+        "full_relaxed": len(full),
+        "perturbed": len(perturbed),
+        "combined": len(combined),
+        "training_set": len(training),
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 4 or argv[0] not in VARIANTS:
+        print(
+            f"usage: pipeline_rss.py {{{'|'.join(VARIANTS)}}} MAX_STRUCTURES SEED FOLDER",
+            file=sys.stderr,
+        )
+        return 2
+    variant, max_structures, seed, folder = argv[0], int(argv[1]), int(argv[2]), argv[3]
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # library output goes to stderr; stdout carries the one JSON line
+    start = time.perf_counter()
+    counts: dict[str, Any]
+    if variant == "ours":
+        counts = _ours(max_structures, seed)
+    elif variant == "ours_project":
+        counts = _ours_project(max_structures, seed, folder)
+    else:
+        counts = _reference(max_structures, seed)
+    answers.write(json.dumps({"counts": counts, "wall": time.perf_counter() - start}) + "\n")
+    answers.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
