@@ -24,6 +24,7 @@ import spglib
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from . import pyxtal_speedup
 from .deadline import TimeLimit, TimeLimitExceeded
 from .fanout import check_workers, map_chunks, process_pool
 from .lineage import (
@@ -280,6 +281,7 @@ def _draw(
     from pyxtal import pyxtal as PyXtal
     from pyxtal.msg import Comp_CompatibilityError
 
+    pyxtal_speedup.install()  # same crystals, about 3x faster (see the module)
     crystal = PyXtal()
     try:
         crystal.from_random(
