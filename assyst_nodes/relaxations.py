@@ -321,10 +321,10 @@ def relax(
     ``not_converged`` in ``report.flags``. A structure whose calculator raises or returns
     non-finite energy/forces is left out and recorded in ``report`` with the reason; the others
     go on. The inputs are never modified. ``workers > 1`` fans out over local processes in
-    chunks of ``chunksize`` structures (``None``: about four chunks per worker); pass an
-    ``executor`` (e.g. ``executorlib.SingleNodeExecutor``) to
-    use it instead. The results do not depend on either. ``progress`` shows a bar (default:
-    only in terminals and notebooks, see :mod:`assyst_nodes.progress`).
+    chunks of ``chunksize`` structures (``None``: :func:`~assyst_nodes.fanout.auto_chunksize`);
+    pass an ``executor`` (e.g. ``executorlib.SingleNodeExecutor``) to use it instead. The
+    results do not depend on either. ``progress`` shows a bar (default: only in terminals and
+    notebooks, see :mod:`assyst_nodes.progress`).
 
     ``time_limit``: wall time (s) one structure may take; one that takes longer is dropped
     with reason ``time_limit`` (see :mod:`assyst_nodes.deadline` for how, and for what a hang

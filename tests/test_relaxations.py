@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -273,9 +273,13 @@ def test_bad_arguments_are_named() -> None:
 def test_automatic_chunks_balance_over_workers_and_keep_the_order() -> None:
     from assyst_nodes.fanout import auto_chunksize, map_chunks
 
-    assert auto_chunksize(30, 2, None) == 4  # about four chunks per worker
+    assert auto_chunksize(30, 2, None) == 1  # local pools: about 16 chunks per worker
     assert auto_chunksize(3, 8, None) == 1
-    assert auto_chunksize(100, 1, None) == 25
+    assert auto_chunksize(100, 1, None) == 7
+    assert auto_chunksize(1000, 2, None) == 32
+    with ThreadPoolExecutor(2) as pool:  # executors: about four tasks per worker
+        assert auto_chunksize(30, 1, pool) == 4
+        assert auto_chunksize(1000, 1, pool) == 125
     doubled = map_chunks(_double_all, (), list(range(23)), workers=2)
     assert doubled == [2 * i for i in range(23)]
     with pytest.raises(ValueError, match="chunksize must be an int >= 1, got 0"):
