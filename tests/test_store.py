@@ -427,7 +427,10 @@ def good_file(tmp_path: Path) -> Path:
         (lambda h: h.attrs.__setitem__("n_structures", 4), "offsets has shape"),
         (lambda h: h["results/forces/values"].resize(5, axis=0), "forces/values has shape"),
         (lambda h: h["results/energy"].__delitem__("mask"), "energy/mask is missing"),
-        (lambda h: h["info/uuid/values"].resize(1, axis=0), "uuid/values has shape"),
+        (lambda h: h["info/uuid/codes"].resize(1, axis=0), "uuid/codes has shape"),
+        (lambda h: h["info/uuid"].__delitem__("categories"), "uuid/categories is missing"),
+        (lambda h: h["info/uuid/codes"].__setitem__(2, 7), "point outside its 3 categories"),
+        (lambda h: h["info/seed/codes"].__setitem__(0, -1), "point outside"),
         (lambda h: h["info/lineage"].__delitem__("offsets"), "lineage/offsets is missing"),
         (lambda h: h.attrs.__delitem__("n_structures"), "half-written"),
         (lambda h: h.attrs.__delitem__("format"), "not a structure store"),
@@ -444,6 +447,71 @@ def test_corrupted_groups_raise_value_error(good_file: Path, damage: Any, messag
         assert str(good_file) in str(error.value) and ":/" in str(error.value)
         with pytest.raises(ValueError, match=message):
             structure_table(handle)
+
+
+def test_repeated_strings_are_stored_once_as_fixed_length_bytes(tmp_path: Path) -> None:
+    batch = [crystal(i) for i in range(6)]
+    for atoms in batch:
+        atoms.info[STEP] = "a long step name that repeats " * 3
+    write_file(tmp_path / "s.h5", batch)
+    with h5py.File(tmp_path / "s.h5", "r") as handle:
+        step = handle["info/step"]
+        assert step.attrs["strings"] == "dictionary" and "values" not in step
+        assert step["categories"].shape == (1,) and step["categories"].dtype.kind == "S"
+        assert step["codes"][...].tolist() == [0] * 6
+        uuids = handle["info/uuid"]
+        assert uuids["categories"].shape == (6,) and uuids["codes"][...].tolist() == list(range(6))
+    assert [a.info[STEP] for a in read_file(tmp_path / "s.h5")] == [batch[0].info[STEP]] * 6
+
+
+def test_appending_longer_and_new_strings_widens_the_categories(tmp_path: Path) -> None:
+    first = [crystal(i) for i in range(3)]
+    second = [crystal(i) for i in range(3, 6)]
+    second[0].info[UUID] = "ü" * 50  # longer than any before, and not ASCII
+    second[1].info[UUID] = first[0].info[UUID]  # a known category
+    with h5py.File(tmp_path / "s.h5", "w") as handle:
+        write_structures(handle, first)
+        append_structures(handle, second)
+        assert handle["info/uuid/categories"].dtype.itemsize == len(("ü" * 50).encode())
+        assert handle["info/uuid/codes"][...].tolist() == [0, 1, 2, 3, 0, 4]
+    back = read_file(tmp_path / "s.h5")
+    for expected, got in zip(first + second, back, strict=True):
+        assert_same(expected, got)
+
+
+def _as_format_1(handle: h5py.File) -> None:
+    """Rewrite a store's string columns as format version 1 wrote them (``values`` of
+    variable-length UTF-8 strings, no ``codes``/``categories``)."""
+    for column in handle["info"].values():
+        if column.attrs.get("strings") != "dictionary":
+            continue
+        categories = [b.decode() for b in column["categories"][...].tolist()]
+        strings = [categories[code] for code in column["codes"][...].tolist()]
+        del column["codes"], column["categories"]
+        del column.attrs["strings"]
+        column.create_dataset(
+            "values", data=np.array(strings, dtype=object), dtype=h5py.string_dtype("utf-8")
+        )
+    handle.attrs["format_version"] = 1
+
+
+def test_a_format_1_store_is_read_and_upgraded_when_appended_to(tmp_path: Path) -> None:
+    first = [crystal(i) for i in range(3)]
+    with h5py.File(tmp_path / "s.h5", "w") as handle:
+        write_structures(handle, first)
+        _as_format_1(handle)
+    back = read_file(tmp_path / "s.h5")
+    for expected, got in zip(first, back, strict=True):
+        assert_same(expected, got)
+    with h5py.File(tmp_path / "s.h5", "r") as handle:
+        assert structure_table(handle)["uuid"].tolist() == [a.info[UUID] for a in first]
+    second = [crystal(i) for i in range(3, 5)]
+    with h5py.File(tmp_path / "s.h5", "a") as handle:
+        append_structures(handle, second)
+        assert handle.attrs["format_version"] == store.FORMAT_VERSION
+        assert "values" not in handle["info/uuid"] and "codes" in handle["info/lineage"]
+    for expected, got in zip(first + second, read_file(tmp_path / "s.h5"), strict=True):
+        assert_same(expected, got)
 
 
 def test_append_refuses_a_broken_store(good_file: Path) -> None:

@@ -5,7 +5,7 @@ store of 100 000 structures is written and read with a few dozen h5py calls, not
 
 Layout of a store group (``n`` structures, ``N`` atoms in total)::
 
-    attrs: format = "assyst_nodes.structures", format_version = 1, n_structures = n
+    attrs: format = "assyst_nodes.structures", format_version = 2, n_structures = n
     numbers    (N,)       int16     atomic numbers, all structures concatenated
     positions  (N, 3)     float64   Cartesian positions, Å
     offsets    (n + 1,)   int64     structure i owns atoms offsets[i]:offsets[i + 1]
@@ -19,10 +19,19 @@ Layout of a store group (``n`` structures, ``N`` atoms in total)::
                                     initial_magmoms, ...), (N, ...); NaN/0 where absent
     info/<quoted key>/values, mask  one column per ``Atoms.info`` key; attrs ``key`` (the key
                                     itself) and ``kind``:
-                                    ``str`` (variable-length UTF-8), ``int`` (int64),
-                                    ``float`` (float64), ``bool``, ``str_list`` (flattened
-                                    strings plus ``offsets`` (n + 1,), e.g. ``lineage``) or
-                                    ``json`` (anything else, encoded with :mod:`ase.io.jsonio`)
+                                    ``str``, ``int`` (int64), ``float`` (float64), ``bool``,
+                                    ``str_list`` (flattened strings plus ``offsets`` (n + 1,),
+                                    e.g. ``lineage``) or ``json`` (anything else, encoded with
+                                    :mod:`ase.io.jsonio`, variable-length UTF-8)
+    info/<quoted key>/codes, categories
+                                    the strings of a ``str`` or ``str_list`` column instead of
+                                    ``values`` (attr ``strings = "dictionary"``): ``categories``
+                                    holds each distinct string once, as fixed-length UTF-8
+                                    bytes, ``codes`` (int32) the category of each value. The
+                                    provenance strings (step, seed, lineage) repeat, and
+                                    fixed-length bytes avoid HDF5's ~60 bytes of heap per
+                                    variable-length string; format version 1 stored them as
+                                    ``values`` (variable-length), still read.
 
 Columns are chunked and resizable, so :func:`append_structures` grows a store in batches.
 ``n_structures`` is updated last: a half-finished append leaves datasets longer than it, which
@@ -73,8 +82,9 @@ __all__ = [
 
 FORMAT: Final = "assyst_nodes.structures"
 """Value of the ``format`` attribute of a store group."""
-FORMAT_VERSION: Final = 1
-"""Version of the layout written; stores of a newer version are refused on read."""
+FORMAT_VERSION: Final = 2
+"""Version of the layout written (2: dictionary-encoded strings); stores of a newer version are
+refused on read, version 1 is read and upgraded when appended to."""
 
 _REQUIRED: Final = ("numbers", "positions", "offsets", "cell", "pbc")
 _RESULTS: Final = "results"
@@ -88,6 +98,9 @@ _RESULT_SHAPES: Final[dict[str, tuple[tuple[int, ...], bool]]] = {
     "stress": ((6,), False),
 }
 _STRING: Final = h5py.string_dtype("utf-8")
+_DICTIONARY: Final = "dictionary"
+"""Value of the ``strings`` attribute of an info column whose strings are dictionary-encoded."""
+_STRING_KINDS: Final = ("str", "str_list")
 _NUMBERS_DTYPE: Final = np.int16
 _ABSENT: Final = object()
 _CHUNK_MIN: Final = 8 * 1024
@@ -106,18 +119,24 @@ def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
 
 
 def _create(parent: h5py.Group, name: str, data: np.ndarray, dtype: Any = None) -> h5py.Dataset:
-    """A chunked dataset resizable along axis 0, holding ``data``; numeric columns carry a
-    Fletcher-32 checksum per chunk, so damaged bytes fail on read instead of reading wrong."""
+    """A chunked dataset resizable along axis 0, holding ``data``; fixed-size columns carry a
+    Fletcher-32 checksum per chunk, so damaged bytes fail on read instead of reading wrong.
+    Fixed-length byte strings (e.g. uuids) are compressed (byte shuffle and gzip level 1:
+    a uuid's 36 hex characters take about 18 bytes, at ~0.6 µs each to write)."""
     dtype = data.dtype if dtype is None else dtype
-    text = h5py.check_string_dtype(np.dtype(dtype)) is not None
-    itemsize = 16 if text else np.dtype(dtype).itemsize
+    vlen = h5py.check_vlen_dtype(np.dtype(dtype)) is not None or np.dtype(dtype).kind == "O"
+    itemsize = 16 if vlen else np.dtype(dtype).itemsize
+    text = not vlen and np.dtype(dtype).kind == "S"
     dataset = parent.create_dataset(
         name,
         shape=data.shape,
         dtype=dtype,
         maxshape=(None, *data.shape[1:]),
         chunks=_chunks(data.shape, itemsize),
-        fletcher32=not text and np.dtype(dtype).kind != "O",
+        fletcher32=not vlen,
+        shuffle=text,
+        compression="gzip" if text else None,
+        compression_opts=1 if text else None,
     )
     if len(data):
         dataset[...] = data
@@ -195,11 +214,14 @@ def _column_kind(values: list[object]) -> str | None:
 
 
 def _info_arrays(values: list[object], kind: str) -> dict[str, np.ndarray]:
-    """The datasets (``values``, ``mask`` and maybe ``offsets``) of one batch of an info column."""
+    """The datasets (``values``, ``mask`` and maybe ``offsets``) of one batch of an info column;
+    the strings of ``str`` and ``str_list`` columns are ``values`` of dtype object here (see
+    :func:`_write_strings`)."""
     mask = np.fromiter((v is not _ABSENT for v in values), bool, len(values))
     if kind == "str":
-        data = np.array([v if v is not _ABSENT else "" for v in values], dtype=object)
-        return {"values": data.reshape(len(values)), "mask": mask}
+        data = np.empty(len(values), dtype=object)
+        data[:] = [v if v is not _ABSENT else "" for v in values]
+        return {"values": data, "mask": mask}
     if kind == "int":
         data = np.array([int(v) if v is not _ABSENT else 0 for v in values], dtype=np.int64)
         return {"values": data, "mask": mask}
@@ -221,13 +243,36 @@ def _info_arrays(values: list[object], kind: str) -> dict[str, np.ndarray]:
     return {"values": data, "mask": mask}
 
 
+def _encoded(column: h5py.Group) -> bool:
+    """Whether the strings of ``column`` are dictionary-encoded (``codes``, ``categories``)."""
+    return column.attrs.get("strings") in (_DICTIONARY, _DICTIONARY.encode())
+
+
+def _strings(column: h5py.Group, start: int, stop: int) -> list[str]:
+    """Strings ``start:stop`` of a ``str``, ``str_list`` or ``json`` column."""
+    if not _encoded(column):
+        return column["values"].asstr()[start:stop].tolist()
+    codes = column["codes"][start:stop]
+    if codes.size == 0:
+        return []
+    # only the categories used: a contiguous range (unique strings get rising codes)
+    low, high = int(codes.min()), int(codes.max()) + 1
+    if low < 0 or high > column["categories"].shape[0]:
+        raise ValueError(
+            f"structure store {column.file.filename}:{column.name}: codes {low}..{high - 1} "
+            f"point outside its {column['categories'].shape[0]} categories"
+        )
+    raw = column["categories"][low:high]
+    categories = np.array([b.decode("utf-8") for b in raw.tolist()], dtype=object)
+    return categories[codes - low].tolist()
+
+
 def _info_values(column: h5py.Group, start: int, stop: int) -> tuple[list[Any], np.ndarray]:
     """Python values (one per structure in ``start:stop``) and presence mask of an info column."""
     kind = _attr_str(column, "kind")
     mask = column["mask"][start:stop]
-    values = column["values"]
     if kind in ("str", "json"):
-        strings = values.asstr()[start:stop].tolist()
+        strings = _strings(column, start, stop)
         if kind == "str":
             return strings, mask
         return [
@@ -235,10 +280,10 @@ def _info_values(column: h5py.Group, start: int, stop: int) -> tuple[list[Any], 
         ], mask
     if kind == "str_list":
         offsets = column["offsets"][start : stop + 1]
-        flat = values.asstr()[offsets[0] : offsets[-1]].tolist() if len(offsets) else []
+        flat = _strings(column, int(offsets[0]), int(offsets[-1])) if len(offsets) else []
         local = (offsets - (offsets[0] if len(offsets) else 0)).tolist()
         return [flat[a:b] for a, b in pairwise(local)], mask
-    return values[start:stop].tolist(), mask
+    return column["values"][start:stop].tolist(), mask
 
 
 def _attr_str(obj: h5py.HLObject, name: str) -> str:
@@ -323,13 +368,19 @@ def _validate(group: h5py.Group) -> tuple[int, np.ndarray]:
             raise _fail(group, f"info column {column.name} lacks its 'key'/'kind' attributes")
         kind = _attr_str(column, "kind")
         _length(group, column, "mask", n)
-        if kind == "str_list":
-            list_offsets = _length(group, column, "offsets", n + 1)[...]
-            _length(group, column, "values", int(list_offsets[-1]))
-        elif kind in ("str", "int", "float", "bool", "json"):
-            _length(group, column, "values", n)
-        else:
+        if kind not in ("str", "int", "float", "bool", "json", "str_list"):
             raise _fail(group, f"info column {column.name} has unknown kind {kind!r}")
+        rows = n
+        if kind == "str_list":
+            rows = int(_length(group, column, "offsets", n + 1)[-1])
+        if not _encoded(column):
+            _length(group, column, "values", rows)
+            continue
+        if kind not in _STRING_KINDS:
+            raise _fail(group, f"info column {column.name} of kind {kind!r} is not strings")
+        _length(group, column, "codes", rows)
+        if "categories" not in column:  # codes past the categories are caught on read
+            raise _fail(group, f"dataset {column.name}/categories is missing")
     return n, offsets
 
 
@@ -473,9 +524,38 @@ def _read_info_column(column: h5py.Group) -> list[object]:
     return [v if m else _ABSENT for v, m in zip(values, mask, strict=True)]
 
 
+def _write_strings(column: h5py.Group, strings: np.ndarray) -> None:
+    """Append ``strings`` (dtype object) to the dictionary-encoded ``codes`` and ``categories``
+    of ``column``; categories are fixed-length UTF-8 bytes, widened when a longer one comes."""
+    known = column["categories"][...] if "categories" in column else np.zeros(0, "S1")
+    encoded = np.array([s.encode("utf-8") for s in strings.tolist()], dtype=object)
+    # categories first: they keep their codes 0..k-1, new strings get k, k+1, ... in order
+    codes, uniques = pd.factorize(np.concatenate([known.astype(object), encoded]))
+    k = len(known)
+    new = uniques[k:].tolist()
+    added = np.array(new, dtype=f"S{max([1, *map(len, new)])}")
+    _extend(column, "codes", codes[k:].astype(np.int32))
+    if "categories" in column and added.dtype.itemsize > known.dtype.itemsize:
+        del column["categories"]  # widen: write them all again
+        added = np.concatenate([known, added])
+    if len(added) or "categories" not in column:
+        dtype = added.dtype if "categories" not in column else column["categories"].dtype
+        _extend(column, "categories", added.astype(dtype))
+
+
 def _write_info_column(column: h5py.Group, values: list[object], kind: str) -> None:
     """Append one batch of values (``_ABSENT`` where missing) of kind ``kind`` to ``column``."""
+    if kind in _STRING_KINDS and "values" in column:  # format 1: encode what is stored first
+        old_values = _read_info_column(column)
+        for name in list(column):
+            del column[name]
+        values = old_values + values
+    if kind in _STRING_KINDS:
+        column.attrs["strings"] = _DICTIONARY
     for name, data in _info_arrays(values, kind).items():
+        if name == "values" and kind in _STRING_KINDS:
+            _write_strings(column, data)
+            continue
         dtype = _STRING if data.dtype == object else None
         if name == "offsets" and name in column:
             base = column["offsets"][-1]
@@ -514,6 +594,8 @@ def _append_info(group: h5py.Group, structures: Sequence[Atoms], n_old: int) -> 
         old_values = _read_info_column(column)  # kinds differ: rewrite as json
         for name in list(column):
             del column[name]
+        if "strings" in column.attrs:
+            del column.attrs["strings"]
         column.attrs["kind"] = "json"
         _write_info_column(column, old_values + values, "json")
 
@@ -550,6 +632,7 @@ def _append(group: h5py.Group, structures: Sequence[Atoms]) -> None:
     _append_results(group, structures, natoms, n_old, atoms_old)
     _append_arrays(group, structures, natoms, n_old, atoms_old)
     _append_info(group, structures, n_old)
+    group.attrs["format_version"] = FORMAT_VERSION  # a version-1 store's strings are encoded now
     group.attrs["n_structures"] = n_old + n  # last: marks the append as complete
 
 
@@ -841,7 +924,8 @@ def _table_column(column: h5py.Group, n: int) -> pd.Series | None:
         return None
     mask = column["mask"][...]
     if kind == "str":
-        values = np.array(column["values"].asstr()[...], dtype=object).reshape(n)
+        values = np.empty(n, dtype=object)
+        values[:] = _strings(column, 0, n)
         values[~mask] = None
         return pd.Series(values, dtype=object)
     dtype = {"int": "Int64", "float": "Float64", "bool": "boolean"}[kind]
