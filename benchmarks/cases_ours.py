@@ -288,7 +288,9 @@ def _stored_structures(n: int, n_atoms: int, seed: int) -> tuple[Atoms, ...]:
     """``n`` labelled structures of ``n_atoms`` atoms with the metadata of a perturbed structure
     (uuid, seed, lineage of two, step, perturbation, rng_seed) and energy, forces, stress."""
     rng = np.random.default_rng(seed)
-    ids = [str(uuid.UUID(int=int(x))) for x in rng.integers(0, 2**63, size=3 * n)]
+    # random 128-bit ids like the uuid5s of a run (not small ints: their leading zeros would
+    # flatter any compression of the uuid columns)
+    ids = [str(uuid.UUID(bytes=rng.bytes(16), version=5)) for _ in range(3 * n)]
     step = f"rattle({RATTLE_SIGMA})+stretch(hydro={SMALL_STRETCH[0]}, shear={SMALL_STRETCH[1]})"
     numbers = rng.choice([29, 47], size=(n, n_atoms))
     positions = rng.random((n, n_atoms, 3)) * 5.0

@@ -46,9 +46,9 @@ FULL: dict[str, Any] = {
         {"label": "108 atoms", "n": 300, "repeat": 3, "max_sigma": 0.3, "seed": 12},
     ],
     "perturb": {"copies": 10, "retries": 10},
-    "relax": {"n": 8, "reference_repeats": 1, "default_blas_n": 3},
+    "relax": {"n": 24, "reference_repeats": 1, "default_blas_n": 3},
     "storage": {"n": 100_000, "n_atoms": 8},
-    "memory": {"max_structures": 5},
+    "memory": {"max_structures": 30},
     "scale": {"sizes": [1000, 5000, 20_000]},
 }
 """Workloads of a full run (about 20 minutes on a loaded 2-core machine)."""
