@@ -26,7 +26,7 @@ from ase.data import atomic_numbers
 
 from . import pyxtal_speedup
 from .deadline import TimeLimit, TimeLimitExceeded
-from .fanout import check_workers, map_chunks, process_pool
+from .fanout import check_workers, in_order, process_pool
 from .lineage import (
     REPEAT,
     REQUESTED_SPACEGROUP,
@@ -496,37 +496,37 @@ def _walk(
     progress: bool | None,
     limit: TimeLimit,
 ) -> Iterator[Atoms]:
-    """Visit the grid in order until ``max_structures`` are made, in waves when fanned out.
+    """Visit the grid in order until ``max_structures`` are made; fanned out, chunks of
+    ``chunksize`` points run ahead (two per worker) and are taken in grid order.
 
-    A wave may draw a few points past the cap; those are discarded unseen, so the output and
-    the report equal the serial walk's.
+    Points drawn ahead past the cap are discarded unseen, so the output and the report equal
+    the serial walk's.
     """
     total = len(grid) if max_structures is None else min(max_structures, len(grid))
     serial = executor is None and workers == 1
-    wave = 1 if serial else workers * chunksize * 2
+    fixed = (dim, tm, base, pyxtal_kwargs, limit)
     made = 0
     with contextlib.ExitStack() as stack:
         stack.enter_context(limit)
         bar = stack.enter_context(progress_bar(total, "sample", progress))
-        pool = executor
-        if not serial and pool is None:
-            pool = stack.enter_context(process_pool(workers))
-        for first in range(0, len(grid), wave):
-            if max_structures is not None and made >= max_structures:
-                return
-            points = grid[first : first + wave]
-            start = time.perf_counter()
-            if serial:
-                outcomes = _visit(dim, tm, base, pyxtal_kwargs, limit, points)
-            else:
-                outcomes = map_chunks(
-                    _visit, (dim, tm, base, pyxtal_kwargs, limit), points, executor=pool,
-                    chunksize=chunksize, progress=False,
-                )
-            wall = time.perf_counter() - start
+        if serial:
+            batches: Iterator[list[tuple[Atoms | None, Drop | None, float]]] = (
+                _visit(*fixed, [point]) for point in grid
+            )
+        else:
+            pool = executor or stack.enter_context(process_pool(workers))
+            chunks = [grid[i : i + chunksize] for i in range(0, len(grid), chunksize)]
+            slots = max(workers, int(getattr(pool, "_max_workers", 0) or 0))
+            batches = stack.enter_context(
+                contextlib.closing(in_order(pool, _visit, fixed, chunks, depth=2 * slots))
+            )
+        if max_structures == 0:
+            return
+        last = time.perf_counter()
+        for outcomes in batches:
+            now = time.perf_counter()
+            wall, last = now - last, now  # this chunk's share of the stage's wall time
             for structure, drop, seconds in outcomes:
-                if max_structures is not None and made >= max_structures:
-                    break
                 if report is not None:
                     report.n_in += 1
                     report.seconds += seconds if serial else wall / len(outcomes)
@@ -541,3 +541,5 @@ def _walk(
                 if report is not None:
                     report.n_out += 1
                 yield structure
+                if max_structures is not None and made >= max_structures:
+                    return  # before drawing the next point

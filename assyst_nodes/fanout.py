@@ -8,14 +8,23 @@ usual ``if __name__ == "__main__":`` guard.
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
 import pickle
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    as_completed,
+    wait,
+)
 from typing import Any, TypeVar
 
 from threadpoolctl import threadpool_limits
@@ -26,6 +35,7 @@ __all__ = [
     "auto_chunksize",
     "call_single_threaded",
     "check_workers",
+    "in_order",
     "map_chunks",
     "process_pool",
     "single_threaded",
@@ -186,3 +196,36 @@ def _gather(
         parts[i] = future.result()
         bar.update(len(chunks[i]))
     return [part for part in parts if part is not None]
+
+
+def in_order(
+    executor: Executor,
+    function: Callable[..., list[R]],
+    fixed: tuple[Any, ...],
+    chunks: Sequence[Sequence[T]],
+    depth: int,
+) -> Iterator[list[R]]:
+    """``function(*fixed, chunk)`` of each chunk, yielded in order, with at most ``depth``
+    chunks submitted and not yet finished at any time.
+
+    A new chunk is submitted whenever one finishes, so a slow chunk at the head delays the
+    order of what is yielded, never the workers; a consumer that stops early (e.g. at a cap)
+    leaves at most ``depth`` chunks behind. Closing the generator cancels those not started."""
+    pending: deque[Future[list[R]]] = deque()  # submitted, not yet yielded, in order
+    upcoming = iter(chunks)
+    try:
+        while True:
+            unfinished = [future for future in pending if not future.done()]
+            for chunk in itertools.islice(upcoming, max(0, depth - len(unfinished))):
+                future = executor.submit(call_single_threaded, function, *fixed, chunk)
+                pending.append(future)
+                unfinished.append(future)
+            if not pending:
+                return
+            if pending[0].done():
+                yield pending.popleft().result()
+            else:
+                wait(unfinished, return_when=FIRST_COMPLETED)
+    finally:
+        for future in pending:
+            future.cancel()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 SCRIPT = textwrap.dedent(
     """
@@ -76,3 +77,46 @@ def test_a_scripts_own_classes_still_fan_out_from_a_thread(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "RELAXED: 4" in done.stdout
+
+
+def _sleepy_identity(chunk: list[float]) -> list[float]:
+    import time
+
+    for seconds in chunk:
+        time.sleep(seconds)
+    return chunk
+
+
+def test_in_order_yields_in_order_keeps_workers_busy_behind_a_slow_head_and_cancels() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assyst_nodes.fanout import in_order
+
+    submitted: list[Any] = []
+    unfinished_at_submit: list[int] = []
+    lock = threading.Lock()
+
+    class CountingPool(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+            with lock:
+                unfinished_at_submit.append(sum(not f.done() for f in submitted))
+            future = super().submit(fn, *args, **kwargs)
+            with lock:
+                submitted.append(future)
+            return future
+
+    chunks = [[0.3], *([[0.01]] * 12)]  # a slow head, then quick chunks
+    with CountingPool(2) as pool:
+        stream = in_order(pool, _sleepy_identity, (), chunks, depth=3)
+        assert next(stream) == [0.3]
+        assert len(submitted) > 3  # the quick ones went on while the head ran
+        assert list(stream) == chunks[1:]
+    assert len(submitted) == len(chunks) and max(unfinished_at_submit) < 3
+    submitted.clear()
+    with CountingPool(1) as pool:
+        stream = in_order(pool, _sleepy_identity, (), [[0.05]] * 10, depth=4)
+        next(stream)
+        stream.close()  # what has not started is cancelled, not run
+    assert len(submitted) <= 5
+    assert sum(future.cancelled() for future in submitted) >= 2  # one may have started
