@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT as AseEMT
 
-from assyst_nodes import crystals
+from assyst_nodes import crystals, fanout
 from assyst_nodes.calculators import EMT, ImportedCalculator
 from assyst_nodes.crystals import Formulas, sample
 from assyst_nodes.deadline import TimeLimit, TimeLimitExceeded, WorkerDied, check_time_limit
@@ -208,6 +208,9 @@ def test_sample_skips_a_grid_point_where_pyxtal_hangs_or_raises_and_reports_it(
 ) -> None:
     clean, _ = run_sample()
     monkeypatch.setattr(crystals, "_draw", faulty_draw)
+    # the faulty draw reaches pool workers only if they are forked (a thread left by an earlier
+    # test, e.g. tqdm's monitor, would make them come from a fork server, without the patch)
+    monkeypatch.setattr(fanout, "start_method", lambda: "fork")
     if how == "thread":
         with ThreadPoolExecutor(1) as pool:
             found, report = pool.submit(run_sample, time_limit=LIMIT).result()
