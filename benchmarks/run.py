@@ -40,7 +40,7 @@ BENCHMARKS = ("sampling", "distance", "perturb", "relax", "storage", "memory", "
 FULL: dict[str, Any] = {
     "repeats": 3,
     "crystals": {"n": 24, "seed": 7},
-    "sampling": {"max_atoms": 4, "group_step": 33},
+    "sampling": {"max_atoms": 4, "group_step": 11},
     "distance": [
         {"label": "4 atoms", "n": 2000, "repeat": 1, "max_sigma": 0.7, "seed": 11},
         {"label": "108 atoms", "n": 300, "repeat": 3, "max_sigma": 0.3, "seed": 12},
