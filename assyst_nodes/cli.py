@@ -280,7 +280,11 @@ def _settings(args: argparse.Namespace) -> RunSettings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:  # semantikon's unit table, built when pyiron_workflow is imported, makes pint
+        # warn about ambiguous QUDT unit symbols ("Parsing mcd yield multiple results")
+        logging.getLogger("pint.util").setLevel(logging.ERROR)
     try:
         if args.command == "jobs":
             return _jobs(args.project)
