@@ -73,8 +73,9 @@ def _reference(max_structures: int, seed: int) -> dict[str, int]:
     from ase.calculators.emt import EMT
     from assyst.crystals import Formulas, sample
     from assyst.filters import AspectFilter, DistanceFilter
-    from assyst.perturbations import RandomChoice, Rattle, Stretch, perturb
+    from assyst.perturbations import perturb
     from assyst.relaxations import FullRelax, VolumeRelax, relax
+    from cases_reference import _perturbations as reference_perturbations
 
     warnings.simplefilter("ignore")
     keep = DistanceFilter(dict(RADII)) & AspectFilter(ASPECT)
@@ -91,17 +92,7 @@ def _reference(max_structures: int, seed: int) -> dict[str, int]:
     )
     volume = list(relax(sampled, VolumeRelax(calculator=EMT())))
     full = list(relax(volume, FullRelax(calculator=EMT())))
-    (hydro_a, shear_a), (hydro_b, shear_b), chance = CHOICE
-    perturbations = [
-        Rattle(RATTLE_SIGMA, create_supercells=True, rng=seed)
-        + Stretch(*SMALL_STRETCH, rng=seed + 1),
-        RandomChoice(
-            Stretch(hydro_a, shear_a, rng=seed + 2),
-            Stretch(hydro_b, shear_b, rng=seed + 3),
-            chance,
-            rng=seed + 4,
-        ),
-    ]
+    perturbations = reference_perturbations(seed)
     perturbed = list(perturb(volume + full, perturbations, filters=[keep]))
     combined = sampled + volume + full + perturbed
     training = [atoms for atoms in combined if keep(atoms)]
