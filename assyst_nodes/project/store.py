@@ -262,9 +262,10 @@ def _strings(column: h5py.Group, start: int, stop: int) -> list[str]:
             f"structure store {column.file.filename}:{column.name}: codes {low}..{high - 1} "
             f"point outside its {column['categories'].shape[0]} categories"
         )
-    raw = column["categories"][low:high]
+    used, inverse = np.unique(codes, return_inverse=True)  # decode each one once
+    raw = column["categories"][low:high][used - low]
     categories = np.array([b.decode("utf-8") for b in raw.tolist()], dtype=object)
-    return categories[codes - low].tolist()
+    return categories[inverse.reshape(-1)].tolist()
 
 
 def _info_values(column: h5py.Group, start: int, stop: int) -> tuple[list[Any], np.ndarray]:
