@@ -8,7 +8,6 @@ built there, on first use, by :meth:`CalculatorConfig.build` (or cached per proc
 from __future__ import annotations
 
 import importlib
-import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 from ase.calculators.calculator import BaseCalculator
+
+from .validation import check_real
 
 __all__ = [
     "EMT",
@@ -37,12 +38,6 @@ class CalculatorConfig(ABC):
     def check(self) -> None:
         """Raise a clear error now if :meth:`build` cannot work (default: nothing to check)."""
         return None
-
-
-def _check_real(name: str, value: object) -> None:
-    """``TypeError`` naming ``name`` and ``value`` unless ``value`` is a real number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
 
 
 @dataclass(frozen=True)
@@ -74,7 +69,7 @@ class Morse(CalculatorConfig):
 
     def __post_init__(self) -> None:
         for name in ("epsilon", "r0", "rho0", "rcut1", "rcut2"):
-            _check_real(f"Morse.{name}", getattr(self, name))
+            check_real(f"Morse.{name}", getattr(self, name))
         for name in ("epsilon", "r0", "rho0"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Morse.{name} must be > 0, got {getattr(self, name)!r}")
@@ -108,7 +103,7 @@ class LennardJones(CalculatorConfig):
     def __post_init__(self) -> None:
         for name in ("sigma", "epsilon", "rc", "ro"):
             if name in ("sigma", "epsilon") or getattr(self, name) is not None:
-                _check_real(f"LennardJones.{name}", getattr(self, name))
+                check_real(f"LennardJones.{name}", getattr(self, name))
         for name in ("sigma", "epsilon"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"LennardJones.{name} must be > 0, got {getattr(self, name)!r}")

@@ -217,7 +217,7 @@ def _check_dim(dim: object) -> None:
 
 def _check_group(group: int, dim: int) -> int:
     _check_dim(dim)
-    if isinstance(group, bool) or not isinstance(group, int | np.integer):
+    if not _is_int(group):
         raise TypeError(f"symmetry group must be an int, got {group!r}")
     if not 1 <= group <= MAX_GROUP[dim]:
         raise ValueError(

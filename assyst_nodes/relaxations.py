@@ -10,7 +10,6 @@ and, where the calculator gives one, stress (eV/Å^3, ASE's Voigt order).
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -31,7 +30,7 @@ from .deadline import TimeLimit, TimeLimitExceeded, WorkerDied
 from .fanout import check_workers, map_chunks
 from .lineage import RELAX_CONVERGED, UUID, update_uuid
 from .reports import Drop, StageReport
-from .validation import periodic_cells, structure_list, with_cells
+from .validation import check_real, periodic_cells, structure_list, with_cells
 
 __all__ = [
     "ALGORITHMS",
@@ -51,12 +50,6 @@ ALGORITHMS = {"LBFGS": LBFGS, "BFGS": BFGS, "FIRE": FIRE}
 
 MAX_PRESSURE = 1000.0
 """Largest pressure magnitude accepted (GPa)."""
-
-
-def _check_real(name: str, value: object, valid: str) -> None:
-    """``TypeError`` naming ``name``, ``value`` and ``valid`` unless ``value`` is a real number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {valid}, got {value!r} ({type(value).__name__})")
 
 
 class RelaxationError(RuntimeError):
@@ -103,7 +96,7 @@ class Relax:
             raise TypeError(f"max_steps must be an int >= 0, got {self.max_steps!r}")
         if self.max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
-        _check_real("force_tolerance", self.force_tolerance, "a number > 0 (eV/Å)")
+        check_real("force_tolerance", self.force_tolerance, "a number > 0 (eV/Å)")
         if not (math.isfinite(self.force_tolerance) and self.force_tolerance > 0):
             raise ValueError(f"force_tolerance must be > 0 eV/Å, got {self.force_tolerance!r}")
         if self.algorithm not in ALGORITHMS:
@@ -116,7 +109,7 @@ class Relax:
                 f"ImportedCalculator(...)) or an ASE calculator, got {self.calculator!r}"
             )
         pressure = getattr(self, "pressure", 0.0)
-        _check_real("pressure", pressure, f"a number within ±{MAX_PRESSURE} GPa")
+        check_real("pressure", pressure, f"a number within ±{MAX_PRESSURE} GPa")
         if not (math.isfinite(pressure) and abs(pressure) <= MAX_PRESSURE):
             raise ValueError(
                 f"pressure must be finite and within ±{MAX_PRESSURE} GPa, got {pressure!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -9,10 +10,17 @@ from ase import Atoms
 
 from .lineage import UUID
 
-__all__ = ["MIN_CELL_VOLUME", "periodic_cells", "structure_list", "with_cells"]
+__all__ = ["MIN_CELL_VOLUME", "check_real", "periodic_cells", "structure_list", "with_cells"]
 
 MIN_CELL_VOLUME = 1e-6
 """Smallest cell volume (Å^3) that counts as a cell; below it a structure has no (3D) cell."""
+
+
+def check_real(name: str, value: object, valid: str = "a number") -> None:
+    """``TypeError`` naming ``name``, ``value`` and ``valid`` unless ``value`` is a real number
+    (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {valid}, got {value!r} ({type(value).__name__})")
 
 
 def _short(value: object, width: int = 60) -> str:
