@@ -92,24 +92,9 @@ def job_name(stage: str, settings: Mapping[str, Any], inputs: Sequence[Sequence[
 
 
 @contextmanager
-def _locked(folder: Path, name: str) -> Iterator[None]:
-    """Hold the exclusive lock of ``name`` in ``folder`` (blocks while another process has it)."""
-    if fcntl is None:  # pragma: no cover
-        yield
-        return
-    locks = folder / ".locks"
-    locks.mkdir(exist_ok=True)
-    with open(locks / f"{name}.lock", "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-@contextmanager
-def _try_locked(folder: Path, name: str) -> Iterator[bool]:
-    """Hold the lock of ``name`` if nobody does (yields True), else yield False at once."""
+def _locked(folder: Path, name: str, blocking: bool = True) -> Iterator[bool]:
+    """Hold the exclusive lock of ``name`` in ``folder`` and yield True; while another process
+    has it, wait (``blocking``) or yield False at once."""
     if fcntl is None:  # pragma: no cover
         yield True
         return
@@ -117,7 +102,7 @@ def _try_locked(folder: Path, name: str) -> Iterator[bool]:
     locks.mkdir(exist_ok=True)
     with open(locks / f"{name}.lock", "a+b") as handle:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return
@@ -147,7 +132,7 @@ def stale_jobs(
     ]
     stale = []
     for name in names:
-        with _try_locked(folder, name) as free:
+        with _locked(folder, name, blocking=False) as free:
             if not free:
                 continue
             with pyiron_lock:
