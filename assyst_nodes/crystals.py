@@ -297,8 +297,7 @@ def _draw(
         raise ValueError(
             f"group {group} (dim={dim}) is incompatible with {composition}: {error}"
         ) from None
-    structure = crystal.to_ase()
-    structure.wrap()
+    structure = _tidy(crystal.to_ase())
     formula = _formula_string(tuple(zip(species, num_ions, strict=True)))
     structure.info.update(
         {
@@ -314,6 +313,19 @@ def _draw(
     key = (f"{formula}@{group}/{dim}#{seed}", geometry_digest(structure))
     return update_uuid(structure, step="pyxtal", key=key)
 
+
+
+def _tidy(structure: Atoms) -> Atoms:
+    """``structure`` with cell components below 1e-12 of the largest set to exactly zero
+    (pyxtal leaves ~1e-16 Å from cos(90°) in orthogonal cells), the fractional positions kept,
+    and the atoms wrapped into the cell, so a cubic cell's positions are exactly in [0, 1)."""
+    cell = structure.cell.array.copy()
+    cell[np.abs(cell) < 1e-12 * np.abs(cell).max()] = 0.0
+    scaled = structure.get_scaled_positions(wrap=True)
+    structure.set_cell(cell, scale_atoms=False)
+    structure.set_scaled_positions(scaled)
+    structure.wrap()
+    return structure
 
 def pyxtal(
     group: int,
