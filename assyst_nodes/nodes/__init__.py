@@ -12,6 +12,11 @@
 
 Stage nodes return ``(structures, report)``; config classes (``nodes.VolumeRelax``, ...) are
 nodes as they are: ``pwf.node(nodes.VolumeRelax)``.
+
+Inside a workflow every input of these nodes takes the plain values a notebook passes, checked
+against the input's hint: ``wf.a = pwf.node(nodes.assyst, elements=["Cu", "Ag"],
+volume_relax=nodes.VolumeRelax(max_steps=50), radii={"Cu": 1.28, "Ag": 1.44})`` (radii in Å;
+see :mod:`assyst_nodes.nodes.constants`, installed on import).
 """
 
 from ..calculators import EMT, ImportedCalculator, LennardJones, Morse
@@ -44,6 +49,7 @@ from .configs import (
     series,
     with_calculator,
 )
+from .constants import install as _install_constants
 from .executors import ExecutorLike, local_processes, open_executor, single_node
 from .macro import assyst
 from .recording import Recorder, recorded
@@ -59,6 +65,8 @@ from .stages import (
     report_table,
     sample,
 )
+
+_install_constants()
 
 __all__ = [
     "CONFIG_CLASSES",
