@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-__all__ = ["Drop", "StageReport"]
+__all__ = ["LOST_REASONS", "Drop", "StageReport"]
+
+LOST_REASONS: frozenset[str] = frozenset({"calculator_error", "non_finite", "time_limit"})
+"""Drop reasons that mean a structure was *lost to an error* (a calculator failed, a result
+was not finite, a time limit ran out), as opposed to a verdict of the method (a filter rejected
+it, a space group cannot host a composition, pyxtal found no crystal, a perturbation cannot
+apply to it or its retries were rejected)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,11 @@ class StageReport:
     def dropped(self) -> dict[str, int]:
         """Number of drops per reason."""
         return dict(Counter(d.reason for d in self.drops))
+
+    @property
+    def n_lost(self) -> int:
+        """Number of drops lost to errors (reasons in :data:`LOST_REASONS`)."""
+        return sum(d.reason in LOST_REASONS for d in self.drops)
 
     @property
     def n_dropped(self) -> int:

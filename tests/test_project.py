@@ -37,6 +37,8 @@ from assyst_nodes.project import (
 from assyst_nodes.relaxations import VolumeRelax, relax
 from assyst_nodes.reports import StageReport
 
+pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
+
 RELAX = VolumeRelax(max_steps=5)
 
 # The same tiny stages as plain code, for this process and for subprocesses.
@@ -189,9 +191,10 @@ def test_job_table_rows_have_stage_class_status_parent_and_master(tmp_path: Path
     job = open_project(tmp_path / "proj").load(table.loc["AssystRelax", "job"])
     assert isinstance(job, AssystRelax)
     assert job.input.stage == "relax"
-    assert "VolumeRelax" in job.input.settings
+    assert job.input.settings == RELAX
+    assert "VolumeRelax" in job.content["input/settings"]
     assert job.settings_object() == {"settings": RELAX}
-    assert job.input.input_job_ids == [sample_id]
+    assert job.input.structures == [sample_id]
     assert job.report().n_out == len(job.structures())
     assert len(job.input_uuids()[0]) == job.report().n_in
 
@@ -212,7 +215,7 @@ def test_input_job_ids_name_the_producers_of_each_input_list(tmp_path: Path) -> 
     assert table.loc[ids[1], "parentid"] == ids[0]
     assert table.loc[ids[2], "parentid"] == ids[0]  # a subset: the job that made its first uuid
     assert table.loc[ids[3], "parentid"] == ids[1]
-    assert project.load(ids[3]).input.input_job_ids == [ids[1], ids[0]]
+    assert project.load(ids[3]).input.structures == [ids[1], ids[0]]
     assert set(table["hamilton"]) == {"AssystStage", "AssystCombine"}
     # combine passes structures on: queries without a job give each uuid once, from its maker
     made = {a.info[UUID] for a in found + moved + part}  # part repeats uuids of moved
@@ -246,7 +249,7 @@ def test_reloaded_report_equals_computed_one(tmp_path: Path) -> None:
 
 
 def test_new_process_with_fresh_home_reloads_identically_and_writes_nothing_home(
-    tmp_path: Path,
+    tmp_path: Path, pyiron_database: str
 ) -> None:
     light: dict[str, Any] = {}
     exec(LIGHT, light)
@@ -261,8 +264,6 @@ def test_new_process_with_fresh_home_reloads_identically_and_writes_nothing_home
     code = LIGHT + textwrap.dedent(
         """
         import pickle, sys
-        from assyst_nodes.project import export_table, history, structure_frame, structures
-        assert "pyiron_base" not in sys.modules  # queries and exports need no pyiron
         from assyst_nodes.project import ProjectRecorder
 
         def fail():
@@ -279,13 +280,17 @@ def test_new_process_with_fresh_home_reloads_identically_and_writes_nothing_home
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True, timeout=120)
     assert list(home.iterdir()) == []
     assert not (tmp_path / "pyiron.log").exists()
-    assert (tmp_path / "other" / "pyiron.db").exists()
+    assert (tmp_path / "other" / "pyiron.db").exists() == (pyiron_database == "sqlite")
     with open(tmp_path / "reloaded.pkl", "rb") as handle:
         found_there, moved_there = pickle.load(handle)
     assert_same(found_there, found)
     assert_same(moved_there, moved)
     assert all(atoms.calc is not None for atoms in moved_there)
-    assert len(job_rows(tmp_path / "proj")) == 3
+    table = job_rows(tmp_path / "proj").set_index("job")
+    assert len(table) == 4  # the run under the new pipeline name reused both jobs: one row more
+    there = open_project(tmp_path / "proj").load(table.index[-1])
+    assert there.input.pipeline == "there"
+    assert list(there.output["job_ids"]) == list(table["id"].iloc[1:3])
 
 
 def test_history_of_relaxed_structure_goes_sample_to_relax(tmp_path: Path) -> None:
@@ -478,7 +483,9 @@ def test_failing_compute_leaves_aborted_job_and_others_intact(tmp_path: Path) ->
     assert sorted(job_rows(tmp_path / "proj")["status"]) == ["finished"] * 3
 
 
-def test_switching_between_two_projects_in_one_process(tmp_path: Path) -> None:
+def test_switching_between_two_projects_in_one_process(
+    tmp_path: Path, pyiron_database: str
+) -> None:
     first = ProjectRecorder(tmp_path / "first")
     second = ProjectRecorder(tmp_path / "second")
     a, _ = first.record("sample", {"seed": 1}, [], do_sample)
@@ -487,23 +494,29 @@ def test_switching_between_two_projects_in_one_process(tmp_path: Path) -> None:
     assert_same(second.record("sample", {"seed": 2}, [], fail)[0], b)
     assert len(job_rows(tmp_path / "first")) == 1
     assert len(job_rows(tmp_path / "second")) == 1
-    assert (tmp_path / "first" / "pyiron.db").exists()
-    assert (tmp_path / "second" / "pyiron.db").exists()
+    embedded = pyiron_database == "sqlite"  # each folder its own root, or one central database
+    assert (tmp_path / "first" / "pyiron.db").exists() == embedded
+    assert (tmp_path / "second" / "pyiron.db").exists() == embedded
 
 
-def test_user_config_is_used_only_when_asked(tmp_path: Path, isolated_home: Path) -> None:
+@pytest.mark.embedded_only
+def test_a_user_pyiron_config_is_used_by_default_and_embedded_when_asked(
+    tmp_path: Path, isolated_home: Path
+) -> None:
     central = tmp_path / "central.db"
     (isolated_home / ".pyiron").write_text(
         f"[DEFAULT]\nFILE = {central}\nPROJECT_PATHS = {tmp_path}\n"
     )
-    shared = ProjectRecorder(tmp_path / "shared", use_user_config=True)
+    shared = ProjectRecorder(tmp_path / "shared")
     found, _ = shared.record("sample", {"seed": 1}, [], do_sample)
     assert central.exists()
     assert not (tmp_path / "shared" / "pyiron.db").exists()
     assert_same(shared.record("sample", {"seed": 1}, [], fail)[0], found)
-    local = ProjectRecorder(tmp_path / "local")
+    local = ProjectRecorder(tmp_path / "local", use_user_config=False)
     local.record("sample", {"seed": 1}, [], do_sample)
-    assert len(job_rows(tmp_path / "local")) == 1
+    assert (tmp_path / "local" / "pyiron.db").exists()
+    assert len(open_project(tmp_path / "local", use_user_config=False).job_table()) == 1
+    assert len(open_project(tmp_path / "shared").job_table()) == 1
     assert len(open_project(tmp_path / "shared", use_user_config=True).job_table()) == 1
 
 
@@ -569,12 +582,18 @@ def test_read_only_folder_raises_permission_error(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
+    immutable = False
     try:
-        if os.access(locked, os.W_OK):  # root ignores permissions
-            pytest.skip("running with permissions that ignore read-only folders")
+        if os.access(locked, os.W_OK):  # root ignores permissions: make the folder immutable
+            done = subprocess.run(["chattr", "+i", str(locked)], capture_output=True, text=True)
+            if done.returncode != 0:
+                pytest.fail(f"root and no chattr +i to make a read-only folder: {done.stderr}")
+            immutable = True
         with pytest.raises(PermissionError, match="locked"):
             open_project(locked / "proj")
     finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(locked)], check=True)
         locked.chmod(0o700)
 
 

@@ -50,6 +50,8 @@ from assyst_nodes.project.recorder import _locked, job_name
 from assyst_nodes.project.store import read_file, write_file
 from assyst_nodes.reports import StageReport
 
+pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
+
 ZYGOTE = textwrap.dedent(
     """
     import json, os, pickle, sys, traceback
@@ -107,7 +109,7 @@ SEEDS = (11, 12)
 class Zygote:
     """Client of the zygote process: fork runs, wait for them."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "home").mkdir(exist_ok=True)
         (folder / "zygote.py").write_text(ZYGOTE)
@@ -115,7 +117,7 @@ class Zygote:
         self.process = subprocess.Popen(
             [sys.executable, str(folder / "zygote.py")],
             cwd=folder,
-            env={**os.environ, "HOME": str(folder / "home"), "MPLBACKEND": "Agg"},
+            env={**env, "HOME": str(folder / "home"), "MPLBACKEND": "Agg"},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=open(self.log, "wb"),
@@ -175,15 +177,12 @@ class Zygote:
 
 
 def table_rows(folder: Path) -> list[tuple[int, str, str, str]]:
-    """(id, job, status, hamilton) of every job-table row, read read-only with sqlite3."""
-    if not (folder / "pyiron.db").exists():
+    """(id, job, status, hamilton) of every job-table row of the project folder."""
+    if not folder.is_dir():
         return []
-    with sqlite3.connect(f"file:{folder / 'pyiron.db'}?mode=ro", uri=True, timeout=60) as db:
-        try:
-            rows = db.execute("SELECT id, job, status, hamilton FROM jobs_pyiron").fetchall()
-        except sqlite3.OperationalError:  # the table is not created yet
-            return []
-    return [(int(i), str(j), str(s), str(h)) for i, j, s, h in rows]
+    project = open_project(folder)
+    rows = project.db.get_items_dict({"project": project.project_path})
+    return sorted((int(r["id"]), str(r["job"]), str(r["status"]), str(r["hamilton"])) for r in rows)
 
 
 def stage_names(folder: Path) -> list[str]:
@@ -200,18 +199,38 @@ def load(path: Path) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture(scope="module")
-def zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zygote]:
-    client = Zygote(tmp_path_factory.mktemp("zygote"))
-    yield client
-    client.close()
+def zygotes() -> Iterator[dict[str, Any]]:
+    """Zygote processes and their reference runs, one per database kind (made on first use)."""
+    made: dict[str, Any] = {}
+    yield made
+    for client, _ in made.values():
+        client.close()
 
 
-@pytest.fixture(scope="module")
-def references(zygote: Zygote, tmp_path_factory: pytest.TempPathFactory) -> dict[int, Any]:
+@pytest.fixture
+def zygote(
+    zygotes: dict[str, Any], pyiron_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Zygote:
+    """The zygote of this test's database (its environment: the PYIRON* variables now set)."""
+    if pyiron_database not in zygotes:
+        folder = tmp_path_factory.mktemp(f"zygote_{pyiron_database}")
+        zygotes[pyiron_database] = (Zygote(folder, dict(os.environ)), {})
+    return zygotes[pyiron_database][0]
+
+
+@pytest.fixture
+def references(
+    zygotes: dict[str, Any],
+    zygote: Zygote,
+    pyiron_database: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[int, Any]:
     """Uninterrupted runs, one project per seed: job names, stored uuids, training set, time."""
-    out = {}
+    out = zygotes[pyiron_database][1]
     for seed in SEEDS:
-        folder = tmp_path_factory.mktemp(f"reference{seed}")
+        if seed in out:
+            continue
+        folder = tmp_path_factory.mktemp(f"reference{seed}_{pyiron_database}")
         timeline = zygote.run(folder / "project", seed, "reference", folder / "training.pkl")
         out[seed] = {
             "jobs": stage_names(folder / "project"),
@@ -330,8 +349,8 @@ def test_two_pipelines_writing_into_one_project_at_once_both_complete_and_lose_n
     names = [job for _, job, _, _ in rows]
     assert len(names) == len(set(names))  # every job there once
     assert {status for _, _, status, _ in rows} == {"finished"}
-    # a pipeline that only reused jobs made by the other one creates no pipeline job
-    assert sum(kind == "AssystPipeline" for *_, kind in rows) == len(set(seeds))
+    # every pipeline run leaves its row, also one that only reused the other one's jobs
+    assert sum(kind == "AssystPipeline" for *_, kind in rows) == 2
     expected = sorted(set().union(*(references[seed]["jobs"] for seed in seeds)))
     assert stage_names(folder) == expected
     assert stored_uuids(folder) == set().union(*(references[seed]["uuids"] for seed in seeds))
@@ -447,20 +466,23 @@ def test_a_damaged_structure_store_file_is_named_on_load(tmp_path: Path, damage:
         read_file(path)
 
 
-def test_a_finished_job_whose_index_rows_were_not_finished_is_made_visible_again(
-    tmp_path: Path,
-) -> None:
-    """Killed between marking the job finished and finishing its index rows."""
+def test_a_finished_job_missing_from_the_index_is_indexed_again(tmp_path: Path) -> None:
+    """Killed between marking the job finished and indexing it: the next query or rerun
+    takes it in from its file."""
     folder = tmp_path / "project"
     _, moved, name = record_two(folder)
     job_id = next(i for i, job, _, _ in table_rows(folder) if job == name)
-    with sqlite3.connect(folder / "assyst_index.db") as db:
-        db.execute("UPDATE jobs SET status = 'stored' WHERE job_id = ?", (job_id,))
-    assert not Index(folder).is_finished(job_id)
-    assert structures(folder, stage="shift") == []
-    record_two(folder)  # reuses the job and repairs the index
-    assert Index(folder).is_finished(job_id)
+    Index(folder).remove_job(job_id)
+    assert job_id not in Index(folder).jobs()
     assert fingerprint(structures(folder, stage="shift")) == fingerprint(moved)
+    assert job_id in Index(folder).jobs()
+    Index(folder).remove_job(job_id)
+    record_two(folder)  # reuses the job and indexes it
+    assert job_id in Index(folder).jobs()
+    with sqlite3.connect(folder / "assyst_index.db") as db:  # once: no duplicate rows
+        assert db.execute("SELECT COUNT(*) FROM structures WHERE job_id = ?", (job_id,)).fetchone()[
+            0
+        ] == len(moved)
     assert len(table_rows(folder)) == 2
 
 
@@ -468,7 +490,7 @@ def test_a_pipeline_job_left_unfinished_is_made_again(tmp_path: Path) -> None:
     folder = tmp_path / "project"
     recorder = ProjectRecorder(folder, pipeline="p")
     project = open_project(folder)
-    recorder._pipeline_id(project, project_folder(folder))
+    recorder.pipeline_job_id()
     ((pipeline_id, pipeline_name, _, _),) = table_rows(folder)
     project.db.set_job_status("created", pipeline_id)
     recorder.record("cubes", {"seed": 1}, [], cubes)
@@ -555,7 +577,7 @@ def test_a_failing_calculator_in_a_project_run_finishes_the_job_and_stores_the_f
     name = job_name("relax", {"settings": settings, "time_limit": 3.0}, [inputs])
     assert name != job_name("relax", {"settings": settings}, [inputs])  # the limit is hashed
     ((_, job, status, _),) = table_rows(folder)
-    assert (job, status) == (name, "finished")
+    assert (job, status) == (name, "warning")  # structures were lost to errors: not "finished"
     _, stored = read_output(folder / f"{name}.h5", name)
     assert stored.dropped == {"calculator_error": 1, "time_limit": 1}
     assert any("exploded" in drop.detail for drop in stored.drops)
@@ -610,11 +632,12 @@ def test_the_macro_passes_its_time_limits_to_the_stages_and_the_jobs_record_them
     assert out.volume_report.dropped == {"time_limit": len(pairs)}
     assert all(len(a) != 2 for a in out.training_set if a.calc is not None)
     rows = table_rows(folder)
-    assert {status for _, _, status, _ in rows} == {"finished"}
+    statuses = {job: status for _, job, status, _ in rows}
     settings = nodes.VolumeRelax(
         max_steps=15, calculator=nodes.ImportedCalculator("hanging_calculator:HangingEMT")
     )
     name = job_name("relax", {"settings": settings, "time_limit": 2.0}, [out.sampled])
-    assert name in {job for _, job, _, _ in rows}
+    assert statuses[name] == "warning"  # lost structures to the time limit
+    assert {s for job, s in statuses.items() if job != name} <= {"finished", "warning"}
     _, stored = read_output(folder / f"{name}.h5", name)
     assert stored.dropped == {"time_limit": len(pairs)}

@@ -19,6 +19,8 @@ from assyst_nodes import nodes
 from assyst_nodes.lineage import STEP, UUID
 from assyst_nodes.project import ProjectRecorder, history, open_project, structures
 
+pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
+
 TINY = {
     "max_atoms": 2,
     "spacegroups": [1, 2, 6, 10, 25, 47, 123, 191, 221],

@@ -1,12 +1,14 @@
-"""Project layer: each stage run is a pyiron_base job in a project folder.
+"""Project layer: each stage run is a pyiron_base job in the user's pyiron project.
 
-``ProjectRecorder(path)`` records (and reuses) stage runs; ``structures``, ``structure_frame``
-and ``history`` query what is stored; ``rerun`` runs a stored job again from the table alone;
-``export_extxyz``/``export_table`` write it out.
+``open_project(path_or_project)`` gives the pyiron ``Project`` bound to its database (the user's
+pyiron configuration, else an embedded SQLite file); ``ProjectRecorder(project)`` records (and
+reuses) stage runs; the job classes (``pr.create.job.AssystRelax``, ...) are ordinary pyiron
+jobs; ``structures``, ``structure_frame``, ``history`` and ``stage_jobs`` query what is stored;
+``rerun`` runs a stored job again; ``export_extxyz``/``export_table`` write it out.
 
-Names are imported on first use: the queries, the exports and :mod:`.store` need no pyiron_base,
-so ``from assyst_nodes.project import structures`` stays fast. pyiron_base itself is imported
-without touching the home directory (see :mod:`assyst_nodes.project.database`).
+Names are imported on first use, so ``import assyst_nodes.project`` stays light; pyiron_base is
+imported without touching the home directory when there is no pyiron configuration (see
+:mod:`assyst_nodes.project.database`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .database import open_project
+    from .database import BoundProject, open_project
     from .export import export_extxyz, export_table
     from .jobs import (
         AssystCombine,
@@ -28,11 +30,12 @@ if TYPE_CHECKING:
         AssystStage,
     )
     from .layout import DamagedJobError
-    from .queries import Link, history, structure_frame, structures
+    from .queries import Link, history, stage_jobs, structure_frame, structures
     from .recorder import ProjectRecorder, stale_jobs
     from .rerun import rerun
 
 _SOURCES: dict[str, str] = {
+    "BoundProject": "database",
     "open_project": "database",
     "DamagedJobError": "layout",
     "export_extxyz": "export",
@@ -47,6 +50,7 @@ _SOURCES: dict[str, str] = {
     "AssystStage": "jobs",
     "Link": "queries",
     "history": "queries",
+    "stage_jobs": "queries",
     "structure_frame": "queries",
     "structures": "queries",
     "ProjectRecorder": "recorder",
@@ -63,6 +67,7 @@ __all__ = [
     "AssystRelax",
     "AssystSample",
     "AssystStage",
+    "BoundProject",
     "DamagedJobError",
     "Link",
     "ProjectRecorder",
@@ -71,6 +76,7 @@ __all__ = [
     "history",
     "open_project",
     "rerun",
+    "stage_jobs",
     "stale_jobs",
     "structure_frame",
     "structures",

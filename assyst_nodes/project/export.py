@@ -30,10 +30,11 @@ def export_extxyz(structures: Sequence[Atoms], path: str | os.PathLike[str]) -> 
     return write_extxyz(structures, path)
 
 
-def _table(source: Sequence[Atoms] | Any) -> pd.DataFrame:
-    """One row per structure of a list of Atoms, or of a project (path, Project, recorder)."""
+def _table(source: Sequence[Atoms] | Any, recursive: bool = True) -> pd.DataFrame:
+    """One row per structure of a list of Atoms, or of a project (path, Project, recorder;
+    with its sub-projects if ``recursive``)."""
     if isinstance(source, (str, os.PathLike)) or hasattr(source, "path"):
-        return structure_frame(source)
+        return structure_frame(source, recursive=recursive)
     structures = list(source)
     if not all(isinstance(a, Atoms) for a in structures):
         raise TypeError("export_table takes a list of ase.Atoms or a project (path or Project)")
@@ -42,14 +43,17 @@ def _table(source: Sequence[Atoms] | Any) -> pd.DataFrame:
         return structure_table(handle["s"])
 
 
-def export_table(source: Sequence[Atoms] | Any, path: str | os.PathLike[str]) -> Path:
-    """Write the structure table (see ``structure_frame``) of ``source`` to ``path``.
+def export_table(
+    source: Sequence[Atoms] | Any, path: str | os.PathLike[str], recursive: bool = True
+) -> Path:
+    """Write the structure table (see ``structure_frame``) of ``source`` (a list of Atoms, or
+    a project or group: with its sub-projects if ``recursive``) to ``path``.
 
     ``.parquet``: Apache Parquet (needs pyarrow, ``ImportError`` otherwise); any other suffix:
     pandas pickle (read with ``pandas.read_pickle``). Returns the path.
     """
     target = Path(path)
-    frame = _table(source)
+    frame = _table(source, recursive)
     if target.suffix == ".parquet":
         if importlib.util.find_spec("pyarrow") is None:
             raise ImportError(

@@ -1,30 +1,35 @@
 """The structure index of a project folder: ``<folder>/assyst_index.db`` (SQLite, WAL mode).
 
 pyiron's job table knows jobs, not structures; this small side table maps every stored structure
-to the job and row that hold it, so queries by uuid, step or seed never open a job they do not
-need. Two processes may write at once (WAL mode, 60 s busy timeout, one short transaction per
-job).
+of the stage jobs *in this folder* to the job and row that hold it, so queries by uuid, step or
+seed never open a job they do not need. Each folder (a pyiron project or group) that holds
+stage jobs has its own index, next to the jobs' HDF5 files.
+
+The index is a cache, never the record: pyiron's job table is. Before every query it is
+reconciled with the job table (:meth:`Index.reconcile`): rows of a job that is no longer in the
+table (removed with pyiron's ``remove_job``, ``remove_jobs``, ``remove``; or a folder copied
+without its database), whose id now names another job, or that is not usable (status other than
+``finished``/``warning``) are dropped; a usable job that the index lacks (unpacked, copied with
+``copy_to``, or recorded by a process killed before it indexed) is indexed from its file. Two
+processes may write at once (WAL mode, 60 s busy timeout, one short transaction per change).
 
 Tables::
 
-    jobs(job_id, name, stage, digest, n, status)
-        one row per stage job whose output is stored; ``digest`` is a hash of the ordered output
-        uuids (finds the job that produced an input list exactly); ``status`` is ``stored``
-        until pyiron marks the job finished, then ``finished``
+    jobs(job_id, name, stage, digest, n)
+        one row per indexed stage job; ``digest`` is a hash of the ordered output uuids (finds
+        the job that produced an input list exactly)
     structures(uuid, job_id, row, step, seed, parent, created)
         one row per output structure of a job: ``row`` is its index in the job's store,
         ``parent`` the last lineage entry, ``created`` 1 if the job made it (its uuid is not one
         of the job's inputs, e.g. a relaxed structure) and 0 if it passed it on (filter,
         combine)
-
-Only rows of jobs with status ``finished`` are visible to queries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Final
@@ -41,7 +46,7 @@ INDEX_FILE: Final = "assyst_index.db"
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id INTEGER PRIMARY KEY, name TEXT NOT NULL, stage TEXT NOT NULL, digest TEXT NOT NULL,
-    n INTEGER NOT NULL, status TEXT NOT NULL
+    n INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_digest ON jobs(digest);
 CREATE TABLE IF NOT EXISTS structures (
@@ -52,6 +57,9 @@ CREATE INDEX IF NOT EXISTS structures_uuid ON structures(uuid);
 CREATE INDEX IF NOT EXISTS structures_step ON structures(step);
 """
 
+Loader = Callable[[int, str], tuple[Sequence[Atoms], Iterable[str]]]
+"""Reads a job's output structures and input uuids from its file, given its id and name."""
+
 
 def digest_of(uuids: Iterable[str]) -> str:
     """Hex digest of an ordered list of uuids."""
@@ -60,6 +68,33 @@ def digest_of(uuids: Iterable[str]) -> str:
         digest.update(str(uid).encode())
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def _rows(
+    job_id: int, structures: Sequence[Atoms], input_uuids: Iterable[str]
+) -> tuple[list[tuple[object, ...]], list[str]]:
+    """The structure rows of job ``job_id`` and its output uuids in order."""
+    inputs = set(input_uuids)
+    rows = []
+    uuids = []
+    for row, atoms in enumerate(structures):
+        info = atoms.info
+        uid = str(info.get(UUID, ""))
+        uuids.append(uid)
+        seed = info.get(SEED)
+        step = info.get(STEP)
+        rows.append(
+            (
+                uid,
+                job_id,
+                row,
+                None if step is None else str(step),
+                None if seed is None else str(seed),
+                parent_of(atoms),
+                int(uid not in inputs),
+            )
+        )
+    return rows, uuids
 
 
 class Index:
@@ -77,7 +112,7 @@ class Index:
             connection = sqlite3.connect(self.file, timeout=60.0)
         with closing(connection):
             connection.execute("PRAGMA busy_timeout=60000")
-            if write:
+            if write and connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(_SCHEMA)
             if write:
@@ -97,73 +132,89 @@ class Index:
         structures: Sequence[Atoms],
         input_uuids: Iterable[str],
     ) -> None:
-        """Record the output ``structures`` of job ``job_id`` (status ``stored``)."""
-        inputs = set(input_uuids)
-        rows = []
-        uuids = []
-        for row, atoms in enumerate(structures):
-            info = atoms.info
-            uid = str(info.get(UUID, ""))
-            uuids.append(uid)
-            seed = info.get(SEED)
-            step = info.get(STEP)
-            rows.append(
-                (
-                    uid,
-                    job_id,
-                    row,
-                    None if step is None else str(step),
-                    None if seed is None else str(seed),
-                    parent_of(atoms),
-                    int(uid not in inputs),
-                )
-            )
+        """Record the output ``structures`` of job ``job_id`` (replacing what it had)."""
+        rows, uuids = _rows(job_id, structures, input_uuids)
         with self._connect(write=True) as db:
-            db.execute("DELETE FROM structures WHERE job_id = ?", (job_id,))
-            db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
-            db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, 'stored')",
-                (job_id, name, stage, digest_of(uuids), len(uuids)),
-            )
-            db.executemany("INSERT INTO structures VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._insert(db, job_id, name, stage, rows, uuids)
 
-    def finish(self, job_id: int) -> None:
-        """Make the rows of job ``job_id`` visible to queries."""
-        with self._connect(write=True) as db:
-            db.execute("UPDATE jobs SET status = 'finished' WHERE job_id = ?", (job_id,))
-
-    def is_finished(self, job_id: int) -> bool:
-        """Whether job ``job_id`` has finished rows (is visible to queries)."""
-        with self._connect() as db:
-            hit = db.execute(
-                "SELECT 1 FROM jobs WHERE job_id = ? AND status = 'finished'", (int(job_id),)
-            ).fetchone()
-        return hit is not None
+    @staticmethod
+    def _insert(
+        db: sqlite3.Connection,
+        job_id: int,
+        name: str,
+        stage: str,
+        rows: list[tuple[object, ...]],
+        uuids: list[str],
+    ) -> None:
+        db.execute("DELETE FROM structures WHERE job_id = ?", (job_id,))
+        db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+        db.execute(
+            "INSERT INTO jobs VALUES (?, ?, ?, ?, ?)",
+            (job_id, name, stage, digest_of(uuids), len(uuids)),
+        )
+        db.executemany("INSERT INTO structures VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def remove_job(self, job_id: int) -> None:
         """Forget job ``job_id`` and its structures."""
+        if not self.file.exists():
+            return
         with self._connect(write=True) as db:
-            db.execute("DELETE FROM structures WHERE job_id = ?", (job_id,))
-            db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM structures WHERE job_id = ?", (int(job_id),))
+            db.execute("DELETE FROM jobs WHERE job_id = ?", (int(job_id),))
 
-    def producer(self, uuids: Sequence[str]) -> int | None:
-        """The job whose output is exactly ``uuids`` (newest first), else the job that made the
-        first of them; ``None`` if unknown or empty."""
+    def jobs(self) -> dict[int, tuple[str, str]]:
+        """Job id -> (name, stage) of every indexed job."""
+        with self._connect() as db:
+            rows = db.execute("SELECT job_id, name, stage FROM jobs").fetchall()
+        return {int(i): (str(n), str(s)) for i, n, s in rows}
+
+    def reconcile(self, table: Mapping[int, tuple[str, str]], load: Loader) -> list[int]:
+        """Make the index hold exactly the usable stage jobs ``table`` lists (job id -> (name,
+        stage), from pyiron's job table for this folder): drop the others, index the missing
+        ones with ``load``. Returns the ids indexed now. A job whose file cannot be read stays
+        out (queries then do not see it; ``load`` may raise to report it instead)."""
+        indexed = self.jobs()
+        stale = [i for i, (name, _) in indexed.items() if table.get(i, (None,))[0] != name]
+        missing = [i for i in table if i not in indexed or indexed[i][0] != table[i][0]]
+        if not stale and not missing:
+            return []
+        loaded = []
+        for job_id in missing:  # read outside the write transaction
+            name, stage = table[job_id]
+            structures, input_uuids = load(job_id, name)
+            rows, uuids = _rows(job_id, structures, input_uuids)
+            loaded.append((job_id, name, stage, rows, uuids))
+        with self._connect(write=True) as db:
+            for job_id in stale:
+                db.execute("DELETE FROM structures WHERE job_id = ?", (job_id,))
+                db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            for job_id, name, stage, rows, uuids in loaded:
+                self._insert(db, job_id, name, stage, rows, uuids)
+        return [job_id for job_id, *_ in loaded]
+
+    def exact_producer(self, uuids: Sequence[str]) -> int | None:
+        """The newest job whose output is exactly ``uuids`` in this order (None if none)."""
         if not uuids:
             return None
         with self._connect() as db:
             hit = db.execute(
-                "SELECT job_id FROM jobs WHERE digest = ? AND status = 'finished' "
-                "ORDER BY job_id DESC LIMIT 1",
-                (digest_of(uuids),),
+                "SELECT job_id FROM jobs WHERE digest = ? AND n = ? ORDER BY job_id DESC LIMIT 1",
+                (digest_of(uuids), len(uuids)),
             ).fetchone()
-            if hit is None:
-                hit = db.execute(
-                    "SELECT s.job_id FROM structures s JOIN jobs j ON s.job_id = j.job_id "
-                    "WHERE s.uuid = ? AND j.status = 'finished' "
-                    "ORDER BY s.created DESC, s.job_id ASC LIMIT 1",
-                    (str(uuids[0]),),
-                ).fetchone()
+        return None if hit is None else int(hit[0])
+
+    def producer(self, uuids: Sequence[str]) -> int | None:
+        """:meth:`exact_producer`, else the job that made the first of ``uuids``; ``None`` if
+        unknown or empty."""
+        exact = self.exact_producer(uuids)
+        if exact is not None or not uuids:
+            return exact
+        with self._connect() as db:
+            hit = db.execute(
+                "SELECT job_id FROM structures WHERE uuid = ? "
+                "ORDER BY created DESC, job_id ASC LIMIT 1",
+                (str(uuids[0]),),
+            ).fetchone()
         return None if hit is None else int(hit[0])
 
     def select(
@@ -172,15 +223,10 @@ class Index:
         job_ids: Sequence[int] | None = None,
         stage: str | None = None,
         uuids: Sequence[str] | None = None,
-        unique: bool = True,
-    ) -> list[tuple[str, int, int, str, str | None]]:
-        """Rows (uuid, job_id, row, stage, step) of finished jobs matching all given filters,
-        ordered by job id and row (or in the order of ``uuids`` when given).
-
-        With ``unique`` each uuid appears once, taken from the job that made it (else the
-        oldest job holding it).
-        """
-        where = ["j.status = 'finished'"]
+    ) -> list[tuple[str, int, int, str, str | None, int]]:
+        """Rows (uuid, job_id, row, stage, step, created) matching all given filters, ordered
+        by job id and row (or in the order of ``uuids`` when given)."""
+        where = ["1 = 1"]
         params: list[object] = []
         if step is not None:
             where.append("s.step = ?")
@@ -206,18 +252,6 @@ class Index:
             else:
                 order = " ORDER BY s.job_id, s.row"
             rows = db.execute(query + " WHERE " + " AND ".join(where) + order, params).fetchall()
-        if unique:
-            best: dict[str, tuple[int, int, int]] = {}
-            for uid, job_id, row, _, _, created in rows:
-                rank = (-created, job_id, row)
-                if uid not in best or rank < best[uid]:
-                    best[uid] = rank
-            keep = {(uid, rank[1], rank[2]) for uid, rank in best.items()}
-            rows = [r for r in rows if (r[0], r[1], r[2]) in keep]
-        return [(uid, job_id, row, stage_, step_) for uid, job_id, row, stage_, step_, _ in rows]
-
-    def job_names(self) -> dict[int, str]:
-        """Job id -> job name of the finished jobs."""
-        with self._connect() as db:
-            rows = db.execute("SELECT job_id, name FROM jobs WHERE status = 'finished'").fetchall()
-        return {int(i): str(n) for i, n in rows}
+        return [
+            (str(u), int(j), int(r), str(st), sp, int(c)) for u, j, r, st, sp, c in rows
+        ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Final
 
 import h5py
+import numpy as np
 from ase import Atoms
 
 from assyst_nodes.reports import Drop, StageReport
@@ -21,20 +22,30 @@ from assyst_nodes.reports import Drop, StageReport
 from .store import read_structures, write_structures
 
 __all__ = [
+    "INPUT_LISTS",
     "INPUT_UUIDS",
     "STRUCTURES",
     "DamagedJobError",
     "job_file",
+    "read_input_uuids",
     "read_output",
+    "read_stage",
     "report_from_json",
     "report_to_json",
+    "write_input_lists",
+    "write_input_uuids",
     "write_output",
 ]
 
 STRUCTURES: Final = "output/structures"
 """Path of the structure store inside a job's group."""
-INPUT_UUIDS: Final = "assyst_input/uuids"
-"""Path of the input uuid column inside a job's group."""
+INPUT_UUIDS: Final = "input_structures/uuids"
+"""Path of the input uuid column (all input lists concatenated) inside a job's group."""
+INPUT_SIZES: Final = "input_structures/sizes"
+"""Path of the length of each input list inside a job's group."""
+INPUT_LISTS: Final = "input_structures/list_{}"
+"""Path (format with the list's position) of an input list stored in the job itself: a
+structure store like the output's, for inputs that are no job's output."""
 
 
 class DamagedJobError(ValueError):
@@ -116,3 +127,54 @@ def read_output(file: str | Path, name: str) -> tuple[list[Atoms], StageReport]:
         structures = read_structures(output["structures"])
         text = report.decode() if isinstance(report, bytes) else report
         return structures, report_from_json(text)
+
+
+def _replace(group: h5py.Group, path: str, data: np.ndarray, dtype: object = None) -> None:
+    """Write dataset ``path`` of ``group`` anew (titled, so pyiron's accessors read it)."""
+    if path in group:
+        del group[path]
+    dataset = group.create_dataset(path, data=data, dtype=dtype)
+    dataset.attrs["TITLE"] = "ndarray"
+
+
+def write_input_uuids(file: str | Path, name: str, uuids: list[list[str]]) -> None:
+    """Store the uuids of each input list (concatenated, plus the lists' sizes)."""
+    flat = np.array([u for us in uuids for u in us], dtype=object)
+    with h5py.File(file, "a") as handle:
+        group = handle.require_group(name)
+        _replace(group, INPUT_UUIDS, flat, h5py.string_dtype("utf-8"))
+        _replace(group, INPUT_SIZES, np.array([len(us) for us in uuids], dtype=np.int64))
+
+
+def read_input_uuids(file: str | Path, name: str) -> list[list[str]]:
+    """The uuids of each input list as :func:`write_input_uuids` stored them ([] if none)."""
+    with job_file(file, name) as handle:
+        group = handle[name]
+        if INPUT_UUIDS not in group:
+            return []
+        flat = group[INPUT_UUIDS].asstr()[...].tolist()
+        sizes = group[INPUT_SIZES][...].tolist()
+    out, start = [], 0
+    for n in sizes:
+        out.append(flat[start : start + n])
+        start += n
+    return out
+
+
+def write_input_lists(file: str | Path, name: str, lists: list[list[Atoms]]) -> None:
+    """Store the input lists given as structures, each a structure store
+    (``input_structures/list_<k>``, k counting only such lists)."""
+    with h5py.File(file, "a") as handle:
+        group = handle.require_group(name)
+        for k, structures in enumerate(lists):
+            path = INPUT_LISTS.format(k)
+            if path in group:
+                del group[path]
+            write_structures(group.create_group(path), structures)
+
+
+def read_stage(file: str | Path, name: str) -> str:
+    """The stage name stored in job ``name``'s file (``input/stage``, as pyiron's h5io wrote
+    it: UTF-8 bytes)."""
+    with job_file(file, name) as handle:
+        return np.asarray(handle[f"{name}/input/stage"]).tobytes().decode()

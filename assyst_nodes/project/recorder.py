@@ -1,4 +1,4 @@
-"""``ProjectRecorder``: records stage runs as pyiron_base jobs in a project folder, and reuses them.
+"""``ProjectRecorder``: records stage runs as pyiron_base jobs in a project, and reuses them.
 
 One stage run = one job named ``<stage>_<12 hex>``, the hex being a hash of (stage, ``repr`` of
 the settings sorted by key, the input uuids in order). Settings must have a deterministic
@@ -7,17 +7,18 @@ the settings sorted by key, the input uuids in order). Settings must have a dete
 ``record`` holds an exclusive lock on ``<folder>/.locks/<job name>.lock`` (``fcntl.flock``, freed
 by the OS when a process dies) while it looks the job up, computes and stores. So:
 
-* a finished job is reused (structures and report read back, ``compute`` not called, no row
-  added); if its stored output cannot be read (file deleted or damaged) it is computed again,
-  with a ``RuntimeWarning``;
-* a job in any other status (created, running, aborted, ... ) is left over by a process that
+* a usable job (``finished``, or ``warning``: some structures were lost to errors) is reused
+  (structures and report read back, ``compute`` not called, no row added); if its stored output
+  cannot be read (file deleted or damaged) it is computed again, with a ``RuntimeWarning``;
+* a job in any other status (created, running, aborted, ...) is left over by a process that
   died or failed, since no live process holds its lock: it is deleted (job-table row, HDF5 file,
   index rows) and computed again under the same name, never duplicated;
 * two processes asking for the same job wait for each other; the second one reuses the first's
   result; processes recording different jobs run in parallel;
-* a process killed at any point (SIGKILL, power loss aside: nothing is fsynced) leaves jobs
-  that the next run finds unfinished and computes again, or finished ones whose index rows it
-  completes; :func:`stale_jobs` lists (and removes) the unfinished ones no live process owns.
+* a process killed at any point (SIGKILL; power loss aside: nothing is fsynced) leaves jobs
+  that the next run finds unfinished and computes again, or finished ones that the folder's
+  index takes in when it is next reconciled; :func:`stale_jobs` lists (and removes) the
+  unfinished ones no live process owns.
 
 ``flock`` needs a local or lock-aware file system (NFS with lockd works; some network file
 systems ignore it) and is not available on Windows, where recording runs without the lock.
@@ -25,18 +26,15 @@ systems ignore it) and is not available on Windows, where recording runs without
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
-import pickle
 import re
 import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 
 import h5py
@@ -46,10 +44,10 @@ from ase import Atoms
 from assyst_nodes.lineage import UUID, geometry_digest
 from assyst_nodes.reports import StageReport
 
-from .database import open_project, project_folder, pyiron_lock, quiet
+from .database import BoundProject, open_project, project_folder, pyiron_lock, quiet
 from .index import Index
-from .jobs import AssystPipeline, job_class
-from .layout import INPUT_UUIDS, read_output, report_to_json, write_output
+from .jobs import USABLE_STATUSES, AssystPipeline, AssystStage, job_class, settings_repr
+from .layout import DamagedJobError, read_input_uuids, read_output
 
 try:  # pragma: no cover - platform dependent
     import fcntl
@@ -57,11 +55,6 @@ except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["ProjectRecorder", "job_name", "settings_repr", "stale_jobs"]
-
-
-def settings_repr(settings: Mapping[str, Any]) -> str:
-    """Readable, deterministic text of ``settings``: ``key=repr(value)`` sorted by key."""
-    return ", ".join(f"{key}={settings[key]!r}" for key in sorted(settings))
 
 
 def _uuids(structures: Sequence[Atoms]) -> list[str]:
@@ -91,6 +84,13 @@ def job_name(stage: str, settings: Mapping[str, Any], inputs: Sequence[Sequence[
     return f"{safe}_{digest.hexdigest()[:12]}"
 
 
+def pipeline_job_name(pipeline: str) -> str:
+    """``pipeline_<name, made safe>_<8 hex>``: the job that groups a named pipeline's runs."""
+    digest = hashlib.sha256(pipeline.encode()).hexdigest()[:8]
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", pipeline)[:40]
+    return f"pipeline_{safe}_{digest}"
+
+
 @contextmanager
 def _locked(folder: Path, name: str, blocking: bool = True) -> Iterator[bool]:
     """Hold the exclusive lock of ``name`` in ``folder`` and yield True; while another process
@@ -113,22 +113,24 @@ def _locked(folder: Path, name: str, blocking: bool = True) -> Iterator[bool]:
 
 
 def stale_jobs(
-    project_or_path: Any, remove: bool = False, use_user_config: bool = False
+    project_or_path: Any, remove: bool = False, use_user_config: bool | None = None
 ) -> list[str]:
-    """Names of the jobs a dead or failed process left unfinished: any status but
-    ``finished`` (``running``, ``created``, ``aborted``, ...) while no live process records
-    them (their lock is free). A pipeline that asks for such a job computes it again; with
-    ``remove`` they are deleted now (table row, HDF5 file, index rows), each under its lock.
-    ``project_or_path``: a folder, a ``Project`` or a :class:`ProjectRecorder`."""
-    folder = project_folder(getattr(project_or_path, "path", project_or_path))
+    """Names of the jobs a dead or failed process left unfinished in this project folder: any
+    status but ``finished``/``warning`` (``running``, ``created``, ``aborted``, ...) while no
+    live process records them (their lock is free). A pipeline that asks for such a job
+    computes it again; with ``remove`` they are deleted now (table row, HDF5 file, index rows),
+    each under its lock. ``project_or_path``: a folder, a pyiron ``Project`` or a
+    :class:`ProjectRecorder`."""
     with pyiron_lock:
-        table = open_project(folder, use_user_config).job_table()
+        project = open_project(project_or_path, use_user_config)
+        table = project.job_table(recursive=False, auto_refresh_job_status=False)
+    folder = Path(project.path)
     if table.empty:
         return []
     names = [
         str(name)
         for name, status in zip(table["job"], table["status"], strict=True)
-        if status != "finished"
+        if status not in USABLE_STATUSES
     ]
     stale = []
     for name in names:
@@ -136,9 +138,8 @@ def stale_jobs(
             if not free:
                 continue
             with pyiron_lock:
-                project = open_project(folder, use_user_config)
                 row = _row(project, name)
-                if row is None or row["status"] == "finished":  # finished meanwhile
+                if row is None or row["status"] in USABLE_STATUSES:  # finished meanwhile
                     continue
                 stale.append(name)
                 if remove:
@@ -147,29 +148,9 @@ def stale_jobs(
 
 
 def _row(project: Any, name: str) -> dict[str, Any] | None:
-    """The job-table row of job ``name`` in ``project`` (None if there is none)."""
-    job_id = project.get_job_id(name)
-    if job_id is None:
-        return None
-    return project.db.get_item_by_id(int(job_id))
-
-
-def _reindex(
-    folder: Path,
-    job_id: int,
-    name: str,
-    stage: str,
-    structures: Sequence[Atoms],
-    inputs: Sequence[Sequence[Atoms]],
-) -> None:
-    """Make the index show finished job ``job_id`` if it does not (its process was killed
-    between marking the job finished and finishing its index rows)."""
-    index = Index(folder)
-    if index.is_finished(job_id):
-        return
-    uuids = [uid for structures_ in inputs for uid in _uuids(structures_)]
-    index.add_job(job_id, name, stage, structures, uuids)
-    index.finish(job_id)
+    """The job-table row of job ``name`` in ``project``'s folder (None if there is none)."""
+    rows = project.db.get_items_dict({"job": name, "project": project.project_path})
+    return rows[0] if rows else None
 
 
 def _discard(project: Any, folder: Path, name: str, row: dict[str, Any] | None) -> None:
@@ -181,32 +162,53 @@ def _discard(project: Any, folder: Path, name: str, row: dict[str, Any] | None) 
     shutil.rmtree(folder / f"{name}_hdf5", ignore_errors=True)
 
 
-def _pickled(settings: Mapping[str, Any]) -> str:
-    """Base64 of the pickled settings, or '' if they cannot be pickled."""
-    try:
-        return base64.b64encode(pickle.dumps(dict(settings))).decode()
-    except Exception:
-        return ""
+def _append_job_ids(file: Path, name: str, job_ids: Sequence[int]) -> None:
+    """Append ``job_ids`` (each once) to ``output/job_ids`` of pipeline job ``name``."""
+    with h5py.File(file, "a") as handle:
+        group = handle.require_group(f"{name}/output")
+        known = group["job_ids"][...].tolist() if "job_ids" in group else []
+        new = [int(i) for i in job_ids if int(i) not in known]
+        if not new:
+            return
+        if "job_ids" in group:
+            del group["job_ids"]
+        dataset = group.create_dataset("job_ids", data=np.array(known + new, dtype=np.int64))
+        dataset.attrs["TITLE"] = "ndarray"
 
 
 @dataclass(frozen=True)
 class ProjectRecorder:
-    """Records stage runs into the project folder ``path`` (see the module docstring).
+    """Records stage runs into a pyiron project (see the module docstring).
 
-    ``pipeline``: name of an :class:`~assyst_nodes.project.jobs.AssystPipeline` job that becomes
-    the ``masterid`` of the jobs created; ``use_user_config``: use the user's pyiron
-    configuration instead of ``<path>/pyiron.db``. Plain fields: picklable, hashable.
+    ``path``: the project folder, or a pyiron ``Project`` (any group of the user's project; it
+    is kept as its path and database kind). ``pipeline``: name of an
+    :class:`~assyst_nodes.project.jobs.AssystPipeline` job that is made on first use, becomes
+    the ``masterid`` of the jobs created and lists every job the run used (``output/job_ids``);
+    ``use_user_config``: ``None`` uses the user's pyiron configuration if there is one, else an
+    embedded SQLite database (see :func:`~assyst_nodes.project.database.open_project`);
+    ``master_id``: an existing pipeline job to use instead of ``pipeline``. Plain fields:
+    picklable, hashable.
     """
 
     path: str
     pipeline: str | None = None
-    use_user_config: bool = False
+    use_user_config: bool | None = None
+    master_id: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "path", os.fspath(self.path))
+        path = self.path
+        if isinstance(path, BoundProject) and self.use_user_config is None:
+            object.__setattr__(self, "use_user_config", path.database_kind == "user")
+        path = getattr(path, "path", path)
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                "ProjectRecorder takes a folder (str or os.PathLike) or a pyiron Project, got "
+                f"{type(self.path).__name__}"
+            )
+        object.__setattr__(self, "path", os.fspath(path))
 
-    def project(self) -> Any:
-        """The pyiron ``Project`` (re-points pyiron's global state at this folder)."""
+    def project(self) -> BoundProject:
+        """The pyiron ``Project`` of the folder, bound to its database."""
         return open_project(self.path, self.use_user_config)
 
     def record(
@@ -216,10 +218,10 @@ class ProjectRecorder:
         inputs: Sequence[Sequence[Atoms]],
         compute: Callable[[], tuple[list[Atoms], StageReport]],
     ) -> tuple[list[Atoms], StageReport]:
-        """The stored result of this run if finished before, else ``compute()``, stored.
+        """The stored result of this run if it is usable, else ``compute()``, stored.
 
-        pyiron is used under :data:`~assyst_nodes.project.database.pyiron_lock` (re-pointed at
-        this folder each time), ``compute`` runs outside it: threads may record at once.
+        pyiron is used under :data:`~assyst_nodes.project.database.pyiron_lock`; ``compute``
+        runs outside it: threads may record at once.
         """
         folder = project_folder(self.path)
         name = job_name(stage, settings, inputs)
@@ -227,51 +229,51 @@ class ProjectRecorder:
             with pyiron_lock:
                 project = self.project()
                 row = _row(project, name)
-                if row is not None and row["status"] == "finished":
-                    try:
-                        stored = read_output(folder / f"{name}.h5", name)
-                    except (OSError, KeyError, ValueError) as error:
-                        warnings.warn(
-                            f"stored output of finished job {name} in {folder} cannot be read "
-                            f"({type(error).__name__}: {error}); computing it again",
-                            RuntimeWarning,
-                            stacklevel=2,
-                        )
-                    else:
-                        _reindex(folder, int(row["id"]), name, stage, stored[0], inputs)
+                if row is not None and row["status"] in USABLE_STATUSES:
+                    stored = self._reuse(project, folder, row, stage)
+                    if stored is not None:
                         return stored
                 _discard(project, folder, name, row)
-                job, input_uuids = self._create(project, folder, name, stage, settings, inputs)
-            try:
-                start = perf_counter()
-                structures, report = compute()
-                if not isinstance(structures, list):
-                    structures = list(structures)
-                seconds = perf_counter() - start
-                with pyiron_lock:
-                    self.project()
-                    job.refresh_job_status()  # its status object holds the connection it had
-                    self._store(job, folder, stage, structures, report, input_uuids, seconds)
-            except BaseException:
-                with suppress(Exception), pyiron_lock:  # never hide the stage's own error
-                    self.project()
-                    job.refresh_job_status()
-                    job.status.aborted = True
-                    job.project_hdf5["status"] = job.status.string
-                raise
+                job = self._create(project, folder, name, stage, settings, inputs)
+            return job.compute_and_store(compute, inputs)
+
+    def _reuse(
+        self, project: Any, folder: Path, row: dict[str, Any], stage: str
+    ) -> tuple[list[Atoms], StageReport] | None:
+        """The stored output of usable job ``row`` (indexed if the index lacks it), or None
+        with a warning if it cannot be read."""
+        name, job_id = str(row["job"]), int(row["id"])
+        try:
+            structures, report = read_output(folder / f"{name}.h5", name)
+            index = Index(folder)
+            if job_id not in index.jobs():  # its process was killed before indexing it
+                uuids = [u for us in read_input_uuids(folder / f"{name}.h5", name) for u in us]
+                index.add_job(job_id, name, stage, structures, uuids)
+        except DamagedJobError as error:
+            warnings.warn(
+                f"stored output of finished job {name} in {folder} cannot be read "
+                f"({error}); computing it again",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+        self._note(project, folder, [job_id])
         return structures, report
 
-    def _pipeline_id(self, project: Any, folder: Path) -> int | None:
-        """Id of the pipeline job (created, finished, on first use)."""
+    def _master(self, project: Any, folder: Path) -> tuple[int, Path, str] | None:
+        """(id, file, name) of the pipeline job, made (finished) on first use; None if none."""
+        if self.master_id is not None:
+            row = project.db.get_item_by_id(int(self.master_id))
+            if row is None:
+                raise ValueError(f"pipeline job {self.master_id} is not in the job table")
+            return int(row["id"]), folder / f"{row['job']}.h5", str(row["job"])
         if self.pipeline is None:
             return None
-        digest = hashlib.sha256(self.pipeline.encode()).hexdigest()[:8]
-        safe = re.sub(r"[^A-Za-z0-9_]", "_", self.pipeline)[:40]
-        name = f"pipeline_{safe}_{digest}"
+        name = pipeline_job_name(self.pipeline)
         with _locked(folder, name):
             row = _row(project, name)
             if row is not None and row["status"] == "finished":
-                return int(row["id"])
+                return int(row["id"]), folder / f"{name}.h5", name
             # an unfinished one was left by a process killed while creating it, before any stage
             # job could point at it: make it again
             _discard(project, folder, name, row)
@@ -279,9 +281,24 @@ class ProjectRecorder:
             job.input.pipeline = self.pipeline
             with quiet():
                 job.save()
-            job.status.finished = True
-            job.project_hdf5["status"] = job.status.string
-            return int(job.job_id)
+            job._set_status("finished")
+            return int(job.job_id), folder / f"{name}.h5", name
+
+    def _note(self, project: Any, folder: Path, job_ids: Sequence[int]) -> None:
+        """List ``job_ids`` in the pipeline job's ``output/job_ids`` (if there is one)."""
+        master = self._master(project, folder)
+        if master is None:
+            return
+        _, file, name = master
+        with _locked(folder, name):
+            _append_job_ids(file, name, job_ids)
+
+    def pipeline_job_id(self) -> int | None:
+        """The id of the pipeline job (made now if it does not exist; None without one)."""
+        with pyiron_lock:
+            project = self.project()
+            master = self._master(project, Path(project.path))
+        return None if master is None else master[0]
 
     def _create(
         self,
@@ -291,77 +308,31 @@ class ProjectRecorder:
         stage: str,
         settings: Mapping[str, Any],
         inputs: Sequence[Sequence[Atoms]],
-    ) -> tuple[Any, list[list[str]]]:
-        """Create job ``name`` with its input, status running; return it and the input uuids."""
-        input_uuids = [_uuids(structures) for structures in inputs]
+    ) -> AssystStage:
+        """Create and save job ``name`` with its input, status running. An input list that is
+        exactly a stored job's output is kept as that job's id, any other is stored in the job."""
         index = Index(folder)
-        producers = [index.producer(uuids) for uuids in input_uuids]
-        master_id = self._pipeline_id(project, folder)
-
+        input_uuids = [_uuids(structures) for structures in inputs]
+        sources: list[Any] = []
+        for structures, uuids in zip(inputs, input_uuids, strict=True):
+            exact = index.exact_producer(uuids) if all(uuids) else None
+            sources.append(exact if exact is not None else list(structures))
+        parent = next(
+            (p for p in (index.producer(uuids) for uuids in input_uuids) if p is not None), None
+        )
+        master = self._master(project, folder)
         job = project.create_job(job_class(stage), name)
-        job.input.stage = stage
-        job.input.settings = settings_repr(settings)
-        job.input.settings_pickle = _pickled(settings)
-        job.input.input_job_ids = [-1 if p is None else p for p in producers]
-        job.input.input_sizes = [len(uuids) for uuids in input_uuids]
-        parent = next((p for p in producers if p is not None), None)
+        job.input.__dict__["_stage"] = stage
+        job.input.__dict__["_values"] = dict(settings)  # exactly as recorded (the name's hash)
+        job.input.__dict__["_sources"] = sources
         if parent is not None:
             job.parent_id = parent
-        if master_id is not None:
-            job.master_id = master_id
+        if master is not None:
+            job.master_id = master[0]
         with quiet():
             job.save()
-        _write_input_uuids(job.project_hdf5.file_name, name, input_uuids)
-        job.status.running = True
-        return job, input_uuids
-
-    @staticmethod
-    def _store(
-        job: Any,
-        folder: Path,
-        stage: str,
-        structures: list[Atoms],
-        report: StageReport,
-        input_uuids: list[list[str]],
-        seconds_compute: float,
-    ) -> None:
-        """Store the output and report of ``job``, index it, mark it finished."""
-        start = perf_counter()
-        name = job.job_name
-        report_json = report_to_json(report)
-        write_output(job.project_hdf5.file_name, name, structures, report_json)
-        job.output.report = report_json
-        job.output.n_structures = len(structures)
-        job.output.seconds_compute = seconds_compute
-        job.output.seconds_store = perf_counter() - start
-        _write_job_output(job)
-        index = Index(folder)
-        index.add_job(
-            int(job.job_id), name, stage, structures, (u for us in input_uuids for u in us)
-        )
-        job.status.finished = True
-        job.project_hdf5["status"] = job.status.string
-        job.run_time_to_db()
-        index.finish(int(job.job_id))
-
-
-_OUTPUT_GROUP = "output__index_1"  # where pyiron's DataContainer keeps ``job.output``
-
-
-def _write_job_output(job: Any) -> None:
-    """Write ``job.output`` only (the full ``job.to_hdf()`` costs ~0.1 s more per job), if the
-    layout is the one ``job.save()`` left; else the whole job."""
-    storage = job.project_hdf5.open("storage")
-    if _OUTPUT_GROUP in storage.list_groups():
-        job.output.to_hdf(hdf=storage, group_name=_OUTPUT_GROUP)
-    else:  # pragma: no cover - another pyiron_base layout
-        job.to_hdf()
-
-
-def _write_input_uuids(file: str, name: str, input_uuids: list[list[str]]) -> None:
-    """Store the input uuids (all lists concatenated) in the job's HDF5 file."""
-    flat = np.array([u for uuids in input_uuids for u in uuids], dtype=object)
-    with h5py.File(file, "a") as handle:
-        if f"{name}/{INPUT_UUIDS}" in handle:
-            del handle[f"{name}/{INPUT_UUIDS}"]
-        handle.create_dataset(f"{name}/{INPUT_UUIDS}", data=flat, dtype=h5py.string_dtype("utf-8"))
+        job._set_status("running")
+        if master is not None:
+            with _locked(folder, master[2]):
+                _append_job_ids(master[1], master[2], [int(job.job_id)])
+        return job

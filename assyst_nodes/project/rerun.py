@@ -1,5 +1,5 @@
-"""Rerun a recorded stage job from what the project stores: its pickled settings and the uuids of
-its input structures (which must be stored in the same project)."""
+"""Rerun a stored stage job from what the project stores: its settings and its input (the jobs
+that produced it, or the structures stored in the job)."""
 
 from __future__ import annotations
 
@@ -11,31 +11,11 @@ from ase import Atoms
 from assyst_nodes.reports import StageReport
 
 from .database import open_project, pyiron_lock
-from .jobs import AssystStage
+from .jobs import USABLE_STATUSES, AssystStage, run_stage
 from .layout import DamagedJobError
-from .queries import structures
 from .recorder import ProjectRecorder, _discard, _locked, _row, job_name
 
 __all__ = ["rerun"]
-
-_MAX_PARTS = 4  # inputs of the combine node
-
-
-def _stage_function(stage: str) -> Any:
-    """The node-layer function of ``stage`` (imported here: the node layer is optional)."""
-    from assyst_nodes.nodes import stages
-
-    functions = {
-        "sample": stages.sample,
-        "relax": stages.relax,
-        "label": stages.label,
-        "perturb": stages.perturb,
-        "filter": stages.filter_structures,
-        "combine": stages.combine,
-    }
-    if stage not in functions:
-        raise ValueError(f"no stage function for stage {stage!r}")
-    return functions[stage]
 
 
 def _job_name_of(project: Any, job: int | str) -> str:
@@ -50,56 +30,45 @@ def rerun(
     project_or_path: Any,
     job: int | str,
     force: bool = False,
-    use_user_config: bool = False,
+    use_user_config: bool | None = None,
     **options: Any,
 ) -> tuple[list[Atoms], StageReport | None]:
-    """Run stage job ``job`` (id or name) again from its stored settings and input uuids.
+    """Run stage job ``job`` (id or name) again from its stored settings and input.
 
-    A finished job is reused unless ``force`` (then it is deleted and computed again); an
-    aborted or stale one is computed again. ``options`` go to the stage function (e.g.
-    ``workers``, ``executor``). Returns the structures and report (``None`` for combine).
-    Raises ``KeyError`` if an input structure is not stored in the project,
+    A usable (``finished``/``warning``) job is reused unless ``force`` (then it is deleted and
+    computed again); an aborted or stale one is computed again. ``options`` go to the stage
+    function (e.g. ``workers``, ``executor``). A job a recorder made is computed again under
+    its name through a :class:`ProjectRecorder`; one a user named (``pr.create.job...``) with
+    pyiron's ``run(delete_existing_job=True)``. Returns the structures and report (``None`` for
+    combine). Raises ``KeyError`` if there is no such stage job,
     :class:`~assyst_nodes.project.layout.DamagedJobError` (naming the job and its file) if the
-    job's HDF5 file cannot be read.
+    job's file cannot be read.
     """
-    path = getattr(project_or_path, "path", project_or_path)
     with pyiron_lock:
-        project = open_project(path, use_user_config)
+        project = open_project(project_or_path, use_user_config)
         try:
             loaded = project.load(job)
             if loaded is None or not isinstance(loaded, AssystStage):
                 raise KeyError(f"no assyst stage job {job!r} in project {project.path}")
-            stage = str(loaded.input.stage)
-            settings = dict(loaded.settings_object())
-            stored_inputs = loaded.input_uuids()
+            stage = loaded.stage_name
+            settings = loaded.input.kwargs(check=False)
+            inputs = loaded.input_structures()
         except (KeyError, DamagedJobError):
             raise
         except Exception as error:  # pyiron/h5py deep inside: name the job and its file
             name = _job_name_of(project, job)
             raise DamagedJobError(name, Path(project.path) / f"{name}.h5", error) from error
         stored_name = loaded.job_name
-    folder = Path(project.path)
-    inputs = []
-    for uuids in stored_inputs:
-        found = structures(folder, uuids=uuids)
-        if len(found) != len(uuids):
-            missing = sorted(set(uuids) - {str(a.info.get("uuid")) for a in found})
-            raise KeyError(f"input structures of {stored_name} not stored: {missing[:5]}")
-        inputs.append(found)
-    name = job_name(stage, settings, inputs)
-    if name != stored_name:
-        raise ValueError(
-            f"job {stored_name} does not match its stored settings and inputs ({name}); "
-            "was it recorded by another version?"
-        )
-    recorder = ProjectRecorder(str(folder), use_user_config=use_user_config)
+        folder = Path(project.path)
+    if job_name(stage, settings, inputs) != stored_name:  # named by a user: pyiron reruns it
+        with pyiron_lock:
+            if force or loaded.status.string not in USABLE_STATUSES:
+                if "workers" in options:
+                    loaded.server.cores = int(options["workers"])
+                loaded.run(delete_existing_job=True)
+        return loaded.structures(), loaded.report()
+    recorder = ProjectRecorder(str(folder), use_user_config=project.database_kind == "user")
     if force:
-        with _locked(folder, name), pyiron_lock:  # same lock order as ProjectRecorder.record
-            project = open_project(folder, use_user_config)
-            _discard(project, folder, name, _row(project, name))
-    function = _stage_function(stage)
-    if stage == "combine":
-        if len(inputs) > _MAX_PARTS:
-            raise ValueError(f"combine takes at most {_MAX_PARTS} inputs, got {len(inputs)}")
-        return function(*inputs, recorder=recorder), None
-    return function(*inputs, **settings, **options, recorder=recorder)
+        with _locked(folder, stored_name), pyiron_lock:  # lock order of ProjectRecorder.record
+            _discard(project, folder, stored_name, _row(project, stored_name))
+    return run_stage(stage, inputs, settings, recorder, **options)

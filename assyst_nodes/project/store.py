@@ -138,6 +138,7 @@ def _create(parent: h5py.Group, name: str, data: np.ndarray, dtype: Any = None) 
         compression="gzip" if text else None,
         compression_opts=1 if text else None,
     )
+    dataset.attrs["TITLE"] = "ndarray"  # what pyiron's (h5io's) readers expect of an array
     if len(data):
         dataset[...] = data
     return dataset
