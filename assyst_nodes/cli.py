@@ -13,15 +13,17 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .run_settings import (
     BUILTIN_CALCULATORS,
+    DATABASES,
     RELAXATIONS,
     RUN_KEYS,
     RunSettings,
     parse_spacegroups,
     read_settings_file,
+    use_user_config,
 )
 
 if TYPE_CHECKING:
@@ -211,6 +213,13 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     )
     output.add_argument("--no-project", action="store_true", help="run in memory, store no jobs")
     output.add_argument(
+        "--database",
+        choices=DATABASES,
+        default=defaults.database,
+        help="job database: auto (your pyiron configuration if you have one, else an embedded "
+        "SQLite file in the project folder), user, or embedded (auto)",
+    )
+    output.add_argument(
         "--output",
         default=None,
         metavar="FOLDER",
@@ -241,16 +250,16 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="log what each stage drops")
 
     jobs = commands.add_parser("jobs", help="print the job table of a project")
-    jobs.add_argument("project", help="project folder")
-
     history = commands.add_parser("history", help="print the chain of a structure, seed first")
-    history.add_argument("project", help="project folder")
-    history.add_argument("uuid", help="uuid of a stored structure")
-
     export = commands.add_parser(
         "export", help="write stored structures as extxyz (.xyz/.extxyz) or a table (.pkl)"
     )
-    export.add_argument("project", help="project folder")
+    for query in (jobs, history, export):
+        query.add_argument("project", help="project folder (its sub-projects count too)")
+        query.add_argument(
+            "--database", choices=DATABASES, default="auto", help="job database, as for run"
+        )
+    history.add_argument("uuid", help="uuid of a stored structure")
     export.add_argument("output", help="file to write: *.extxyz, *.xyz, *.pkl or *.parquet")
     export.add_argument(
         "--stage", default="filter", help="stage whose output to write (filter: the training set)"
@@ -287,11 +296,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("pint.util").setLevel(logging.ERROR)
     try:
         if args.command == "jobs":
-            return _jobs(args.project)
+            return _jobs(_existing_project(args.project, args.database))
         if args.command == "history":
-            return _history(args.project, args.uuid)
+            return _history(_existing_project(args.project, args.database), args.uuid)
         if args.command == "export":
-            return _export(args.project, args.output, args.stage, args.step)
+            return _export(
+                _existing_project(args.project, args.database), args.output, args.stage, args.step
+            )
         if args.config is not None:
             args = build_parser(read_settings_file(args.config)).parse_args(argv)
         settings = _settings(args)
@@ -341,37 +352,45 @@ def _run_in_memory(settings: RunSettings) -> PipelineResult:
     )
 
 
-def _existing_project(folder: str) -> str:
-    """``folder`` if it holds a project, else ``FileNotFoundError`` naming it."""
-    from pathlib import Path
+def _existing_project(folder: str, database: str) -> Any:
+    """The pyiron project of ``folder`` in ``database`` (auto, user, embedded), if it holds
+    one; else ``FileNotFoundError`` naming it."""
+    from .project.database import database_kind, embedded_root, open_project
 
-    if not (Path(folder) / "pyiron.db").is_file():
+    use = use_user_config(database)
+    hint = f"create one with assyst-nodes run --project {folder}"
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"no project in {folder!r}: no such folder; {hint}")
+    if database_kind(use) == "embedded" and embedded_root(folder) is None:
         raise FileNotFoundError(
-            f"no project in {folder!r} (no pyiron.db); create one with assyst-nodes run "
-            f"--project {folder}"
+            f"no project in {folder!r} (no embedded pyiron.db in it or above it); {hint}"
         )
-    return folder
+    project = open_project(folder, use)
+    if project.job_table(recursive=True).empty:
+        raise FileNotFoundError(
+            f"no jobs in {folder!r} (database: {project.database_kind}); {hint}"
+        )
+    return project
 
 
-def _jobs(folder: str) -> int:
-    """Print the job table of the project in ``folder``."""
+def _jobs(project: Any) -> int:
+    """Print the job table of ``project`` (with its sub-projects)."""
     import pandas as pd
 
-    from .project import open_project
-
-    table = open_project(_existing_project(folder)).job_table()
-    columns = [c for c in ("id", "status", "hamilton", "job", "parentid", "masterid",
-                           "timestart", "totalcputime") if c in table.columns]
+    table = project.job_table(recursive=True)
+    columns = [c for c in ("id", "status", "chemicalformula", "hamilton", "job", "project",
+                           "parentid", "masterid", "timestart", "totalcputime")
+               if c in table.columns]
     with pd.option_context("display.width", 200, "display.max_rows", None):
         print(table[columns].to_string(index=False))
     return 0
 
 
-def _history(folder: str, uuid: str) -> int:
+def _history(project: Any, uuid: str) -> int:
     """Print the chain of structure ``uuid``: step, uuid, job id, formula, energy/atom (eV)."""
     from .project import history
 
-    for link in history(_existing_project(folder), uuid):
+    for link in history(project, uuid):
         atoms = link.structure
         calc = atoms.calc
         energy = calc.results.get("energy") if calc is not None else None
@@ -381,13 +400,11 @@ def _history(folder: str, uuid: str) -> int:
     return 0
 
 
-def _export(folder: str, output: str, stage: str | None, step: str | None) -> int:
+def _export(project: Any, output: str, stage: str | None, step: str | None) -> int:
     """Write the stored structures of ``stage`` (and ``step``) to ``output``."""
-    from pathlib import Path
-
     from .project import export_extxyz, export_table, structures
 
-    found = structures(_existing_project(folder), stage=stage or None, step=step)
+    found = structures(project, stage=stage or None, step=step)
     if Path(output).suffix in {".xyz", ".extxyz"}:
         export_extxyz(found, output)
     else:
@@ -408,7 +425,9 @@ def _run_into_project(settings: RunSettings) -> PipelineResult:
 
     start = time.perf_counter()
     recorder = ProjectRecorder(
-        settings.project, pipeline=f"assyst-nodes run (seed {settings.seed})"
+        settings.project,
+        pipeline=f"assyst-nodes run (seed {settings.seed})",
+        use_user_config=use_user_config(settings.database),
     )
     radii = settings.radii_table()
     out = pwf.run(
@@ -454,10 +473,14 @@ def _write_outputs(settings: RunSettings, result: PipelineResult) -> None:
     if not settings.no_project:
         from .project import open_project
 
-        table = open_project(settings.project).job_table()
+        project = open_project(settings.project, use_user_config(settings.database))
+        table = project.job_table()
         counts = table["hamilton"].value_counts().to_dict()
         jobs = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
-        print(f"project {Path(settings.project).resolve()}: {len(table)} jobs ({jobs})")
+        print(
+            f"project {Path(settings.project).resolve()} ({project.database_kind} database): "
+            f"{len(table)} jobs ({jobs})"
+        )
     path = write_extxyz(result.structures, folder / "training_set.extxyz")
     print(f"training set ({len(result.structures)} structures) written to {path}")
     if settings.figures:

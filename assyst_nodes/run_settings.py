@@ -31,6 +31,7 @@ from .relaxations import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 
 __all__ = [
     "BUILTIN_CALCULATORS",
+    "DATABASES",
     "RELAXATIONS",
     "RUN_KEYS",
     "RunSettings",
@@ -38,6 +39,7 @@ __all__ = [
     "format_spacegroups",
     "parse_spacegroups",
     "read_settings_file",
+    "use_user_config",
 ]
 
 BUILTIN_CALCULATORS: Mapping[str, type[CalculatorConfig]] = {
@@ -110,6 +112,11 @@ def parse_spacegroups(text: str) -> list[int]:
     return groups
 
 
+DATABASES: tuple[str, ...] = ("auto", "user", "embedded")
+"""Where a run's jobs go: the user's pyiron configuration if there is one, else an embedded
+SQLite file (``auto``); the configured database (``user``); the embedded file (``embedded``)."""
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Everything one run needs, as plain values (units: Å, eV, GPa).
@@ -130,7 +137,9 @@ class RunSettings:
       and cells no more elongated than ``max_aspect``;
     - ``seed`` is the base seed of every random choice, ``workers`` the processes that sample
       and relax;
-    - output: the ``project`` folder (unless ``no_project``), ``output`` for the training set
+    - output: the ``project`` folder (unless ``no_project``) and its ``database`` (``auto``:
+      the user's pyiron configuration if there is one, else an embedded SQLite file in the
+      folder; ``user``; ``embedded``), ``output`` for the training set
       and ``figures`` (``None``: the project folder, or ``assyst_output`` without a project).
     """
 
@@ -158,6 +167,7 @@ class RunSettings:
     max_aspect: float = 6.0
     project: str = "assyst_project"
     no_project: bool = False
+    database: str = "auto"
     output: str | None = None
     figures: bool = True
     progress: bool | None = None
@@ -166,6 +176,10 @@ class RunSettings:
         elements = (self.elements,) if isinstance(self.elements, str) else self.elements
         object.__setattr__(self, "elements", tuple(elements))
         Formulas.range(self.elements, 0, 1)  # names a bad symbol
+        if self.database not in DATABASES:
+            raise ValueError(
+                f"database must be one of {', '.join(DATABASES)}, got {self.database!r}"
+            )
         if isinstance(self.max_structures, str):
             if self.max_structures.strip().lower() not in {"none", "all"}:
                 raise ValueError(
@@ -327,6 +341,11 @@ class RunSettings:
 
 
 RUN_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunSettings))
+
+
+def use_user_config(database: str) -> bool | None:
+    """``use_user_config`` of the project layer for a ``database`` setting (auto: None)."""
+    return {"auto": None, "user": True, "embedded": False}[database]
 """Keys a settings file may hold."""
 
 

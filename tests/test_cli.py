@@ -3,6 +3,8 @@ figures), jobs, history and export."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assyst_nodes.cli import build_parser, main
@@ -246,3 +248,28 @@ def test_cli_time_limits_reach_the_stages_and_show_as_drops(
     sample = next(line for line in capsys.readouterr().out.splitlines()
                   if line.startswith("sample"))
     assert "time_limit" in sample
+
+
+def test_cli_records_into_the_users_pyiron_database_or_the_embedded_one_when_asked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pyiron configuration (here PYIRON* variables naming a SQLite file) the jobs go to
+    the configured database by default; ``--database embedded`` keeps them in the folder."""
+    central = tmp_path / "central.db"
+    monkeypatch.setenv("PYIRONSQLFILE", str(central))
+    shared, local = tmp_path / "shared", tmp_path / "local"
+    assert main([*CLI_TINY, "--project", str(shared)]) == 0
+    assert "(user database): 8 jobs" in capsys.readouterr().out
+    assert central.is_file() and not (shared / "pyiron.db").exists()
+    assert main([*CLI_TINY, "--project", str(local), "--database", "embedded"]) == 0
+    assert "(embedded database): 8 jobs" in capsys.readouterr().out
+    assert (local / "pyiron.db").is_file()
+    assert main(["jobs", str(shared)]) == 0
+    assert capsys.readouterr().out.count("Assyst") == 8
+    assert main(["jobs", str(local), "--database", "embedded"]) == 0
+    assert capsys.readouterr().out.count("Assyst") == 8
+    assert main(["jobs", str(shared), "--database", "embedded"]) == 2  # nothing embedded there
+    assert "no embedded pyiron.db" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--database", "central"])
+    assert "invalid choice: 'central'" in capsys.readouterr().err
