@@ -140,12 +140,43 @@ def check_macro_in_workflow(run: Executed) -> None:
         assert largest <= 3.0  # the workflow's force cap (eV/Å)
 
 
+def check_pyiron_project(run: Executed) -> None:
+    text = run.text()
+    for expected in (
+        "a pyiron_base.Project: True\ndatabase: embedded",
+        "CuAg: ",
+        "AlNi: ",
+        "each uuid once: True",
+        "removed job cited: False",
+        "every cited job in the table: True",
+        "same uuids after unpack: True",
+    ):
+        assert expected in text, expected
+    cu_ag = int(text.split("CuAg: ")[1].split()[0])
+    labelled = run.cell_printing("AssystLabel").splitlines()[-1].split()
+    assert labelled[:3] == ["finished", str(cu_ag), "labelled;"]  # every Cu-Ag training structure
+    per_group = run.cell_printing("stage jobs per sub-project")
+    assert "assyst_study/AlNi/    7" in per_group and "assyst_study/CuAg/    7" in per_group
+    jobs = text.split("jobs: ")[1].split("\n")[0]
+    before, after = (int(n) for n in jobs.split(" -> "))
+    assert before == after == 16
+    svg = [o for o in run.outputs if "image/svg+xml" in o.get("data", {})]
+    assert svg and "sample_0" in svg[0].data["image/svg+xml"]  # the drawn graph
+    study = run.folder / "assyst_study"
+    assert (study / "pyiron.db").is_file() and not (study / "CuAg" / "pyiron.db").exists()
+    assert (run.folder / "assyst_study_archive.tar.gz").is_file()
+    # the project the notebook left behind: two sub-projects, one database
+    frame = structure_frame(study)
+    assert frame["uuid"].is_unique and set(frame["formula"].str.contains("Al|Ni")) == {True, False}
+
+
 CHECKS: dict[str, Callable[[Executed], None]] = {
     "quickstart.ipynb": check_quickstart,
     "custom_relaxer.ipynb": check_custom_relaxer,
     "lineage.ipynb": check_lineage,
     "plot_gallery.ipynb": check_plot_gallery,
     "macro_in_workflow.ipynb": check_macro_in_workflow,
+    "pyiron_project.ipynb": check_pyiron_project,
 }
 
 

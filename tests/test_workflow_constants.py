@@ -355,3 +355,24 @@ def test_nodes_of_other_packages_keep_pyiron_workflows_rules() -> None:
 def other_package_function(value: float | dict[str, float]) -> float:
     """A node of this test module, not of assyst_nodes."""
     return value if isinstance(value, float) else min(value.values())
+
+
+def test_a_workflow_of_plain_constants_is_drawn_with_graphviz() -> None:
+    """``wf.draw()`` renders (Graphviz's ``dot``) the macro with its plain-value constants."""
+    from services import require_graphviz
+
+    require_graphviz()
+    wf = pwf.Workflow("assyst")
+    wf.run_ = pwf.node(
+        nodes.assyst,
+        elements=["Cu", "Ag"],
+        max_atoms=2,
+        radii={"Cu": 0.9, "Ag": 1.0},
+        volume_relax=nodes.VolumeRelax(max_steps=5),
+    )
+    svg = wf.draw(depth=2).pipe(format="svg").decode()
+    assert svg.startswith("<?xml") and "</svg>" in svg
+    for node in ("sample_0", "relax_0", "relax_1", "perturb_0", "filter_structures_0"):
+        assert f">{node}<" in svg, node
+    for constant in ("elements", "radii", "volume_relax"):  # each plain value is drawn too
+        assert f"run__{constant}_constant_0" in svg, constant
