@@ -32,7 +32,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT as AseEMT
-from ase.calculators.singlepoint import SinglePointCalculator
+from stand_ins import cubes, shifted
 
 from assyst_nodes.lineage import UUID, update_uuid
 from assyst_nodes.project import (
@@ -48,7 +48,6 @@ from assyst_nodes.project.index import Index
 from assyst_nodes.project.layout import read_output
 from assyst_nodes.project.recorder import _locked, job_name
 from assyst_nodes.project.store import read_file, write_file
-from assyst_nodes.reports import StageReport
 
 pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
 
@@ -358,26 +357,6 @@ def test_two_pipelines_writing_into_one_project_at_once_both_complete_and_lose_n
 
 # ----------------------------------------------------------------------------------------------
 # damaged and half-written files (in this process, with cheap stand-in stages)
-
-
-def cubes(seed: int = 1) -> tuple[list[Atoms], StageReport]:
-    found = [
-        update_uuid(bulk("Cu", "fcc", a=3.5 + 0.01 * k + seed, cubic=True), "cubes", (seed, k))
-        for k in range(40)
-    ]
-    return found, StageReport("cubes", n_out=len(found))
-
-
-def shifted(found: list[Atoms]) -> tuple[list[Atoms], StageReport]:
-    out = []
-    for atoms in found:
-        moved = atoms.copy()
-        moved.positions += 0.01
-        moved.calc = SinglePointCalculator(
-            moved, energy=-3.5 * len(moved), forces=0.1 * moved.positions
-        )
-        out.append(update_uuid(moved, "shift", ""))
-    return out, StageReport("shift", n_in=len(found), n_out=len(out))
 
 
 def record_two(folder: Path) -> tuple[list[Atoms], list[Atoms], str]:

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 from ase import Atoms
 from ase.build import bulk
-from ase.calculators.singlepoint import SinglePointCalculator
+from stand_ins import cubes as cube_cells
+from stand_ins import shifted
 
 from assyst_nodes.calculators import EMT
 from assyst_nodes.crystals import Formulas
@@ -50,25 +51,9 @@ FORMULAS = Formulas.range(("Cu",), 1, 3)
 SAMPLE = {"formulas": FORMULAS, "spacegroups": [221, 225, 229], "max_atoms": 2, "seed": 1}
 
 
-def cubes(seed: int = 1, n: int = 4) -> tuple[list[Atoms], StageReport]:
-    """``n`` fcc Cu cells with uuids (a cheap stand-in for sampling)."""
-    found = [
-        update_uuid(bulk("Cu", "fcc", a=3.5 + 0.01 * k + seed, cubic=True), "cubes", (seed, k))
-        for k in range(n)
-    ]
-    return found, StageReport("cubes", n_out=len(found))
-
-
-def shifted(found: list[Atoms]) -> tuple[list[Atoms], StageReport]:
-    """Each cell moved by 0.01 Å with a single-point result (a stand-in for relaxation)."""
-    out = []
-    for atoms in found:
-        moved = atoms.copy()
-        moved.positions += 0.01
-        forces = np.zeros_like(moved.positions)
-        moved.calc = SinglePointCalculator(moved, energy=-3.5 * len(moved), forces=forces)
-        out.append(update_uuid(moved, "shift", ""))
-    return out, StageReport("shift", n_in=len(found), n_out=len(out))
+def cubes(seed: int = 1) -> tuple[list[Atoms], StageReport]:
+    """Four fcc Cu cells with uuids (a cheap stand-in for sampling)."""
+    return cube_cells(seed, n=4)
 
 
 def record_chain(target: Any, seed: int = 1, pipeline: str | None = None) -> list[Atoms]:
