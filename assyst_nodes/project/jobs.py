@@ -368,7 +368,6 @@ class AssystStage(AssystJob):
         self._input = StageInput(self.stage, _stage_defaults(self.stage) if self.stage else None)
         self._input.__dict__["_project"] = project
         self._output = StageOutput(self)
-        self._stored_lists: dict[int, int] = {}  # source position -> stored list position
 
     @property
     def input(self) -> StageInput:
@@ -392,8 +391,8 @@ class AssystStage(AssystJob):
             "input/stage": self.stage_name,
             "input/settings": settings_repr(settings),
             "input/settings_pickle": _pickled(settings),
-            "input/input_job_ids": np.array(
-                [s if isinstance(s, int) else -1 for s in sources], dtype=np.int64
+            "input/input_job_ids": np.array(  # -1: a list stored in this job
+                [-1 if isinstance(s, (list, StoredList)) else s for s in sources], dtype=np.int64
             ),
         }
 
