@@ -8,10 +8,10 @@ built there, on first use, by :meth:`CalculatorConfig.build` (or cached per proc
 from __future__ import annotations
 
 import importlib
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from ase.calculators.calculator import BaseCalculator
@@ -214,16 +214,28 @@ class ImportedCalculator(CalculatorConfig):
         return f"{self.path}({args})"
 
 
-@lru_cache(maxsize=8)
+_MAX_CACHED = 8
+_local = threading.local()
+
+
 def _cached(config: CalculatorConfig) -> BaseCalculator:
-    return config.build()
+    """The calculator of ``config``, built once per thread (an ASE calculator keeps the state
+    of its last calculation, so two threads must not share one), at most eight kept."""
+    cache: dict[CalculatorConfig, BaseCalculator] | None = getattr(_local, "calculators", None)
+    if cache is None:
+        cache = _local.calculators = {}
+    if config not in cache:
+        if len(cache) >= _MAX_CACHED:
+            cache.pop(next(iter(cache)))
+        cache[config] = config.build()
+    return cache[config]
 
 
 def get_calculator(
     calculator: CalculatorConfig | BaseCalculator, cache: bool = True
 ) -> BaseCalculator:
-    """The calculator a config describes (built once per process when ``cache``); a live ASE
-    calculator is returned as it is."""
+    """The calculator a config describes (built once per process and thread when ``cache``); a
+    live ASE calculator is returned as it is."""
     if isinstance(calculator, BaseCalculator):
         return calculator
     if not isinstance(calculator, CalculatorConfig):

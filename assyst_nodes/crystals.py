@@ -26,7 +26,7 @@ from ase.data import atomic_numbers
 
 from . import pyxtal_speedup
 from .deadline import TimeLimit, TimeLimitExceeded
-from .fanout import check_workers, in_order, process_pool
+from .fanout import Execution, check_resubmit, check_workers, in_order, process_pool, where
 from .lineage import (
     REPEAT,
     REQUESTED_SPACEGROUP,
@@ -38,7 +38,7 @@ from .lineage import (
 )
 from .progress import progress_bar
 from .random import RngLike, derive_seed, resolve_seed, stream
-from .reports import Drop, StageReport
+from .reports import WORKER_LOST, Drop, StageReport
 
 __all__ = [
     "MAX_GROUP",
@@ -366,6 +366,7 @@ def sample(
     chunksize: int = 4,
     progress: bool | None = None,
     time_limit: float | None = None,
+    resubmit: int = 1,
     **pyxtal_kwargs: Any,
 ) -> Iterator[Atoms]:
     """Yield random symmetric crystals over the grid of compositions x symmetry groups.
@@ -387,12 +388,15 @@ def sample(
       terminals and notebooks).
     - ``time_limit``: wall time (s) pyxtal may take on one grid point (``None``: no limit); see
       :mod:`assyst_nodes.deadline`.
+    - ``resubmit``: times a chunk of grid points whose worker or scheduler job was lost is
+      sent again; then its points are skipped with reason ``worker_lost``.
 
     Grid points that are incompatible, where pyxtal gives up or raises, or that take longer
     than ``time_limit`` are skipped and recorded in ``report`` (reasons ``incompatible``,
     ``pyxtal_failed`` and ``time_limit``), never raised.
     """
     check_workers(workers, chunksize)
+    check_resubmit(resubmit)
     _check_dim(dim)
     if spacegroups is not None and (
         isinstance(spacegroups, str | bytes) or not isinstance(spacegroups, Iterable)
@@ -445,7 +449,7 @@ def sample(
     limit = TimeLimit(time_limit)
     return _walk(
         grid, dim, tm, base, max_structures, report, dict(pyxtal_kwargs), workers, executor,
-        chunksize, progress, limit,
+        chunksize, progress, limit, resubmit,
     )
 
 
@@ -494,6 +498,15 @@ def _visit(
     return out
 
 
+def _lost_point(
+    point: tuple[Formula, int], error: BaseException
+) -> tuple[None, Drop, float]:
+    """The outcome of a grid point whose chunk never came back (reason ``worker_lost``)."""
+    composition, group = point
+    label = f"{_formula_string(composition)} @ {group}"
+    return None, Drop(label, WORKER_LOST, f"{type(error).__name__}: {error}"), 0.0
+
+
 def _walk(
     grid: list[tuple[Formula, int]],
     dim: int,
@@ -507,6 +520,7 @@ def _walk(
     chunksize: int,
     progress: bool | None,
     limit: TimeLimit,
+    resubmit: int,
 ) -> Iterator[Atoms]:
     """Visit the grid in order until ``max_structures`` are made; fanned out, chunks of
     ``chunksize`` points run ahead (two per worker) and are taken in grid order.
@@ -518,19 +532,30 @@ def _walk(
     serial = executor is None and workers == 1
     fixed = (dim, tm, base, pyxtal_kwargs, limit)
     made = 0
+    record = Execution(executor)
     with contextlib.ExitStack() as stack:
+        if report is not None:
+            stack.callback(lambda: report.execution.update(record.record()))
         stack.enter_context(limit)
         bar = stack.enter_context(progress_bar(total, "sample", progress))
         if serial:
+            record.ran(where())
             batches: Iterator[list[tuple[Atoms | None, Drop | None, float]]] = (
                 _visit(*fixed, [point]) for point in grid
             )
         else:
+            if executor is None:
+                record.executor = "local processes"
             pool = executor or stack.enter_context(process_pool(workers))
             chunks = [grid[i : i + chunksize] for i in range(0, len(grid), chunksize)]
             slots = max(workers, int(getattr(pool, "_max_workers", 0) or 0))
             batches = stack.enter_context(
-                contextlib.closing(in_order(pool, _visit, fixed, chunks, depth=2 * slots))
+                contextlib.closing(
+                    in_order(
+                        pool, _visit, fixed, chunks, depth=2 * slots, resubmit=resubmit,
+                        lost=_lost_point, execution=record,
+                    )
+                )
             )
         if max_structures == 0:
             return

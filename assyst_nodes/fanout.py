@@ -13,6 +13,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import socket
 import sys
 import threading
 from collections import deque
@@ -22,9 +23,9 @@ from concurrent.futures import (
     Executor,
     Future,
     ProcessPoolExecutor,
-    as_completed,
     wait,
 )
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from threadpoolctl import threadpool_limits
@@ -32,13 +33,17 @@ from threadpoolctl import threadpool_limits
 from .progress import progress_bar
 
 __all__ = [
+    "Execution",
     "auto_chunksize",
     "call_single_threaded",
+    "check_resubmit",
     "check_workers",
     "in_order",
     "map_chunks",
     "process_pool",
+    "run_chunk",
     "single_threaded",
+    "where",
 ]
 
 T = TypeVar("T")
@@ -52,6 +57,13 @@ def check_workers(workers: int, chunksize: int | None) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+def check_resubmit(resubmit: int) -> None:
+    """Raise ``ValueError`` unless ``resubmit`` (times a lost chunk is sent again) is an int
+    >= 0."""
+    if isinstance(resubmit, bool) or not isinstance(resubmit, int) or resubmit < 0:
+        raise ValueError(f"resubmit must be an int >= 0, got {resubmit!r}")
 
 
 CHUNKS_PER_WORKER = 4
@@ -143,6 +155,57 @@ def call_single_threaded(function: Callable[..., R], *args: Any) -> R:
         return function(*args)
 
 
+Lost = Callable[[Any, BaseException], Any]
+"""Builds the result of one item of a chunk that never came back, from the item and the error
+(e.g. a ``Drop`` with reason ``worker_lost``)."""
+OnChunk = Callable[[Sequence[Any], list[Any]], None]
+"""Called in the calling process as each chunk's results arrive: (the chunk's items, their
+results), in completion order."""
+
+
+def where() -> tuple[str, str | None]:
+    """(host, SLURM job id or None) of this process: where a chunk ran."""
+    return socket.gethostname(), os.environ.get("SLURM_JOB_ID")
+
+
+def run_chunk(
+    function: Callable[..., list[R]], *args: Any
+) -> tuple[list[R], tuple[str, str | None]]:
+    """``function(*args)`` single-threaded (see :func:`call_single_threaded`), and where it
+    ran: the task every fan-out submits."""
+    return call_single_threaded(function, *args), where()
+
+
+class Execution:
+    """Where a fan-out's chunks ran, for :attr:`assyst_nodes.reports.StageReport.execution`:
+    the executor's class, chunks, resubmissions, hosts and SLURM job ids."""
+
+    def __init__(self, executor: Executor | None) -> None:
+        self.executor = "in process" if executor is None else type(executor).__name__
+        self.chunks = 0
+        self.resubmitted = 0
+        self.hosts: set[str] = set()
+        self.slurm_job_ids: set[str] = set()
+
+    def ran(self, place: tuple[str, str | None]) -> None:
+        host, job = place
+        self.chunks += 1
+        self.hosts.add(host)
+        if job:
+            self.slurm_job_ids.add(job)
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "executor": self.executor,
+            "chunks": self.chunks,
+            "resubmitted": self.resubmitted,
+            "hosts": sorted(self.hosts),
+        }
+        if self.slurm_job_ids:
+            out["slurm_job_ids"] = sorted(self.slurm_job_ids, key=lambda j: (len(j), j))
+        return out
+
+
 def map_chunks(
     function: Callable[..., list[R]],
     fixed: tuple[Any, ...],
@@ -152,6 +215,10 @@ def map_chunks(
     chunksize: int | None = None,
     description: str = "",
     progress: bool | None = None,
+    resubmit: int = 1,
+    lost: Lost | None = None,
+    on_chunk: OnChunk | None = None,
+    execution: dict[str, Any] | None = None,
 ) -> list[R]:
     """``function(*fixed, chunk)`` for each chunk of ``items``; the concatenated results.
 
@@ -159,24 +226,50 @@ def map_chunks(
     executors, be importable and take picklable arguments. ``executor`` wins over
     ``workers``; ``chunksize=None`` picks :func:`auto_chunksize`; ``progress`` shows a bar
     over items (see :mod:`assyst_nodes.progress`).
+
+    A chunk sent to a pool or executor that fails there (its worker died, its scheduler job was
+    cancelled or ran out of wall time) is submitted again, up to ``resubmit`` times; after
+    that each of its items gets ``lost(item, error)`` (if ``lost`` is given; else the error is
+    raised). ``on_chunk`` sees each chunk's results as they arrive; ``execution`` (a dict) is
+    updated with where the chunks ran (see :class:`Execution`).
     """
     check_workers(workers, chunksize)
+    check_resubmit(resubmit)
     if chunksize is None:
         chunksize = auto_chunksize(len(items), workers, executor)
     chunks = [list(items[i : i + chunksize]) for i in range(0, len(items), chunksize)]
+    record = Execution(executor)
+    handling = _Handling(resubmit, lost, on_chunk, record)
     with progress_bar(len(items), description, progress) as bar:
         if executor is None and (workers == 1 or len(chunks) <= 1):
             parts = []
             for chunk in chunks:
-                parts.append(call_single_threaded(function, *fixed, chunk))
+                part, place = run_chunk(function, *fixed, chunk)
+                record.ran(place)
+                parts.append(part)
+                if on_chunk is not None:
+                    on_chunk(chunk, part)
                 bar.update(len(chunk))
         elif executor is not None:
-            parts = _gather(executor, function, fixed, chunks, bar)
+            parts = _gather(executor, function, fixed, chunks, bar, handling)
         else:
             check_importable(function, fixed)
             with process_pool(min(workers, len(chunks))) as pool:
-                parts = _gather(pool, function, fixed, chunks, bar)
+                record.executor = "local processes"
+                parts = _gather(pool, function, fixed, chunks, bar, handling)
+    if execution is not None:
+        execution.update(record.record())
     return [result for part in parts for result in part]
+
+
+@dataclass(frozen=True)
+class _Handling:
+    """What :func:`_gather` does with failed and finished chunks (see :func:`map_chunks`)."""
+
+    resubmit: int
+    lost: Lost | None
+    on_chunk: OnChunk | None
+    record: Execution
 
 
 def _gather(
@@ -185,16 +278,50 @@ def _gather(
     fixed: tuple[Any, ...],
     chunks: list[list[T]],
     bar: Any,
+    handling: _Handling,
 ) -> list[list[R]]:
-    futures: dict[Future[list[R]], int] = {
-        executor.submit(call_single_threaded, function, *fixed, chunk): i
-        for i, chunk in enumerate(chunks)
-    }
+    """Run every chunk on ``executor``: results in chunk order, failed chunks resubmitted, then
+    given up item by item (see :func:`map_chunks`)."""
+    resubmit, lost, on_chunk, record = (
+        handling.resubmit, handling.lost, handling.on_chunk, handling.record
+    )
+    attempts = [0] * len(chunks)
+    futures: dict[Future[Any], int] = {}
+
+    def submit(i: int) -> None:
+        try:
+            futures[executor.submit(run_chunk, function, *fixed, chunks[i])] = i
+        except Exception as error:  # a broken pool refuses new work at once
+            failed: Future[Any] = Future()
+            failed.set_exception(error)
+            futures[failed] = i
+
+    for i in range(len(chunks)):
+        submit(i)
     parts: list[list[R] | None] = [None] * len(chunks)
-    for future in as_completed(futures):
-        i = futures[future]
-        parts[i] = future.result()
-        bar.update(len(chunks[i]))
+    while futures:
+        done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+        for future in done:
+            i = futures.pop(future)
+            try:
+                part, place = future.result()
+            except Exception as error:
+                if attempts[i] < resubmit:
+                    attempts[i] += 1
+                    record.resubmitted += 1
+                    submit(i)
+                    continue
+                if lost is None:
+                    for other in futures:
+                        other.cancel()
+                    raise
+                part = [lost(item, error) for item in chunks[i]]
+            else:
+                record.ran(place)
+            parts[i] = part
+            if on_chunk is not None:
+                on_chunk(chunks[i], part)
+            bar.update(len(chunks[i]))
     return [part for part in parts if part is not None]
 
 
@@ -204,28 +331,58 @@ def in_order(
     fixed: tuple[Any, ...],
     chunks: Sequence[Sequence[T]],
     depth: int,
+    resubmit: int = 1,
+    lost: Lost | None = None,
+    execution: Execution | None = None,
 ) -> Iterator[list[R]]:
     """``function(*fixed, chunk)`` of each chunk, yielded in order, with at most ``depth``
     chunks submitted and not yet finished at any time.
 
     A new chunk is submitted whenever one finishes, so a slow chunk at the head delays the
     order of what is yielded, never the workers; a consumer that stops early (e.g. at a cap)
-    leaves at most ``depth`` chunks behind. Closing the generator cancels those not started."""
-    pending: deque[Future[list[R]]] = deque()  # submitted, not yet yielded, in order
+    leaves at most ``depth`` chunks behind. Closing the generator cancels those not started.
+    A chunk that fails on the executor is resubmitted and then given up as in
+    :func:`map_chunks`; ``execution`` records where the chunks ran."""
+    record = execution if execution is not None else Execution(executor)
+    pending: deque[list[Any]] = deque()  # [future, chunk, attempts], submitted, in order
     upcoming = iter(chunks)
+
+    def submit(chunk: Sequence[T]) -> Future[Any]:
+        try:
+            return executor.submit(run_chunk, function, *fixed, chunk)
+        except Exception as error:  # a broken pool refuses new work at once
+            failed: Future[Any] = Future()
+            failed.set_exception(error)
+            return failed
+
     try:
         while True:
-            unfinished = [future for future in pending if not future.done()]
+            unfinished = [entry[0] for entry in pending if not entry[0].done()]
             for chunk in itertools.islice(upcoming, max(0, depth - len(unfinished))):
-                future = executor.submit(call_single_threaded, function, *fixed, chunk)
-                pending.append(future)
+                future = submit(chunk)
+                pending.append([future, chunk, 0])
                 unfinished.append(future)
             if not pending:
                 return
-            if pending[0].done():
-                yield pending.popleft().result()
-            else:
+            head = pending[0]
+            if not head[0].done():
                 wait(unfinished, return_when=FIRST_COMPLETED)
+                continue
+            try:
+                part, place = head[0].result()
+            except Exception as error:
+                if head[2] < resubmit:
+                    head[2] += 1
+                    record.resubmitted += 1
+                    head[0] = submit(head[1])
+                    continue
+                if lost is None:
+                    raise
+                part = [lost(item, error) for item in head[1]]
+            else:
+                record.ran(place)
+            pending.popleft()
+            yield part
     finally:
-        for future in pending:
-            future.cancel()
+        for entry in pending:
+            entry[0].cancel()

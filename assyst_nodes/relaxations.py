@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 from ase import Atoms, units
@@ -27,15 +27,17 @@ from ase.optimize import BFGS, FIRE, LBFGS
 
 from .calculators import EMT, CalculatorConfig, get_calculator
 from .deadline import TimeLimit, TimeLimitExceeded, WorkerDied
-from .fanout import check_workers, map_chunks
+from .fanout import check_resubmit, check_workers, map_chunks
 from .lineage import RELAX_CONVERGED, UUID, update_uuid
-from .reports import Drop, StageReport
+from .reports import WORKER_LOST, Drop, StageReport
 from .validation import check_real, periodic_cells, structure_list, with_cells
 
 __all__ = [
     "ALGORITHMS",
     "CellRelax",
     "FullRelax",
+    "Outcome",
+    "OutcomeCache",
     "Relax",
     "RelaxationError",
     "SinglePoint",
@@ -298,6 +300,31 @@ def _relax_chunk(
     return out
 
 
+Outcome = tuple[Atoms | None, Drop | None]
+"""What became of one input structure: its result, or why there is none."""
+
+
+@runtime_checkable
+class OutcomeCache(Protocol):
+    """Outcomes of a relaxation computed before, e.g. stored in a project: :func:`relax` takes
+    what ``get`` knows and computes only the rest, handing each finished chunk to ``put``.
+
+    ``get(structures)`` gives, per structure, its stored outcome or ``None`` (to compute);
+    ``put(structures, outcomes)`` keeps the outcomes of a chunk as soon as it is done (so an
+    interrupted run resumes at the structure). The outcomes must be what computing them with
+    the same settings gives."""
+
+    def get(self, structures: Sequence[Atoms]) -> list[Outcome | None]: ...
+
+    def put(self, structures: Sequence[Atoms], outcomes: list[Outcome]) -> None: ...
+
+
+def _lost(structure: Atoms, error: BaseException) -> Outcome:
+    """The outcome of a structure whose chunk never came back (reason ``worker_lost``)."""
+    label = str(structure.info.get(UUID, structure.get_chemical_formula()))
+    return None, Drop(label, WORKER_LOST, f"{type(error).__name__}: {error}")
+
+
 def relax(
     structures: Iterable[Atoms],
     settings: Relax,
@@ -307,6 +334,8 @@ def relax(
     chunksize: int | None = None,
     progress: bool | None = None,
     time_limit: float | None = None,
+    resubmit: int = 1,
+    cache: OutcomeCache | None = None,
 ) -> list[Atoms]:
     """Relax every structure with ``settings``; return the results in input order.
 
@@ -323,6 +352,12 @@ def relax(
     with reason ``time_limit`` (see :mod:`assyst_nodes.deadline` for how, and for what a hang
     inside compiled code needs); ``None``: no limit.
 
+    ``resubmit``: times a chunk whose worker process or scheduler job was lost (died, was
+    cancelled, ran out of wall time) is sent again; then its structures are dropped with reason
+    ``worker_lost``. ``report.execution`` says where the chunks ran (executor, hosts, SLURM
+    job ids). ``cache``: outcomes stored before are taken from it, not computed (counted as
+    ``reused`` in ``report.flags``), and each computed chunk is handed to it.
+
     Before any work: ``TypeError`` for an item that is not ``Atoms``, ``ImportError`` for a
     calculator path that does not import, ``ValueError`` for a structure periodic along zero or
     dependent cell vectors, or without a 3D cell when ``settings`` moves the cell.
@@ -332,23 +367,33 @@ def relax(
             f"settings must be a Relax (Relax(), VolumeRelax(), ...), got {settings!r}"
         )
     check_workers(workers, chunksize)
+    check_resubmit(resubmit)
     if isinstance(settings.calculator, CalculatorConfig):
         settings.calculator.check()
     items = periodic_cells(structure_list(structures))
     if settings.changes_cell:
         with_cells(items, str(settings))
     start = time.perf_counter()
+    known: list[Outcome | None] = [None] * len(items) if cache is None else cache.get(items)
+    todo = [item for item, outcome in zip(items, known, strict=True) if outcome is None]
     with TimeLimit(time_limit) as limit:
-        outcomes = map_chunks(
-            _relax_chunk,
-            (settings, limit),
-            items,
-            workers=workers,
-            executor=executor,
-            chunksize=chunksize,
-            description=str(settings),
-            progress=progress,
+        computed = iter(
+            map_chunks(
+                _relax_chunk,
+                (settings, limit),
+                todo,
+                workers=workers,
+                executor=executor,
+                chunksize=chunksize,
+                description=str(settings),
+                progress=progress,
+                resubmit=resubmit,
+                lost=_lost,
+                on_chunk=None if cache is None else cache.put,
+                execution=None if report is None else report.execution,
+            )
         )
+    outcomes = [next(computed) if outcome is None else outcome for outcome in known]
     results = [result for result, _ in outcomes if result is not None]
     if report is not None:
         report.stage = report.stage or str(settings)
@@ -361,6 +406,9 @@ def relax(
         unconverged = sum(not r.info.get(RELAX_CONVERGED, True) for r in results)
         if unconverged and settings.optimises:
             report.flag("not_converged", unconverged)
+        reused = len(items) - len(todo)
+        if reused:
+            report.flag("reused", reused)
         report.seconds += time.perf_counter() - start
     return results
 
@@ -374,6 +422,8 @@ def label(
     chunksize: int | None = None,
     progress: bool | None = None,
     time_limit: float | None = None,
+    resubmit: int = 1,
+    cache: OutcomeCache | None = None,
 ) -> list[Atoms]:
     """Energy, forces and stress of each structure with ``calculator``, nothing moved.
 
@@ -390,4 +440,6 @@ def label(
         chunksize=chunksize,
         progress=progress,
         time_limit=time_limit,
+        resubmit=resubmit,
+        cache=cache,
     )

@@ -7,15 +7,28 @@ it while it runs (also while a generator is consumed), so nothing is ever droppe
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["LOST_REASONS", "Drop", "StageReport"]
+__all__ = ["LOST_REASONS", "RETRYABLE_REASONS", "WORKER_LOST", "Drop", "StageReport"]
 
-LOST_REASONS: frozenset[str] = frozenset({"calculator_error", "non_finite", "time_limit"})
+WORKER_LOST = "worker_lost"
+"""Drop reason of a structure whose chunk of work never came back: the worker process or the
+scheduler job running it died, was cancelled, ran out of wall time or never started (after
+the resubmissions allowed), so it was not computed at all."""
+
+LOST_REASONS: frozenset[str] = frozenset(
+    {"calculator_error", "non_finite", "time_limit", WORKER_LOST}
+)
 """Drop reasons that mean a structure was *lost to an error* (a calculator failed, a result
-was not finite, a time limit ran out), as opposed to a verdict of the method (a filter rejected
-it, a space group cannot host a composition, pyxtal found no crystal, a perturbation cannot
-apply to it or its retries were rejected)."""
+was not finite, a time limit ran out, its worker was lost), as opposed to a verdict of the
+method (a filter rejected it, a space group cannot host a composition, pyxtal found no
+crystal, a perturbation cannot apply to it or its retries were rejected)."""
+
+RETRYABLE_REASONS: frozenset[str] = frozenset({WORKER_LOST})
+"""Drop reasons that say nothing about the structure, only about where it ran: a rerun
+computes such structures again (the others it takes from the stored run)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,10 @@ class StageReport:
     drops: list[Drop] = field(default_factory=list)
     flags: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    execution: dict[str, Any] = field(default_factory=dict)
+    """Where the work ran (see :func:`assyst_nodes.fanout.map_chunks`): ``executor`` (its
+    class name, ``"in process"`` without one), ``chunks``, ``resubmitted``, ``hosts`` and
+    ``slurm_job_ids`` (sorted lists). Empty for a stage that does not fan out."""
 
     def drop(self, label: str, reason: str, detail: str = "") -> None:
         """Record that ``label`` was dropped for ``reason``."""
@@ -72,6 +89,7 @@ class StageReport:
         self.drops.extend(other.drops)
         self.flags.update(other.flags)
         self.seconds += other.seconds
+        self.execution = merge_execution(self.execution, other.execution)
         return self
 
     def summary(self) -> str:
@@ -84,3 +102,17 @@ class StageReport:
         if flags:
             text += f" [{flags}]"
         return text + f" in {self.seconds:.2f} s"
+
+
+def merge_execution(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """Two :attr:`StageReport.execution` records as one: counts added, lists united (sorted),
+    other values taken from ``second`` where given."""
+    merged: dict[str, Any] = dict(first)
+    for key, value in second.items():
+        if key in ("chunks", "resubmitted"):
+            merged[key] = int(merged.get(key, 0)) + int(value)
+        elif isinstance(value, list):
+            merged[key] = sorted(set(merged.get(key, [])) | set(value))
+        else:
+            merged[key] = value
+    return merged

@@ -1,12 +1,18 @@
-"""Fan-out over local processes: start methods and work that worker processes cannot import."""
+"""Fan-out over local processes (start methods, work that worker processes cannot import) and
+any executor (lost chunks resubmitted, then reported item by item; where chunks ran)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from assyst_nodes.fanout import Execution, in_order, map_chunks
 
 SCRIPT = textwrap.dedent(
     """
@@ -120,3 +126,79 @@ def test_in_order_yields_in_order_keeps_workers_busy_behind_a_slow_head_and_canc
         stream.close()  # what has not started is cancelled, not run
     assert len(submitted) <= 5
     assert sum(future.cancelled() for future in submitted) >= 2  # one may have started
+
+
+# ----------------------------------------------------------------------------------------------
+# chunks lost on their executor: resubmitted, then reported item by item
+
+
+class FlakyExecutor(ThreadPoolExecutor):
+    """Runs tasks in threads, but the first ``failures[i]`` submissions of chunk i fail as a
+    cancelled scheduler job would (the chunk is recognised by its first item)."""
+
+    def __init__(self, failures: dict[int, int]) -> None:
+        super().__init__(max_workers=2)
+        self.failures = dict(failures)
+        self.submitted: list[int] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        first = args[-1][0]
+        self.submitted.append(first)
+        if self.failures.get(first, 0) > 0:
+            self.failures[first] -= 1
+            future: Future[Any] = Future()
+            future.set_exception(RuntimeError(f"SLURM job of chunk {first} was cancelled"))
+            return future
+        return super().submit(fn, *args, **kwargs)
+
+
+def squares(items: list[int]) -> list[int]:
+    return [i * i for i in items]
+
+
+def test_a_lost_chunk_is_resubmitted_and_the_result_is_the_same() -> None:
+    execution: dict[str, Any] = {}
+    with FlakyExecutor({2: 1}) as pool:
+        out = map_chunks(squares, (), list(range(6)), executor=pool, chunksize=2,
+                         resubmit=1, execution=execution)
+    assert out == [i * i for i in range(6)]
+    assert pool.submitted.count(2) == 2
+    assert execution["resubmitted"] == 1 and execution["chunks"] == 3
+    assert execution["executor"] == "FlakyExecutor" and execution["hosts"]
+
+
+def test_a_chunk_lost_more_often_than_resubmit_allows_is_reported_item_by_item() -> None:
+    seen: list[tuple[list[int], list[Any]]] = []
+    with FlakyExecutor({2: 5}) as pool:
+        out = map_chunks(
+            squares, (), list(range(6)), executor=pool, chunksize=2, resubmit=2,
+            lost=lambda item, error: ("lost", item, str(error)),
+            on_chunk=lambda items, results: seen.append((list(items), results)),
+        )
+    assert out[:2] == [0, 1] and out[4:] == [16, 25]
+    assert out[2:4] == [("lost", 2, "SLURM job of chunk 2 was cancelled"),
+                        ("lost", 3, "SLURM job of chunk 2 was cancelled")]
+    assert pool.submitted.count(2) == 3  # first try and two resubmissions
+    assert sorted(items for items, _ in seen) == [[0, 1], [2, 3], [4, 5]]
+    with FlakyExecutor({0: 1}) as pool, pytest.raises(RuntimeError, match="cancelled"):
+        map_chunks(squares, (), list(range(4)), executor=pool, chunksize=2, resubmit=0)
+    with pytest.raises(ValueError, match="resubmit must be an int >= 0, got -1"):
+        map_chunks(squares, (), [1], resubmit=-1)
+
+
+def test_in_order_resubmits_and_reports_lost_chunks_in_order() -> None:
+    record = Execution(None)
+    with FlakyExecutor({2: 1, 4: 3}) as pool:
+        parts = list(
+            in_order(pool, squares, (), [[0, 1], [2, 3], [4, 5]], depth=2, resubmit=1,
+                     lost=lambda item, error: None, execution=record)
+        )
+    assert parts == [[0, 1], [4, 9], [None, None]]
+    assert record.resubmitted == 2 and record.chunks == 2
+
+
+def test_where_a_chunk_ran_names_the_slurm_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    execution: dict[str, Any] = {}
+    map_chunks(squares, (), [1, 2, 3], execution=execution)
+    assert execution["slurm_job_ids"] == ["4242"] and execution["executor"] == "in process"

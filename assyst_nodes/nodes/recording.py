@@ -28,6 +28,10 @@ class Recorder(Protocol):
     never workers, executors or progress); ``inputs``: the input structure lists (empty for
     sampling); ``compute``: runs the stage. Returns the structures and report, computed or
     reloaded; a reloaded result must equal the computed one.
+
+    The computes of the per-structure stages (``relax``, ``label``) also take a keyword
+    ``cache`` (an :class:`~assyst_nodes.relaxations.OutcomeCache`): a recorder that keeps
+    per-structure outcomes passes one, so only what it does not hold is computed.
     """
 
     def record(

@@ -25,7 +25,7 @@ from ..filters import DistanceFilter, FilterBase
 from ..filters import filter as core_filter
 from ..perturbations import Perturbation
 from ..perturbations import perturb as core_perturb
-from ..relaxations import Relax, VolumeRelax
+from ..relaxations import OutcomeCache, Relax, VolumeRelax
 from ..reports import StageReport
 from ..validation import structure_list
 from .executors import ExecutorLike, open_executor
@@ -164,7 +164,10 @@ def _fan_out(
     chunksize: int | None,
     progress: bool | None,
     time_limit: float | None = None,
+    cache: OutcomeCache | None = None,
 ) -> tuple[list[Atoms], StageReport]:
+    """Run ``stage`` (relax or label) with ``how``; ``cache`` (from a recorder) gives the
+    outcomes stored before and keeps each computed chunk."""
     report = StageReport()
     with open_executor(executor) as live:
         results = stage(
@@ -176,6 +179,7 @@ def _fan_out(
             chunksize=chunksize,
             progress=progress,
             time_limit=time_limit,
+            cache=cache,
         )
     return results, report
 

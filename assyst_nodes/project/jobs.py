@@ -61,19 +61,23 @@ from assyst_nodes.lineage import UUID
 from assyst_nodes.reports import StageReport
 
 from .database import pyiron_base, pyiron_lock, quiet
-from .index import Index
+from .index import Index, Stored, settings_key
 from .layout import (
     INPUT_LISTS,
+    USABLE_STATUSES,
     DamagedJobError,
+    delete_partial,
     job_file,
     read_input_uuids,
     read_output,
+    read_partial,
     report_from_json,
     report_to_json,
     write_input_lists,
     write_input_uuids,
     write_output,
 )
+from .outcomes import outcomes_by_input, with_cache
 from .store import read_structures
 
 __all__ = [
@@ -95,8 +99,6 @@ __all__ = [
     "settings_repr",
 ]
 
-USABLE_STATUSES: Final = ("finished", "warning")
-"""Statuses of a stage job whose output is complete and may be reused and queried."""
 _NOT_SETTINGS: Final = frozenset(
     {"structures", "first", "second", "third", "fourth", "workers", "executor", "chunksize",
      "progress", "recorder"}
@@ -436,6 +438,11 @@ class AssystStage(AssystJob):
         """The stage report."""
         return read_output(self.h5_file, self.job_name)[1]
 
+    def settings_key(self) -> str:
+        """Hash of the stage and its settings: the jobs of one key give a structure the same
+        outcome (see :meth:`assyst_nodes.project.index.Index.outcomes`)."""
+        return settings_key(self.stage_name, settings_repr(self._input.kwargs(check=False)))
+
     def settings_object(self) -> dict[str, Any]:
         """The settings mapping the stage ran with (unpickled: trust the project you load)."""
         return self._input.kwargs(check=False)
@@ -553,6 +560,7 @@ class AssystStage(AssystJob):
         uuids = [[str(a.info.get(UUID, "")) for a in s] for s in inputs]
         write_input_uuids(self.h5_file, self.job_name, uuids)
         write_output(self.h5_file, self.job_name, structures, report_json)
+        delete_partial(self.h5_file, self.job_name)
         n_in = sum(len(s) for s in inputs) if inputs else report.n_in
         values = {
             "report": report_json,
@@ -571,10 +579,13 @@ class AssystStage(AssystJob):
             self._set_status(status_of(report, n_in))
             self.run_time_to_db()
         if self.status.string in USABLE_STATUSES:
-            Index(self.folder).add_job(
-                int(self.job_id), self.job_name, self.stage_name, structures,
-                (u for us in uuids for u in us),
+            stored = Stored(
+                structures,
+                [u for us in uuids for u in us],
+                self.settings_key(),
+                [(d.label, d.reason, d.detail) for d in report.drops],
             )
+            Index(self.folder).add_job(int(self.job_id), self.job_name, self.stage_name, stored)
 
 
 class _IntoJob:
@@ -590,7 +601,15 @@ class _IntoJob:
         inputs: Sequence[Sequence[Atoms]],
         compute: Callable[[], tuple[list[Atoms], StageReport]],
     ) -> tuple[list[Atoms], StageReport]:
-        return self.job.compute_and_store(compute, inputs)
+        job = self.job
+        carried: dict[str, Any] = {}
+        if job.h5_file.exists():  # an earlier run of this job left finished chunks
+            try:
+                carried = outcomes_by_input(*read_partial(job.h5_file, job.job_name))
+            except DamagedJobError:
+                carried = {}
+        compute = with_cache(compute, job, carried)
+        return job.compute_and_store(compute, inputs)
 
 
 def run_stage(

@@ -19,16 +19,22 @@ from ase import Atoms
 
 from assyst_nodes.reports import Drop, StageReport
 
-from .store import read_structures, write_structures
+from .index import Stored, settings_key
+from .store import append_structures, read_structures, write_structures
 
 __all__ = [
     "INPUT_LISTS",
     "INPUT_UUIDS",
     "STRUCTURES",
+    "USABLE_STATUSES",
     "DamagedJobError",
+    "append_partial",
+    "delete_partial",
     "job_file",
+    "read_for_index",
     "read_input_uuids",
     "read_output",
+    "read_partial",
     "read_stage",
     "report_from_json",
     "report_to_json",
@@ -37,10 +43,16 @@ __all__ = [
     "write_output",
 ]
 
+USABLE_STATUSES: Final = ("finished", "warning")
+"""Statuses of a stage job whose output is complete and may be reused and queried."""
 STRUCTURES: Final = "output/structures"
 """Path of the structure store inside a job's group."""
 INPUT_UUIDS: Final = "input_structures/uuids"
 """Path of the input uuid column (all input lists concatenated) inside a job's group."""
+PARTIAL: Final = "partial"
+"""Group of a job computing a per-structure stage: the outcomes of the chunks done so far
+(``structures``, a store of results; ``drops``, JSON [label, reason, detail] per drop), so a
+run killed half-way resumes at the structure. Deleted when the job finishes."""
 INPUT_SIZES: Final = "input_structures/sizes"
 """Path of the length of each input list inside a job's group."""
 INPUT_LISTS: Final = "input_structures/list_{}"
@@ -81,7 +93,8 @@ def job_file(file: str | Path, name: str) -> Iterator[h5py.File]:
 
 
 def report_to_json(report: StageReport) -> str:
-    """``report`` as JSON: stage, n_in, n_out, drops ([label, reason, detail]), flags, seconds."""
+    """``report`` as JSON: stage, n_in, n_out, drops ([label, reason, detail]), flags, seconds,
+    execution (where it ran)."""
     return json.dumps(
         {
             "stage": report.stage,
@@ -90,6 +103,7 @@ def report_to_json(report: StageReport) -> str:
             "drops": [[d.label, d.reason, d.detail] for d in report.drops],
             "flags": dict(report.flags),
             "seconds": report.seconds,
+            "execution": report.execution,
         }
     )
 
@@ -104,6 +118,7 @@ def report_from_json(text: str) -> StageReport:
         drops=[Drop(*d) for d in data["drops"]],
         flags=Counter(data["flags"]),
         seconds=float(data["seconds"]),
+        execution=dict(data.get("execution", {})),
     )
 
 
@@ -173,8 +188,65 @@ def write_input_lists(file: str | Path, name: str, lists: list[list[Atoms]]) -> 
             write_structures(group.create_group(path), structures)
 
 
+def _text(handle: h5py.File, path: str) -> str:
+    """A string pyiron's h5io wrote (UTF-8 bytes), '' if there is none."""
+    return np.asarray(handle[path]).tobytes().decode() if path in handle else ""
+
+
 def read_stage(file: str | Path, name: str) -> str:
-    """The stage name stored in job ``name``'s file (``input/stage``, as pyiron's h5io wrote
-    it: UTF-8 bytes)."""
+    """The stage name stored in job ``name``'s file (``input/stage``)."""
     with job_file(file, name) as handle:
-        return np.asarray(handle[f"{name}/input/stage"]).tobytes().decode()
+        return _text(handle, f"{name}/input/stage")
+
+
+def read_for_index(file: str | Path, name: str) -> Stored:
+    """What the structure index keeps of job ``name``: output structures, input uuids, the
+    key of its stage and settings, its drops."""
+    structures, report = read_output(file, name)
+    with job_file(file, name) as handle:
+        key = settings_key(_text(handle, f"{name}/input/stage"),
+                           _text(handle, f"{name}/input/settings"))
+    uuids = [u for us in read_input_uuids(file, name) for u in us]
+    drops = [(d.label, d.reason, d.detail) for d in report.drops]
+    return Stored(structures, uuids, key, drops)
+
+
+def append_partial(
+    file: str | Path, name: str, results: list[Atoms], drops: list[Drop]
+) -> None:
+    """Keep the outcomes of a finished chunk in job ``name``'s ``partial`` group."""
+    with h5py.File(file, "a") as handle:
+        group = handle.require_group(f"{name}/{PARTIAL}")
+        if results:
+            append_structures(group.require_group("structures"), results)
+        if drops:
+            texts = [json.dumps([d.label, d.reason, d.detail]) for d in drops]
+            if "drops" not in group:
+                group.create_dataset(
+                    "drops", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"),
+                    chunks=(256,),
+                )
+            dataset = group["drops"]
+            start = dataset.shape[0]
+            dataset.resize(start + len(texts), axis=0)
+            dataset[start:] = texts
+
+
+def read_partial(file: str | Path, name: str) -> tuple[list[Atoms], list[Drop]]:
+    """The outcomes :func:`append_partial` kept for job ``name`` (none if there are none)."""
+    with job_file(file, name) as handle:
+        if f"{name}/{PARTIAL}" not in handle:
+            return [], []
+        group = handle[f"{name}/{PARTIAL}"]
+        results = read_structures(group["structures"]) if "structures" in group else []
+        drops = [Drop(*json.loads(t)) for t in group["drops"].asstr()[...]] if (
+            "drops" in group
+        ) else []
+    return results, drops
+
+
+def delete_partial(file: str | Path, name: str) -> None:
+    """Remove job ``name``'s ``partial`` group (once its output is written)."""
+    with h5py.File(file, "a") as handle:
+        if f"{name}/{PARTIAL}" in handle:
+            del handle[f"{name}/{PARTIAL}"]

@@ -25,7 +25,7 @@ from assyst_nodes.lineage import LINEAGE, SEED, STEP, UUID
 from .database import open_project, pyiron_lock
 from .index import Index
 from .jobs import STAGE_OF_CLASS, USABLE_STATUSES, job_h5
-from .layout import STRUCTURES, job_file, read_input_uuids, read_output, read_stage
+from .layout import STRUCTURES, job_file, read_for_index, read_stage
 from .store import read_structures, structure_table
 
 __all__ = ["Link", "history", "stage_jobs", "structure_frame", "structures"]
@@ -102,14 +102,8 @@ def _stage_of(folder: Path, name: str) -> str:
 
 
 def _loader(folder: Path) -> Any:
-    """Reads what the index needs of a job in ``folder``: output structures, input uuids."""
-
-    def load(job_id: int, name: str) -> tuple[list[Atoms], list[str]]:
-        file = folder / f"{name}.h5"
-        structures, _ = read_output(file, name)
-        return structures, [u for us in read_input_uuids(file, name) for u in us]
-
-    return load
+    """Reads what the index keeps of a job in ``folder`` from its file."""
+    return lambda job_id, name: read_for_index(folder / f"{name}.h5", name)
 
 
 def _job_ids(jobs: dict[int, _Job], job: int | str | Sequence[int | str] | None) -> list[int]:

@@ -10,9 +10,14 @@ by the OS when a process dies) while it looks the job up, computes and stores. S
 * a usable job (``finished``, or ``warning``: some structures were lost to errors) is reused
   (structures and report read back, ``compute`` not called, no row added); if its stored output
   cannot be read (file deleted or damaged) it is computed again, with a ``RuntimeWarning``;
+  one that lost structures to their workers (``worker_lost``) is computed again;
 * a job in any other status (created, running, aborted, ...) is left over by a process that
   died or failed, since no live process holds its lock: it is deleted (job-table row, HDF5 file,
   index rows) and computed again under the same name, never duplicated;
+* the per-structure stages (relax, label: their ``compute`` takes a ``cache``) compute only
+  the structures that neither the job being redone (its finished chunks, or the outcomes of a
+  run that lost some structures to their workers) nor any finished job of the same stage and
+  settings in the folder holds (:mod:`assyst_nodes.project.outcomes`);
 * two processes asking for the same job wait for each other; the second one reuses the first's
   result; processes recording different jobs run in parallel;
 * a process killed at any point (SIGKILL; power loss aside: nothing is fsynced) leaves jobs
@@ -42,12 +47,14 @@ import numpy as np
 from ase import Atoms
 
 from assyst_nodes.lineage import UUID, geometry_digest
-from assyst_nodes.reports import StageReport
+from assyst_nodes.relaxations import Outcome
+from assyst_nodes.reports import RETRYABLE_REASONS, StageReport
 
 from .database import BoundProject, open_project, project_folder, pyiron_lock, quiet
 from .index import Index
 from .jobs import USABLE_STATUSES, AssystPipeline, AssystStage, job_class, settings_repr
-from .layout import DamagedJobError, read_input_uuids, read_output
+from .layout import DamagedJobError, read_for_index, read_output, read_partial
+from .outcomes import outcomes_by_input, with_cache
 
 try:  # pragma: no cover - platform dependent
     import fcntl
@@ -229,36 +236,47 @@ class ProjectRecorder:
             with pyiron_lock:
                 project = self.project()
                 row = _row(project, name)
-                if row is not None and row["status"] in USABLE_STATUSES:
-                    stored = self._reuse(project, folder, row, stage)
-                    if stored is not None:
-                        return stored
+                stored, carried = self._stored(project, folder, row, stage)
+                if stored is not None:
+                    return stored
                 _discard(project, folder, name, row)
                 job = self._create(project, folder, name, stage, settings, inputs)
+            compute = with_cache(compute, job, carried)
             return job.compute_and_store(compute, inputs)
 
-    def _reuse(
-        self, project: Any, folder: Path, row: dict[str, Any], stage: str
-    ) -> tuple[list[Atoms], StageReport] | None:
-        """The stored output of usable job ``row`` (indexed if the index lacks it), or None
-        with a warning if it cannot be read."""
+    def _stored(
+        self, project: Any, folder: Path, row: dict[str, Any] | None, stage: str
+    ) -> tuple[tuple[list[Atoms], StageReport] | None, dict[str, Outcome]]:
+        """What job ``row`` (if any) holds: its stored output if it is usable and lost nothing
+        that a rerun may get (then it is indexed if the index lacks it and listed in the
+        pipeline), else the outcomes by input uuid it already has (a run with structures lost
+        to their workers, or an interrupted run's finished chunks) to carry over."""
+        if row is None:
+            return None, {}
         name, job_id = str(row["job"]), int(row["id"])
+        file = folder / f"{name}.h5"
+        if row["status"] not in USABLE_STATUSES:  # left by a process that died or failed
+            try:
+                return None, outcomes_by_input(*read_partial(file, name))
+            except DamagedJobError:
+                return None, {}
         try:
-            structures, report = read_output(folder / f"{name}.h5", name)
+            structures, report = read_output(file, name)
             index = Index(folder)
             if job_id not in index.jobs():  # its process was killed before indexing it
-                uuids = [u for us in read_input_uuids(folder / f"{name}.h5", name) for u in us]
-                index.add_job(job_id, name, stage, structures, uuids)
+                index.add_job(job_id, name, stage, read_for_index(file, name))
         except DamagedJobError as error:
             warnings.warn(
                 f"stored output of finished job {name} in {folder} cannot be read "
                 f"({error}); computing it again",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-            return None
+            return None, {}
+        if any(drop.reason in RETRYABLE_REASONS for drop in report.drops):
+            return None, outcomes_by_input(structures, report.drops)
         self._note(project, folder, [job_id])
-        return structures, report
+        return (structures, report), {}
 
     def _master(self, project: Any, folder: Path) -> tuple[int, Path, str] | None:
         """(id, file, name) of the pipeline job, made (finished) on first use; None if none."""

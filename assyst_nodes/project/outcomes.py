@@ -1,0 +1,140 @@
+"""Per-structure outcomes of the relax and label stages kept in a project, so no structure is
+computed twice for the same stage and settings.
+
+:class:`ProjectOutcomes` is the :class:`~assyst_nodes.relaxations.OutcomeCache` a
+:class:`~assyst_nodes.project.recorder.ProjectRecorder` hands to these stages. For each input
+structure (by uuid) it gives, in this order:
+
+1. what the job being computed already holds: outcomes carried over from an earlier,
+   interrupted or partly lost run of the same job;
+2. what any finished job of the same stage and settings (the same
+   :func:`~assyst_nodes.project.index.settings_key`) in the folder made of it: its result, or
+   its drop, except drops that say nothing about the structure
+   (:data:`~assyst_nodes.reports.RETRYABLE_REASONS`, e.g. ``worker_lost``);
+
+and ``None`` for the rest, which the stage computes. Each computed chunk is appended to the
+job's ``partial`` group at once (:func:`~assyst_nodes.project.layout.append_partial`), so a run
+killed half-way resumes at the structure. Structures without a uuid are always computed.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from assyst_nodes.lineage import UUID, parent_of
+from assyst_nodes.relaxations import Outcome
+from assyst_nodes.reports import RETRYABLE_REASONS, Drop
+
+from .index import Index
+from .layout import STRUCTURES, USABLE_STATUSES, DamagedJobError, append_partial, job_file
+from .store import read_structures
+
+__all__ = ["ProjectOutcomes", "outcomes_by_input", "with_cache"]
+
+
+def outcomes_by_input(results: Iterable[Atoms], drops: Iterable[Drop]) -> dict[str, Outcome]:
+    """Outcomes keyed by the input uuid: a result by its parent (the last lineage entry), a
+    drop by its label; drops with a retryable reason are left out (to compute again)."""
+    found: dict[str, Outcome] = {}
+    for drop in drops:
+        if drop.reason not in RETRYABLE_REASONS:
+            found[str(drop.label)] = (None, drop)
+    for result in results:
+        parent = parent_of(result)
+        if parent:
+            found[str(parent)] = (result, None)
+    return found
+
+
+class ProjectOutcomes:
+    """The outcome cache of one job (see the module docstring).
+
+    ``folder``/``name``: the job's folder and name (its file gets the ``partial`` group);
+    ``key``: its settings key; ``carried``: outcomes by input uuid it already holds (also
+    written to its ``partial`` group now, so a second interruption keeps them); ``usable``:
+    ids of the folder's usable jobs in the job table (the index may hold a removed job).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        name: str,
+        key: str,
+        carried: Mapping[str, Outcome] | None = None,
+        usable: Iterable[int] = (),
+    ) -> None:
+        self.folder = Path(folder)
+        self.name = name
+        self.key = key
+        self.usable = {int(i) for i in usable}
+        self.carried = dict(carried or {})
+        if self.carried:
+            outcomes = list(self.carried.values())
+            self._keep(outcomes)
+
+    @property
+    def file(self) -> Path:
+        return self.folder / f"{self.name}.h5"
+
+    def get(self, structures: Sequence[Atoms]) -> list[Outcome | None]:
+        uuids = [str(s.info.get(UUID) or "") for s in structures]
+        wanted = [u for u in uuids if u and u not in self.carried]
+        stored = Index(self.folder).outcomes(self.key, wanted, RETRYABLE_REASONS, self.usable)
+        found = dict(self.carried)
+        by_job: dict[int, list[tuple[str, int]]] = {}
+        names = Index(self.folder).jobs()
+        for uid, (kind, first, second) in stored.items():
+            if kind == "drop":
+                found[uid] = (None, Drop(uid, str(first), str(second)))
+            else:
+                by_job.setdefault(int(first), []).append((uid, int(second)))
+        taken: list[Outcome] = []
+        for job_id, rows in by_job.items():
+            name = names[job_id][0]
+            try:
+                with job_file(self.folder / f"{name}.h5", name) as handle:
+                    read = read_structures(handle[f"{name}/{STRUCTURES}"], [r for _, r in rows])
+            except DamagedJobError:  # unreadable: compute these again
+                continue
+            for (uid, _), atoms in zip(rows, read, strict=True):
+                found[uid] = (atoms, None)
+                taken.append((atoms, None))
+        taken.extend(o for u, o in found.items() if u not in self.carried and o[0] is None)
+        if taken:
+            self._keep(taken)  # this job now holds them too
+        return [found.get(u) if u else None for u in uuids]
+
+    def put(self, structures: Sequence[Atoms], outcomes: list[Outcome]) -> None:
+        self._keep(outcomes)
+
+    def _keep(self, outcomes: Sequence[Outcome]) -> None:
+        results = [r for r, _ in outcomes if r is not None]
+        drops = [d for _, d in outcomes if d is not None]
+        append_partial(self.file, self.name, results, drops)
+
+
+def with_cache(
+    compute: Callable[..., Any], job: Any, carried: Mapping[str, Outcome]
+) -> Callable[..., Any]:
+    """``compute`` given a :class:`ProjectOutcomes` of stage ``job`` (saved, in its project)
+    if it takes a ``cache`` (the per-structure stages), else ``compute`` as it is."""
+    try:
+        takes = "cache" in inspect.signature(compute).parameters
+    except (TypeError, ValueError):  # no signature to read
+        takes = False
+    if not takes:
+        return compute
+    project = job.project
+    rows = project.db.get_items_dict(
+        {"project": project.project_path, "status": list(USABLE_STATUSES)}
+    )
+    cache = ProjectOutcomes(
+        job.folder, job.job_name, job.settings_key(), carried, [int(r["id"]) for r in rows]
+    )
+    return functools.partial(compute, cache=cache)
