@@ -79,12 +79,12 @@ of one worker, one structure per chunk 1.9x)."""
 
 def auto_chunksize(n_items: int, workers: int, executor: Executor | None) -> int:
     """Chunk size for ``n_items`` over ``workers`` (an executor's ``_max_workers`` if known):
-    :data:`CHUNKS_PER_WORKER` chunks per worker with an executor, else
-    :data:`LOCAL_CHUNKS_PER_WORKER`."""
+    :data:`CHUNKS_PER_WORKER` chunks per worker with an executor (its ``chunks_per_worker``
+    if it has one), else :data:`LOCAL_CHUNKS_PER_WORKER`."""
     per_worker = LOCAL_CHUNKS_PER_WORKER
     if executor is not None:
         workers = max(workers, int(getattr(executor, "_max_workers", 0) or 0), 2)
-        per_worker = CHUNKS_PER_WORKER
+        per_worker = int(getattr(executor, "chunks_per_worker", CHUNKS_PER_WORKER))
     return max(1, math.ceil(n_items / (workers * per_worker)))
 
 
@@ -169,10 +169,12 @@ def where() -> tuple[str, str | None]:
 
 
 def run_chunk(
-    function: Callable[..., list[R]], *args: Any
+    function: Callable[..., list[R]], *args: Any, attempt: int = 0
 ) -> tuple[list[R], tuple[str, str | None]]:
     """``function(*args)`` single-threaded (see :func:`call_single_threaded`), and where it
-    ran: the task every fan-out submits."""
+    ran: the task every fan-out submits. ``attempt`` counts resubmissions; it makes a
+    resubmitted task differ from the lost one for executors that cache by arguments
+    (executorlib's file-based executors would return the cached failure)."""
     return call_single_threaded(function, *args), where()
 
 
@@ -181,7 +183,12 @@ class Execution:
     the executor's class, chunks, resubmissions, hosts and SLURM job ids."""
 
     def __init__(self, executor: Executor | None) -> None:
-        self.executor = "in process" if executor is None else type(executor).__name__
+        if executor is None:
+            self.executor = "in process"
+        elif isinstance(executor, ProcessPoolExecutor):
+            self.executor = "local processes"
+        else:
+            self.executor = type(executor).__name__
         self.chunks = 0
         self.resubmitted = 0
         self.hosts: set[str] = set()
@@ -290,7 +297,8 @@ def _gather(
 
     def submit(i: int) -> None:
         try:
-            futures[executor.submit(run_chunk, function, *fixed, chunks[i])] = i
+            task = executor.submit(run_chunk, function, *fixed, chunks[i], attempt=attempts[i])
+            futures[task] = i
         except Exception as error:  # a broken pool refuses new work at once
             failed: Future[Any] = Future()
             failed.set_exception(error)
@@ -347,9 +355,9 @@ def in_order(
     pending: deque[list[Any]] = deque()  # [future, chunk, attempts], submitted, in order
     upcoming = iter(chunks)
 
-    def submit(chunk: Sequence[T]) -> Future[Any]:
+    def submit(chunk: Sequence[T], attempt: int = 0) -> Future[Any]:
         try:
-            return executor.submit(run_chunk, function, *fixed, chunk)
+            return executor.submit(run_chunk, function, *fixed, chunk, attempt=attempt)
         except Exception as error:  # a broken pool refuses new work at once
             failed: Future[Any] = Future()
             failed.set_exception(error)
@@ -374,7 +382,7 @@ def in_order(
                 if head[2] < resubmit:
                     head[2] += 1
                     record.resubmitted += 1
-                    head[0] = submit(head[1])
+                    head[0] = submit(head[1], head[2])
                     continue
                 if lost is None:
                     raise

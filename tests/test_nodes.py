@@ -76,6 +76,7 @@ EXAMPLE_FIELDS = {
     "AndFilter": {"left": DistanceFilter(1.0), "right": AspectFilter(6.0)},
     "OrFilter": {"left": DistanceFilter(1.0), "right": AspectFilter(6.0)},
     "NotFilter": {"operand": DistanceFilter(1.0)},
+    "Slurm": {"partition": "debug", "workers": 4, "memory": 2.0, "run_time": 600.0},
 }
 
 

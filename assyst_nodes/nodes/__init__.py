@@ -21,6 +21,7 @@ see :mod:`assyst_nodes.nodes.constants`, installed on import).
 
 from ..calculators import EMT, ImportedCalculator, LennardJones, Morse
 from ..crystals import Formulas
+from ..executors import LocalProcesses, Slurm
 from ..filters import (
     AndFilter,
     AspectFilter,
@@ -37,6 +38,7 @@ from ..reports import StageReport
 from .configs import (
     CONFIG_CLASSES,
     assyst_filters,
+    executor_or,
     formulas_concat,
     formulas_for,
     formulas_from,
@@ -83,6 +85,7 @@ __all__ = [
     "FullRelax",
     "ImportedCalculator",
     "LennardJones",
+    "LocalProcesses",
     "Morse",
     "NotFilter",
     "OrFilter",
@@ -92,6 +95,7 @@ __all__ = [
     "Relax",
     "Series",
     "SinglePoint",
+    "Slurm",
     "StageReport",
     "Stretch",
     "SymmetryRelax",
@@ -100,6 +104,7 @@ __all__ = [
     "assyst",
     "assyst_filters",
     "combine",
+    "executor_or",
     "export",
     "filter",
     "filter_structures",

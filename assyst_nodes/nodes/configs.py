@@ -15,6 +15,7 @@ import flowrep as fr
 
 from ..calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
 from ..crystals import Formulas
+from ..executors import LocalProcesses, Slurm
 from ..filters import (
     AndFilter,
     AspectFilter,
@@ -37,10 +38,12 @@ from ..perturbations import (
 )
 from ..pipeline import DEFAULT_PERTURBATIONS
 from ..relaxations import CellRelax, FullRelax, Relax, SinglePoint, SymmetryRelax, VolumeRelax
+from .executors import ExecutorLike
 
 __all__ = [
     "CONFIG_CLASSES",
     "assyst_filters",
+    "executor_or",
     "formulas_concat",
     "formulas_for",
     "formulas_from",
@@ -55,6 +58,8 @@ __all__ = [
 ]
 
 CONFIG_CLASSES: tuple[type, ...] = (
+    LocalProcesses,
+    Slurm,
     EMT,
     Morse,
     LennardJones,
@@ -181,3 +186,9 @@ def assyst_filters(
     returned, as the sampling tolerance, so crystals are drawn with the same radii."""
     distance = DistanceFilter(radii)
     return distance, distance & AspectFilter(max_aspect)
+
+
+@fr.atomic("executor")
+def executor_or(specific: ExecutorLike = None, default: ExecutorLike = None) -> ExecutorLike:
+    """``specific`` (a stage's own executor) if given, else ``default`` (the run's)."""
+    return default if specific is None else specific

@@ -1,10 +1,12 @@
 """Executors for fanning a stage out: local processes, executorlib, SLURM or flux.
 
-A stage node takes ``executor: ExecutorInstructions | Executor | None``. Instructions (a class
-plus its arguments) are what a graph should hold: they pickle, so the node itself can still be
-sent to another process, and the executor is built where the stage runs and shut down after it.
-A live executor is used as given and left open. Examples::
+A stage node takes ``executor: ExecutorConfig | ExecutorInstructions | Executor | None``.
+A config (:mod:`assyst_nodes.executors`: ``LocalProcesses``, ``Slurm`` with its resources) or
+instructions (a class plus its arguments) are what a graph should hold: they pickle, so the node
+itself can still be sent to another process, and the executor is built where the stage runs and
+shut down after it. A live executor is used as given and left open. Examples::
 
+    Slurm("debug", workers=8, memory=2.0, run_time=3600)   # SLURM jobs, lost ones resubmitted
     local_processes(4)                       # ProcessPoolExecutor, 4 workers
     single_node(4)                           # executorlib.SingleNodeExecutor, 4 workers
     pwf.ExecutorInstructions(                # executorlib on SLURM: one job per task
@@ -24,12 +26,20 @@ from contextlib import contextmanager
 
 from pyiron_workflow import ExecutorInstructions
 
+from ..executors import ExecutorConfig
 from ..fanout import check_workers
 
-__all__ = ["ExecutorLike", "local_processes", "open_executor", "single_node"]
+__all__ = ["ExecutorLike", "fan_out_options", "local_processes", "open_executor", "single_node"]
 
-ExecutorLike = ExecutorInstructions | Executor | None
+ExecutorLike = ExecutorConfig | ExecutorInstructions | Executor | None
 """What a stage node's ``executor`` input accepts."""
+
+
+def fan_out_options(executor: ExecutorLike, workers: int) -> tuple[int, int]:
+    """(workers, resubmit) of a stage: a config's own, else ``workers`` and one resubmission."""
+    if isinstance(executor, ExecutorConfig):
+        return executor.workers, executor.resubmit
+    return workers, 1
 
 
 def local_processes(workers: int = 2) -> ExecutorInstructions:
@@ -58,9 +68,14 @@ def open_executor(executor: ExecutorLike) -> Iterator[Executor | None]:
     if executor is None or isinstance(executor, Executor):
         yield executor
         return
+    if isinstance(executor, ExecutorConfig):
+        with executor.open() as live:
+            yield live
+        return
     if not isinstance(executor, ExecutorInstructions):
         raise TypeError(
-            "executor must be pyiron_workflow.ExecutorInstructions (e.g. "
+            "executor must be an assyst_nodes.executors config (LocalProcesses(4), "
+            "Slurm('partition', ...)), pyiron_workflow.ExecutorInstructions (e.g. "
             "assyst_nodes.nodes.local_processes(4)), a concurrent.futures.Executor or None, "
             f"got {executor!r}"
         )

@@ -17,7 +17,13 @@ from ..perturbations import Perturbation
 from ..pipeline import DEFAULT_RADII
 from ..relaxations import FullRelax, Relax, VolumeRelax
 from ..reports import StageReport
-from .configs import assyst_filters, formulas_for, perturbations_or_default, with_calculator
+from .configs import (
+    assyst_filters,
+    executor_or,
+    formulas_for,
+    perturbations_or_default,
+    with_calculator,
+)
 from .executors import ExecutorLike
 from .recording import Recorder
 from .stages import combine, filter_structures, gather_reports, perturb, relax, sample
@@ -46,6 +52,8 @@ def assyst(
     seed: int = 0,
     workers: int = 1,
     executor: ExecutorLike = None,
+    sample_executor: ExecutorLike = None,
+    relax_executor: ExecutorLike = None,
     progress: bool | None = None,
     recorder: Recorder | None = None,
     sample_time_limit: float | None = None,
@@ -73,13 +81,17 @@ def assyst(
     - ``perturbations`` (``None``: the canonical two, see :func:`perturbations_or_default`)
       are applied to every relaxed structure, redrawn up to ``retries`` times;
     - ``seed`` is the base seed of every random choice; ``workers``/``executor`` fan out
-      sampling and relaxation without changing the result;
+      sampling and relaxation without changing the result; ``sample_executor`` and
+      ``relax_executor`` (e.g. ``Slurm("cpu", workers=16, run_time=3600)``) send one stage
+      elsewhere, each with its own resources (``None``: ``executor``);
     - ``recorder`` (e.g. ``assyst_nodes.project.ProjectRecorder("my_project", "run1")``)
       stores every stage run as a job and reuses finished ones; ``None`` runs in memory;
     - ``sample_time_limit`` (s per grid point) and ``relax_time_limit`` (s per structure and
       relaxation) drop what takes longer, reported as ``time_limit``; ``None``: no limit.
     """
     compositions = formulas_for(elements, min_atoms, max_atoms, formulas)
+    sampling_on = executor_or(sample_executor, executor)
+    relaxing_on = executor_or(relax_executor, executor)
     tolerance, filters = assyst_filters(radii, max_aspect)
     sampled, sample_report = sample(
         compositions,
@@ -90,7 +102,7 @@ def assyst(
         tolerance=tolerance,
         seed=seed,
         workers=workers,
-        executor=executor,
+        executor=sampling_on,
         progress=progress,
         recorder=recorder,
         time_limit=sample_time_limit,
@@ -100,7 +112,7 @@ def assyst(
         sampled,
         volume_settings,
         workers=workers,
-        executor=executor,
+        executor=relaxing_on,
         progress=progress,
         recorder=recorder,
         time_limit=relax_time_limit,
@@ -110,7 +122,7 @@ def assyst(
         volume_relaxed,
         full_settings,
         workers=workers,
-        executor=executor,
+        executor=relaxing_on,
         progress=progress,
         recorder=recorder,
         time_limit=relax_time_limit,

@@ -28,7 +28,7 @@ from ..perturbations import perturb as core_perturb
 from ..relaxations import OutcomeCache, Relax, VolumeRelax
 from ..reports import StageReport
 from ..validation import structure_list
-from .executors import ExecutorLike, open_executor
+from .executors import ExecutorLike, fan_out_options, open_executor
 from .recording import Recorder, recorded
 
 __all__ = [
@@ -100,10 +100,12 @@ def _sample(
     report = StageReport("sample")
     kwargs = dict(settings)
     kwargs["rng"] = kwargs.pop("seed")
+    workers, resubmit = fan_out_options(executor, workers)
     with open_executor(executor) as live:
         structures = list(
             crystals.sample(
-                **kwargs, report=report, workers=workers, executor=live, progress=progress
+                **kwargs, report=report, workers=workers, executor=live, progress=progress,
+                resubmit=resubmit,
             )
         )
     return structures, report
@@ -169,6 +171,7 @@ def _fan_out(
     """Run ``stage`` (relax or label) with ``how``; ``cache`` (from a recorder) gives the
     outcomes stored before and keeps each computed chunk."""
     report = StageReport()
+    workers, resubmit = fan_out_options(executor, workers)
     with open_executor(executor) as live:
         results = stage(
             structures,
@@ -179,6 +182,7 @@ def _fan_out(
             chunksize=chunksize,
             progress=progress,
             time_limit=time_limit,
+            resubmit=resubmit,
             cache=cache,
         )
     return results, report
