@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .executors import EXECUTOR_KINDS
 from .run_settings import (
     BUILTIN_CALCULATORS,
     DATABASES,
+    EXECUTOR_STAGES,
     RELAXATIONS,
     RUN_KEYS,
     RunSettings,
@@ -204,6 +206,24 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     perturbation.add_argument(
         "--max-aspect", type=float, default=defaults.max_aspect, help="cell aspect at most (6)"
     )
+    where = run.add_argument_group(
+        "where it runs (a settings file can give each stage its own: [executors.relax] "
+        'kind = "slurm", partition = ..., workers = ..., memory = ..., run_time = ...)'
+    )
+    where.add_argument(
+        "--executor",
+        choices=sorted(EXECUTOR_KINDS),
+        default=defaults.executor,
+        help="local: --workers processes; slurm: --workers SLURM jobs at a time, lost ones "
+        "resubmitted (local)",
+    )
+    where.add_argument("--partition", default=None, help="SLURM partition (with --executor slurm)")
+    where.add_argument(
+        "--memory", type=float, default=None, metavar="GB", help="memory of each SLURM job (GB)"
+    )
+    where.add_argument(
+        "--wall-time", type=float, default=None, metavar="S", help="wall time of each SLURM job (s)"
+    )
     output = run.add_argument_group("project and output")
     output.add_argument(
         "--project",
@@ -265,6 +285,7 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "--stage", default="filter", help="stage whose output to write (filter: the training set)"
     )
     export.add_argument("--step", default=None, help="only structures of this step")
+    run.set_defaults(executors={})
     if run_defaults:
         run.set_defaults(**run_defaults)
     return parser
@@ -331,6 +352,8 @@ def _run_in_memory(settings: RunSettings) -> PipelineResult:
     """The core pipeline, nothing stored."""
     from .pipeline import run_pipeline
 
+    if any(settings.executor_for(stage) is not None for stage in EXECUTOR_STAGES):
+        return _run_macro(settings, recorder=None)
     return run_pipeline(
         elements=settings.elements,
         max_atoms=settings.max_atoms,
@@ -415,20 +438,27 @@ def _export(project: Any, output: str, stage: str | None, step: str | None) -> i
 
 def _run_into_project(settings: RunSettings) -> PipelineResult:
     """The ASSYST macro with every stage run recorded as a job in the settings' project."""
+    from .project import ProjectRecorder
+
+    recorder = ProjectRecorder(
+        settings.project,
+        pipeline=f"assyst-nodes run (seed {settings.seed})",
+        use_user_config=use_user_config(settings.database),
+    )
+    return _run_macro(settings, recorder)
+
+
+def _run_macro(settings: RunSettings, recorder: Any) -> PipelineResult:
+    """The ASSYST macro with the settings, each stage on its executor, into ``recorder``
+    (``None``: in memory)."""
     import time
 
     import pyiron_workflow as pwf
 
     from .nodes import assyst
     from .pipeline import PipelineResult
-    from .project import ProjectRecorder
 
     start = time.perf_counter()
-    recorder = ProjectRecorder(
-        settings.project,
-        pipeline=f"assyst-nodes run (seed {settings.seed})",
-        use_user_config=use_user_config(settings.database),
-    )
     radii = settings.radii_table()
     out = pwf.run(
         assyst,
@@ -446,6 +476,9 @@ def _run_into_project(settings: RunSettings) -> PipelineResult:
         retries=settings.retries,
         seed=settings.seed,
         workers=settings.workers,
+        executor=settings.executor_for(None),
+        sample_executor=settings.executor_for("sample"),
+        relax_executor=settings.executor_for("relax"),
         progress=settings.progress,
         recorder=recorder,
         relax_time_limit=settings.time_limit,

@@ -25,6 +25,7 @@ from typing import Any
 
 from .calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
 from .crystals import Formulas, sample
+from .executors import EXECUTOR_KINDS, ExecutorConfig, Slurm, executor_config
 from .filters import AspectFilter, DistanceFilter, FilterBase
 from .perturbations import PerturbationLike, RandomChoice, Rattle, Stretch
 from .relaxations import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
@@ -32,6 +33,7 @@ from .relaxations import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 __all__ = [
     "BUILTIN_CALCULATORS",
     "DATABASES",
+    "EXECUTOR_STAGES",
     "RELAXATIONS",
     "RUN_KEYS",
     "RunSettings",
@@ -112,6 +114,9 @@ def parse_spacegroups(text: str) -> list[int]:
     return groups
 
 
+EXECUTOR_STAGES: tuple[str, ...] = ("sample", "relax")
+"""Stages of a run that fan out, each with its own executor (``executors`` sections)."""
+
 DATABASES: tuple[str, ...] = ("auto", "user", "embedded")
 """Where a run's jobs go: the user's pyiron configuration if there is one, else an embedded
 SQLite file (``auto``); the configured database (``user``); the embedded file (``embedded``)."""
@@ -137,6 +142,12 @@ class RunSettings:
       and cells no more elongated than ``max_aspect``;
     - ``seed`` is the base seed of every random choice, ``workers`` the processes that sample
       and relax;
+    - where sampling and relaxation run: ``executor`` ``local`` (``workers`` processes) or
+      ``slurm`` (``workers`` SLURM jobs at a time in ``partition``, each with ``memory`` GB
+      and ``wall_time`` s; ``None``: the partition's defaults); ``executors`` overrides it per
+      stage (keys ``sample``, ``relax``), each a table with ``kind`` (``local``, ``slurm``) and
+      the options of :mod:`assyst_nodes.executors` (``workers``, ``partition``, ``cores``,
+      ``memory``, ``run_time``, ``resubmit``, ``pending_timeout``);
     - output: the ``project`` folder (unless ``no_project``) and its ``database`` (``auto``:
       the user's pyiron configuration if there is one, else an embedded SQLite file in the
       folder; ``user``; ``embedded``), ``output`` for the training set
@@ -168,6 +179,11 @@ class RunSettings:
     project: str = "assyst_project"
     no_project: bool = False
     database: str = "auto"
+    executor: str = "local"
+    partition: str | None = None
+    memory: float | None = None
+    wall_time: float | None = None
+    executors: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     output: str | None = None
     figures: bool = True
     progress: bool | None = None
@@ -212,6 +228,14 @@ class RunSettings:
         for name in ("workers", "max_steps", "retries"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        unknown = sorted(set(self.executors) - set(EXECUTOR_STAGES))
+        if unknown:
+            raise ValueError(
+                f"executors has sections for unknown stages {unknown}; valid: "
+                f"{list(EXECUTOR_STAGES)}"
+            )
+        for stage in (*EXECUTOR_STAGES, None):
+            self.executor_for(stage)  # a bad kind or option fails here, naming it
         self.perturbations()  # bad strains, sigma, radii or aspect fail here, naming the value
         self.filters()
         sample(  # checks the sampling arguments now; nothing is drawn until iterated
@@ -247,6 +271,30 @@ class RunSettings:
         if "pressure" in {f.name for f in dataclasses.fields(kind)}:
             values["pressure"] = self.pressure
         return kind(**values, calculator=self.calculator_config())
+
+    def executor_for(self, stage: str | None) -> ExecutorConfig | None:
+        """Where ``stage`` (``sample``, ``relax``; ``None``: the run's default) runs: its
+        section of ``executors``, else ``executor``; ``None`` for ``workers`` local
+        processes."""
+        section = dict(self.executors.get(stage, {})) if stage is not None else {}
+        if section:
+            kind = section.pop("kind", "local")
+            if not isinstance(kind, str):
+                raise ValueError(f"executors.{stage}.kind must be a name, got {kind!r}")
+            return executor_config(kind, **section)
+        if self.executor not in EXECUTOR_KINDS:
+            raise ValueError(
+                f"executor must be one of {', '.join(EXECUTOR_KINDS)}, got {self.executor!r}"
+            )
+        if self.executor == "local":
+            return None
+        if not self.partition:
+            raise ValueError(
+                "executor slurm needs a partition (--partition NAME; sinfo lists them)"
+            )
+        return Slurm(
+            self.partition, workers=self.workers, memory=self.memory, run_time=self.wall_time
+        )
 
     def volume_relax(self) -> Relax:
         """The first relaxation: volume only, at ``pressure``."""
@@ -341,12 +389,12 @@ class RunSettings:
 
 
 RUN_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunSettings))
+"""Keys a settings file may hold."""
 
 
 def use_user_config(database: str) -> bool | None:
     """``use_user_config`` of the project layer for a ``database`` setting (auto: None)."""
     return {"auto": None, "user": True, "embedded": False}[database]
-"""Keys a settings file may hold."""
 
 
 def read_settings_file(path: str | Path) -> dict[str, Any]:

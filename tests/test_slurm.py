@@ -257,3 +257,71 @@ def test_slurm_configs_refuse_bad_settings_naming_them() -> None:
     assert executor_config("slurm", partition="debug", workers=3) == Slurm("debug", workers=3)
     assert Slurm("debug", memory=1.5).resource_dict("x")["memory_max"] == 2  # whole GB
     assert Slurm("debug", run_time=30).resource_dict("x")["run_time_max"] == 60  # at least 1 min
+
+
+CLI_TINY = ["run", "--elements", "Cu", "--max-atoms", "2", "--spacegroups", "221,225,229",
+            "--max-structures", "3", "--seed", "5", "--no-figures", "--max-steps", "10"]
+
+
+def relax_executions(folder: Path) -> list[dict[str, object]]:
+    project = open_project(folder)
+    table = project.job_table()
+    return [
+        project.load(name).output.report.execution
+        for name in table[table["hamilton"] == "AssystRelax"]["job"]
+    ]
+
+
+def test_the_cli_sends_the_relaxations_to_slurm_from_a_settings_file_section(
+    partition: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assyst_nodes.cli import main
+
+    settings = tmp_path / "run.toml"
+    settings.write_text(
+        "[executors.relax]\n"
+        f'kind = "slurm"\npartition = "{partition}"\nworkers = 2\nmemory = 1\nrun_time = 600\n'
+        '[executors.sample]\nkind = "local"\nworkers = 2\n'
+    )
+    assert main([*CLI_TINY, "--config", str(settings), "--project", str(tmp_path / "p")]) == 0
+    capsys.readouterr()
+    executions = relax_executions(tmp_path / "p")
+    assert len(executions) == 2
+    assert all(e["executor"] == "SlurmJobs" and e["slurm_job_ids"] for e in executions)
+    sample = open_project(tmp_path / "p").job_table()
+    sample_job = sample[sample["hamilton"] == "AssystSample"]["job"].iloc[0]
+    ran = open_project(tmp_path / "p").load(sample_job).output.report.execution
+    assert ran["executor"] == "local processes"
+    # the same run with --executor slurm for every stage, and the same training set
+    assert main([*CLI_TINY, "--executor", "slurm", "--partition", partition,
+                 "--project", str(tmp_path / "q")]) == 0
+    capsys.readouterr()
+    assert all(e["executor"] == "SlurmJobs" for e in relax_executions(tmp_path / "q"))
+    from assyst_nodes.project import structure_frame
+
+    first = structure_frame(tmp_path / "p", stage="filter")
+    second = structure_frame(tmp_path / "q", stage="filter")
+    assert list(first["uuid"]) == list(second["uuid"])
+    assert main([*CLI_TINY, "--executor", "slurm", "--no-project"]) == 2
+    assert "needs a partition" in capsys.readouterr().err
+
+
+def test_the_slurm_benchmark_runs_and_checks_identical_results(
+    partition: str, tmp_path: Path
+) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "slurm_fanout.py"
+    out = tmp_path / "slurm.json"
+    env = dict(os.environ, ASSYST_TEST_SLURM_PARTITION=partition)
+    done = subprocess.run(
+        [sys.executable, str(script), "--structures", "6", "--repeats", "1", "--tasks", "2",
+         "--json", str(out)],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    record = json.loads(out.read_text())
+    assert record["relax"]["structures"] == 6 and record["relax"]["identical"] is True
+    assert record["trivial_tasks"]["tasks"] == 2 and record["trivial_tasks"]["seconds"] > 0
+    assert record["relax"]["ratio_slurm_local"] > 0
+    assert "ratio SLURM / local" in done.stdout
