@@ -142,8 +142,13 @@ def test_the_macro_relaxes_on_slurm_samples_locally_and_gives_the_local_result(
     table = project.job_table()
     relax_jobs = table[table["hamilton"] == "AssystRelax"]["job"]
     for name in relax_jobs:
-        stored = project.load(name).output.report.execution
+        job = project.load(name)
+        stored = job.output.report.execution
         assert stored["executor"] == "SlurmJobs" and stored["slurm_job_ids"]
+        assert job.content["output/executor"] == "SlurmJobs"
+        assert sorted(job.content["output/slurm_job_ids"]) == sorted(
+            int(i) for i in stored["slurm_job_ids"]
+        )
     assert our_jobs() == []  # nothing left in the queue
 
 

@@ -31,6 +31,7 @@ from. Layout of a stage job ``<name>`` in its project folder ``<folder>``::
       /<name>/output/report                the stage report (JSON)
       /<name>/output/n_structures, n_lost  structures out; structures lost to errors
       /<name>/output/seconds_compute, seconds_store   wall times (s)
+      /<name>/output/executor, slurm_job_ids  where it ran (also in the report's execution)
       /<name>/output/structures            the output structures, a columnar store
                                            (:mod:`assyst_nodes.project.store`)
     <folder>/assyst_index.db               structure index of the folder (a cache)
@@ -568,6 +569,10 @@ class AssystStage(AssystJob):
             "n_lost": report.n_lost,
             "seconds_compute": float(seconds_compute),
             "seconds_store": perf_counter() - start,
+            "executor": str(report.execution.get("executor", "")),
+            "slurm_job_ids": np.array(
+                [int(i) for i in report.execution.get("slurm_job_ids", [])], dtype=np.int64
+            ),
         }
         self._output.values = dict(values)
         with pyiron_lock:
