@@ -66,6 +66,20 @@ def _radii(text: str) -> float | tuple[str, float]:
     return (symbol.strip(), radius) if sep else radius
 
 
+def _element_energy(text: str) -> tuple[str, float]:
+    """``"Cu=-3.7"``: a reference energy (eV per atom) of one element."""
+    symbol, sep, value = text.rpartition("=")
+    try:
+        energy = float(value)
+    except ValueError:
+        energy = None
+    if not sep or energy is None or not symbol.strip():
+        raise argparse.ArgumentTypeError(
+            f"reference energies must look like 'Cu=-3.7 Ag=-2.8' (eV per atom), got {text!r}"
+        )
+    return symbol.strip(), energy
+
+
 def _mapping(text: str) -> dict:
     """A JSON object, e.g. ``'{"sigma": 2.3}'``."""
     try:
@@ -206,8 +220,25 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     perturbation.add_argument(
         "--max-aspect", type=float, default=defaults.max_aspect, help="cell aspect at most (6)"
     )
+    labelling = run.add_argument_group("labels (single points of the training set)")
+    labelling.add_argument(
+        "--label",
+        default=defaults.label,
+        metavar="CALC",
+        help="reference calculator for the labels: a built-in name or an import path (e.g. "
+        "gpaw with --label-kwargs '{\"cutoff\": 500}'); labels go to "
+        "training_set_labelled.extxyz under REF_ keys (none)",
+    )
+    labelling.add_argument(
+        "--label-kwargs",
+        type=_mapping,
+        default={},
+        metavar="JSON",
+        help="keyword arguments of the label calculator as a JSON object",
+    )
     where = run.add_argument_group(
-        "where it runs (a settings file can give each stage its own: [executors.relax] "
+        "where it runs (a settings file can give sample, relax and label their own: "
+        "[executors.relax] "
         'kind = "slurm", partition = ..., workers = ..., memory = ..., run_time = ...)'
     )
     where.add_argument(
@@ -285,6 +316,27 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "--stage", default="filter", help="stage whose output to write (filter: the training set)"
     )
     export.add_argument("--step", default=None, help="only structures of this step")
+    export.add_argument(
+        "--labels-prefix",
+        default=None,
+        metavar="PREFIX",
+        help="extxyz: write the labels (energy, forces, stress) under PREFIX keys, e.g. REF_ "
+        "(MACE's convention), and leave out structures without labels",
+    )
+    export.add_argument(
+        "--pacemaker",
+        action="store_true",
+        help="write pacemaker's training table (gzip pandas pickle: ase_atoms, energy, forces, "
+        "energy_corrected); needs --reference-energy for every element",
+    )
+    export.add_argument(
+        "--reference-energy",
+        type=_element_energy,
+        nargs="+",
+        default=[],
+        metavar="EL=E",
+        help="energy of one atom of each element (eV), subtracted for energy_corrected",
+    )
     run.set_defaults(executors={})
     if run_defaults:
         run.set_defaults(**run_defaults)
@@ -321,9 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "history":
             return _history(_existing_project(args.project, args.database), args.uuid)
         if args.command == "export":
-            return _export(
-                _existing_project(args.project, args.database), args.output, args.stage, args.step
-            )
+            return _export(_existing_project(args.project, args.database), args)
         if args.config is not None:
             args = build_parser(read_settings_file(args.config)).parse_args(argv)
         settings = _settings(args)
@@ -352,7 +402,9 @@ def _run_in_memory(settings: RunSettings) -> PipelineResult:
     """The core pipeline, nothing stored."""
     from .pipeline import run_pipeline
 
-    if any(settings.executor_for(stage) is not None for stage in EXECUTOR_STAGES):
+    if settings.label is not None or any(
+        settings.executor_for(stage) is not None for stage in EXECUTOR_STAGES
+    ):
         return _run_macro(settings, recorder=None)
     return run_pipeline(
         elements=settings.elements,
@@ -423,16 +475,25 @@ def _history(project: Any, uuid: str) -> int:
     return 0
 
 
-def _export(project: Any, output: str, stage: str | None, step: str | None) -> int:
-    """Write the stored structures of ``stage`` (and ``step``) to ``output``."""
+def _export(project: Any, args: argparse.Namespace) -> int:
+    """Write the stored structures of ``args.stage`` (and ``args.step``) to ``args.output``:
+    extxyz, a table, extxyz with labels under a prefix, or pacemaker's table."""
+    from .fitting import write_labelled_extxyz, write_pacemaker
     from .project import export_extxyz, export_table, structures
 
-    found = structures(project, stage=stage or None, step=step)
-    if Path(output).suffix in {".xyz", ".extxyz"}:
+    output = args.output
+    found = structures(project, stage=args.stage or None, step=args.step)
+    left_out = 0
+    if args.pacemaker:
+        _, left_out = write_pacemaker(found, output, dict(args.reference_energy))
+    elif args.labels_prefix is not None:
+        _, left_out = write_labelled_extxyz(found, output, prefix=args.labels_prefix)
+    elif Path(output).suffix in {".xyz", ".extxyz"}:
         export_extxyz(found, output)
     else:
         export_table(found, output)
-    print(f"{len(found)} structures written to {output}")
+    unlabelled = f" ({left_out} without labels left out)" if left_out else ""
+    print(f"{len(found) - left_out} structures written to {output}{unlabelled}")
     return 0
 
 
@@ -479,6 +540,8 @@ def _run_macro(settings: RunSettings, recorder: Any) -> PipelineResult:
         executor=settings.executor_for(None),
         sample_executor=settings.executor_for("sample"),
         relax_executor=settings.executor_for("relax"),
+        label_calculator=settings.label_config(),
+        label_executor=settings.executor_for("label"),
         progress=settings.progress,
         recorder=recorder,
         relax_time_limit=settings.time_limit,
@@ -490,7 +553,7 @@ def _run_macro(settings: RunSettings, recorder: Any) -> PipelineResult:
     }
     return PipelineResult(
         structures=out.training_set,
-        stages={**stages, "filtered": out.training_set},
+        stages={**stages, "filtered": out.training_set, "labelled": out.labelled},
         reports=list(out.reports),
         seed=settings.seed,
         seconds=time.perf_counter() - start,
@@ -516,6 +579,16 @@ def _write_outputs(settings: RunSettings, result: PipelineResult) -> None:
         )
     path = write_extxyz(result.structures, folder / "training_set.extxyz")
     print(f"training set ({len(result.structures)} structures) written to {path}")
+    if settings.label is not None:
+        from .fitting import write_labelled_extxyz
+
+        labelled = result.stages.get("labelled", [])
+        path, left_out = write_labelled_extxyz(labelled, folder / "training_set_labelled.extxyz")
+        print(
+            f"labels ({len(labelled) - left_out} structures, labels under REF_ keys; "
+            f"{len(result.structures) - len(labelled) + left_out} without a label) written to "
+            f"{path}"
+        )
     if settings.figures:
         from .plot import save_figures
 

@@ -25,8 +25,10 @@ from typing import Any
 
 from .calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
 from .crystals import Formulas, sample
+from .dft import GPAW
 from .executors import EXECUTOR_KINDS, ExecutorConfig, Slurm, executor_config
 from .filters import AspectFilter, DistanceFilter, FilterBase
+from .mlip import SevenNet
 from .perturbations import PerturbationLike, RandomChoice, Rattle, Stretch
 from .relaxations import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 
@@ -49,8 +51,35 @@ BUILTIN_CALCULATORS: Mapping[str, type[CalculatorConfig]] = {
     "morse": Morse,
     "lj": LennardJones,
     "lennard-jones": LennardJones,
+    "sevennet": SevenNet,
+    "gpaw": GPAW,
 }
-"""Calculator names ``--calculator`` knows; anything else must be an import path."""
+"""Calculator names ``--calculator`` and ``--label`` know (``sevennet`` needs the extra ``mlip``,
+``gpaw`` the extra ``dft``); anything else must be an import path."""
+
+
+def calculator_from(name: str, kwargs: Mapping[str, Any], option: str) -> CalculatorConfig:
+    """The config of calculator ``name`` (a built-in of :data:`BUILTIN_CALCULATORS` or an
+    import path) with ``kwargs``; ``ValueError``/``ImportError`` naming the ``option`` and the
+    bad name, path or keyword."""
+    name = name.strip()
+    kwargs = dict(kwargs)
+    if name.lower() in BUILTIN_CALCULATORS:
+        try:
+            config = BUILTIN_CALCULATORS[name.lower()](**kwargs)
+        except TypeError as error:
+            raise ValueError(f"{option} {name!r}: bad {option}_kwargs ({error})") from None
+        config.check()
+        return config
+    if "." not in name and ":" not in name:
+        raise ValueError(
+            f"{option} {name!r} is neither a built-in ({', '.join(BUILTIN_CALCULATORS)}) "
+            "nor an import path like 'ase.calculators.lj:LennardJones'"
+        )
+    config = ImportedCalculator(name, kwargs)
+    config.check()
+    return config
+
 
 RELAXATIONS: Mapping[str, type[Relax]] = {
     "full": FullRelax,
@@ -114,7 +143,7 @@ def parse_spacegroups(text: str) -> list[int]:
     return groups
 
 
-EXECUTOR_STAGES: tuple[str, ...] = ("sample", "relax")
+EXECUTOR_STAGES: tuple[str, ...] = ("sample", "relax", "label")
 """Stages of a run that fan out, each with its own executor (``executors`` sections)."""
 
 DATABASES: tuple[str, ...] = ("auto", "user", "embedded")
@@ -142,12 +171,15 @@ class RunSettings:
       and cells no more elongated than ``max_aspect``;
     - ``seed`` is the base seed of every random choice, ``workers`` the processes that sample
       and relax;
-    - where sampling and relaxation run: ``executor`` ``local`` (``workers`` processes) or
-      ``slurm`` (``workers`` SLURM jobs at a time in ``partition``, each with ``memory`` GB
-      and ``wall_time`` s; ``None``: the partition's defaults); ``executors`` overrides it per
-      stage (keys ``sample``, ``relax``), each a table with ``kind`` (``local``, ``slurm``) and
-      the options of :mod:`assyst_nodes.executors` (``workers``, ``partition``, ``cores``,
-      ``memory``, ``run_time``, ``resubmit``, ``pending_timeout``);
+    - labels: single points of the training set with the reference calculator ``label`` (a
+      built-in name or import path, with ``label_kwargs``; ``None``: no labels), e.g. DFT;
+    - where sampling, relaxation and labelling run: ``executor`` ``local`` (``workers``
+      processes) or ``slurm`` (``workers`` SLURM jobs at a time in ``partition``, each with
+      ``memory`` GB and ``wall_time`` s; ``None``: the partition's defaults); ``executors``
+      overrides it per stage (keys ``sample``, ``relax``, ``label``), each a table with
+      ``kind`` (``local``, ``slurm``) and the options of :mod:`assyst_nodes.executors`
+      (``workers``, ``partition``, ``cores``, ``memory``, ``run_time``, ``resubmit``,
+      ``pending_timeout``);
     - output: the ``project`` folder (unless ``no_project``) and its ``database`` (``auto``:
       the user's pyiron configuration if there is one, else an embedded SQLite file in the
       folder; ``user``; ``embedded``), ``output`` for the training set
@@ -179,6 +211,8 @@ class RunSettings:
     project: str = "assyst_project"
     no_project: bool = False
     database: str = "auto"
+    label: str | None = None
+    label_kwargs: Mapping[str, Any] = field(default_factory=dict)
     executor: str = "local"
     partition: str | None = None
     memory: float | None = None
@@ -250,21 +284,13 @@ class RunSettings:
     # --- the stage configs -------------------------------------------------------------------
     def calculator_config(self) -> CalculatorConfig:
         """The calculator config; ``ValueError``/``ImportError`` naming a bad name or path."""
-        name = self.calculator.strip()
-        kwargs = dict(self.calculator_kwargs)
-        if name.lower() in BUILTIN_CALCULATORS:
-            try:
-                return BUILTIN_CALCULATORS[name.lower()](**kwargs)
-            except TypeError as error:
-                raise ValueError(f"calculator {name!r}: bad calculator_kwargs ({error})") from None
-        if "." not in name and ":" not in name:
-            raise ValueError(
-                f"calculator {name!r} is neither a built-in ({', '.join(BUILTIN_CALCULATORS)}) "
-                "nor an import path like 'ase.calculators.lj:LennardJones'"
-            )
-        config = ImportedCalculator(name, kwargs)
-        config.check()
-        return config
+        return calculator_from(self.calculator, self.calculator_kwargs, "calculator")
+
+    def label_config(self) -> CalculatorConfig | None:
+        """The reference calculator of the label stage (``None``: no labels)."""
+        if self.label is None:
+            return None
+        return calculator_from(self.label, self.label_kwargs, "label")
 
     def _relaxation(self, kind: type[Relax]) -> Relax:
         values: dict[str, Any] = {"max_steps": self.max_steps, "force_tolerance": self.fmax}
@@ -344,6 +370,7 @@ class RunSettings:
         self.full_relax()
         self.perturbations()
         self.filters()
+        self.label_config()
 
     # --- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assyst_nodes.cli import build_parser, main
@@ -274,3 +275,37 @@ def test_cli_records_into_the_users_pyiron_database_or_the_embedded_one_when_ask
     with pytest.raises(SystemExit):
         main(["run", "--database", "central"])
     assert "invalid choice: 'central'" in capsys.readouterr().err
+
+
+def test_cli_labels_the_training_set_and_exports_it_for_fitting_codes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import pandas as pd
+    from ase.io import read
+
+    folder = tmp_path / "proj"
+    assert main([*CLI_TINY, "--project", str(folder), "--label", "emt"]) == 0
+    out = capsys.readouterr().out
+    n = int(out.split(" structures in the training set")[0].split()[-1])
+    assert f"labels ({n} structures, labels under REF_ keys; 0 without a label)" in out
+    labelled = read(folder / "training_set_labelled.extxyz", index=":")
+    assert len(labelled) == n and all("REF_energy" in a.info for a in labelled)
+    assert all(a.arrays["REF_forces"].shape == (len(a), 3) for a in labelled)
+    assert main(["export", str(folder), str(tmp_path / "ref.extxyz"), "--stage", "label",
+                 "--labels-prefix", "DFT_"]) == 0
+    assert f"{n} structures written" in capsys.readouterr().out
+    assert all("DFT_energy" in a.info for a in read(tmp_path / "ref.extxyz", index=":"))
+    assert main(["export", str(folder), str(tmp_path / "ace.pkl.gzip"), "--stage", "label",
+                 "--pacemaker", "--reference-energy", "Cu=-0.25"]) == 0
+    capsys.readouterr()
+    table = pd.read_pickle(tmp_path / "ace.pkl.gzip", compression="gzip")
+    assert len(table) == n
+    natoms = table["ase_atoms"].map(len)
+    assert np.allclose(table["energy_corrected"], table["energy"] + 0.25 * natoms)
+    assert main(["export", str(folder), str(tmp_path / "x.pkl.gzip"), "--stage", "label",
+                 "--pacemaker"]) == 2
+    assert "lacks ['Cu']" in capsys.readouterr().err
+    # the training set itself has no labels of the reference: none is written under a prefix
+    assert main(["export", str(folder), str(tmp_path / "none.extxyz"), "--stage", "sample",
+                 "--labels-prefix", "REF_"]) == 0
+    assert "0 structures written" in capsys.readouterr().out

@@ -15,7 +15,7 @@ from ase import Atoms
 from ase.io import read
 
 from assyst_nodes import nodes
-from assyst_nodes.calculators import EMT
+from assyst_nodes.calculators import EMT, Morse
 from assyst_nodes.crystals import Formulas
 from assyst_nodes.filters import AspectFilter, DistanceFilter
 from assyst_nodes.lineage import LINEAGE, RELAX_CONVERGED, SEED, STEP, UUID, chain
@@ -155,6 +155,9 @@ def test_macro_exposes_the_knobs_and_every_intermediate_set_and_report() -> None
         "seed",
         "workers",
         "executor",
+        "label_calculator",
+        "label_executor",
+        "label_time_limit",
     ):
         assert knob in node.inputs.keys(), knob
     assert list(node.outputs.keys()) == [
@@ -170,6 +173,8 @@ def test_macro_exposes_the_knobs_and_every_intermediate_set_and_report() -> None
         "perturb_report",
         "filter_report",
         "reports",
+        "labelled",
+        "label_report",
     ]
 
 
@@ -214,6 +219,7 @@ def test_macro_outputs_are_consistent_sets_with_reports(macro_run) -> None:
         out.perturb_report,
         out.filter_report,
     ]
+    assert out.labelled == [] and out.label_report is None  # no label calculator: no labels
     assert {step for s in out.volume_relaxed for step in [s.info[STEP]]} == {"volume_relax"}
     pool = out.combined
     for structure in out.training_set:
@@ -223,6 +229,25 @@ def test_macro_outputs_are_consistent_sets_with_reports(macro_run) -> None:
     table = nodes.report_table(out.reports)
     assert list(table["stage"])[:3] == ["sample", "volume_relax", "full_relax"]
     assert list(table["out"]) == [r.n_out for r in out.reports]
+
+
+def test_macro_labels_the_training_set_with_the_reference_calculator(macro_run) -> None:
+    reference = Morse(epsilon=0.3, r0=2.6, rho0=5.0)  # stands in for DFT
+    out = pwf.run(nodes.assyst, **TINY_MACRO, label_calculator=reference).outputs
+    assert fingerprint(out.training_set) == fingerprint(macro_run.outputs.training_set)
+    report = out.label_report
+    assert (report.stage, report.n_in, report.n_out) == ("single_point", len(out.training_set),
+                                                         len(out.labelled))
+    assert out.reports[-1] is report and len(out.reports) == 6
+    for parent, labelled in zip(out.training_set, out.labelled, strict=True):
+        assert labelled.info[LINEAGE][-1] == parent.info[UUID] != labelled.info[UUID]
+        assert labelled.info[STEP] == "single_point"
+        assert np.array_equal(labelled.positions, parent.positions)
+        fresh = parent.copy()
+        fresh.calc = reference.build()
+        assert labelled.get_potential_energy() == fresh.get_potential_energy()  # the reference's
+        if parent.calc is not None:  # relaxed with EMT: the label is not EMT's energy
+            assert labelled.get_potential_energy() != parent.get_potential_energy()
 
 
 def test_graph_built_node_by_node_like_in_a_notebook() -> None:

@@ -170,6 +170,36 @@ def check_pyiron_project(run: Executed) -> None:
     assert frame["uuid"].is_unique and set(frame["formula"].str.contains("Al|Ni")) == {True, False}
 
 
+def check_real_calculators(run: Executed) -> None:
+    text = run.text()
+    # the MLIP: a config of a few hundred bytes; a missing device named with the valid ones
+    assert "sevennet(7net-0) | pickled config:" in text
+    assert "ValueError: SevenNet device 'cuda:3' is not available on this machine" in text
+    relaxed = run.cell_printing("FullRelax(calculator=mlip").splitlines()
+    rows = [line for line in relaxed if "eV/atom" in line]
+    assert len(rows) == 4
+    for row in rows:  # SevenNet-0 total energies: around -3 to -4 eV/atom for Cu-Ag
+        assert -5.0 < float(row.split("eV/atom")[0].split()[-1]) < -2.0
+    # DFT: a mesh per structure, every structure labelled, then all of them reused
+    labels = run.cell_printing("dft = GPAW(").splitlines()
+    assert "gpaw(PBE, 250 eV, k 2.0/Å⁻¹, FD 0.1 eV)" in labels[0]
+    assert sum("k-point mesh" in line for line in labels) == 4
+    assert sum("largest DFT force" in line for line in labels) == 3
+    assert "single_point: 3 in -> 3 out" in "\n".join(labels)
+    # a grown set: only the new structure is computed
+    again = run.cell_printing("again, report")
+    assert "single_point: 4 in -> 4 out [reused 3]" in again and "same labels: True" in again
+    assert "AssystLabel" in again
+    # export: both files written and read back
+    assert "4 structures in labels.extxyz | left out: 0" in text
+    assert "['REF_energy', 'REF_stress'] ['REF_forces']" in text
+    assert "energies read back: True" in text
+    back = read(run.folder / "labels.extxyz", index=":")
+    assert len(back) == 4 and all(a.arrays["REF_forces"].shape == (len(a), 3) for a in back)
+    assert (run.folder / "labels.pkl.gzip").is_file()
+    assert (run.folder / "real_calculators" / "pyiron.db").is_file()
+
+
 CHECKS: dict[str, Callable[[Executed], None]] = {
     "quickstart.ipynb": check_quickstart,
     "custom_relaxer.ipynb": check_custom_relaxer,
@@ -177,6 +207,7 @@ CHECKS: dict[str, Callable[[Executed], None]] = {
     "plot_gallery.ipynb": check_plot_gallery,
     "macro_in_workflow.ipynb": check_macro_in_workflow,
     "pyiron_project.ipynb": check_pyiron_project,
+    "real_calculators.ipynb": check_real_calculators,
 }
 
 

@@ -119,6 +119,26 @@ def test_a_relaxation_stopped_half_way_resumes_at_the_structure(
     assert list(table["status"]) == ["finished"] and len(table) == 1
 
 
+def test_a_labelling_run_stopped_half_way_resumes_at_the_structure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "interrupting.py").write_text(INTERRUPTING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reference = ImportedCalculator("interrupting:InterruptingEMT")  # stands in for DFT
+    recorder = ProjectRecorder(tmp_path / "proj")
+    monkeypatch.setenv("ASSYST_TEST_STOP_AT", "3.69")  # the 5th of 6 cells stops the run
+    with pytest.raises(KeyboardInterrupt):
+        stages.label(cells(6), reference, recorder=recorder, chunksize=1)
+    [status] = open_project(tmp_path / "proj").job_table()["status"]
+    assert status == "aborted"
+    monkeypatch.delenv("ASSYST_TEST_STOP_AT")
+    resumed, report = stages.label(cells(6), reference, recorder=recorder, chunksize=1)
+    assert report.flags["reused"] == 4 and report.n_out == 6  # the four labelled before
+    same(resumed, stages.label(cells(6), reference)[0])
+    [status] = open_project(tmp_path / "proj").job_table()["status"]
+    assert status == "finished"
+
+
 class LosingExecutor(Executor):
     """Runs each chunk at once in this process, but every chunk holding the structure ``lose``
     (by uuid) is lost, as a SLURM job cancelled each time it is (re)submitted."""

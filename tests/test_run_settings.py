@@ -35,6 +35,7 @@ settings_strategy = st.builds(
     seed=st.integers(0, 2**63 - 1),
     workers=st.integers(1, 8),
     calculator=st.sampled_from(["emt", "lj", "morse", "ase.calculators.emt:EMT"]),
+    label=st.none() | st.sampled_from(["emt", "lj"]),
     relax=st.sampled_from(["full", "symmetry", "cell", "positions"]),
     pressure=st.floats(-5.0, 50.0, allow_nan=False),
     fmax=finite,
@@ -120,6 +121,23 @@ def test_calculators_by_name_and_by_import_path() -> None:
         calculator="ase.calculators.lj:LennardJones", calculator_kwargs={"sigma": 2.0}
     ).calculator_config()
     assert imported == ImportedCalculator("ase.calculators.lj:LennardJones", {"sigma": 2.0})
+
+
+def test_labels_from_a_settings_file_with_their_own_kwargs_and_executor(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(
+        'label = "lj"\n[label_kwargs]\nsigma = 2.3\n'
+        '[executors.label]\nkind = "local"\nworkers = 3\n'
+    )
+    run = RunSettings.from_file(path)
+    assert run.label_config() == LennardJones(sigma=2.3)
+    assert run.calculator_config() == EMT()  # the relaxations keep their own calculator
+    assert run.executor_for("label").workers == 3 and run.executor_for("relax") is None
+    assert RunSettings().label_config() is None
+    with pytest.raises(ValueError, match=r"label 'lj': bad label_kwargs"):
+        RunSettings(label="lj", label_kwargs={"sigmaa": 1.0}).check()
+    with pytest.raises(ValueError, match=r"label 'dft' is neither a built-in \(emt, .*gpaw\)"):
+        RunSettings(label="dft").check()
 
 
 def test_radii_and_aspect_make_the_filter() -> None:

@@ -26,7 +26,15 @@ from .configs import (
 )
 from .executors import ExecutorLike
 from .recording import Recorder
-from .stages import combine, filter_structures, gather_reports, perturb, relax, sample
+from .stages import (
+    combine,
+    filter_structures,
+    gather_reports,
+    label_if,
+    perturb,
+    relax,
+    sample,
+)
 
 __all__ = ["DEFAULT_RADII_PAIRS", "assyst"]
 
@@ -58,6 +66,9 @@ def assyst(
     recorder: Recorder | None = None,
     sample_time_limit: float | None = None,
     relax_time_limit: float | None = None,
+    label_calculator: CalculatorConfig | None = None,
+    label_executor: ExecutorLike = None,
+    label_time_limit: float | None = None,
 ) -> tuple[
     list[Atoms],
     list[Atoms],
@@ -71,6 +82,8 @@ def assyst(
     StageReport,
     StageReport,
     list[StageReport],
+    list[Atoms],
+    StageReport | None,
 ]:
     """The canonical ASSYST run (see the module docstring).
 
@@ -87,7 +100,12 @@ def assyst(
     - ``recorder`` (e.g. ``assyst_nodes.project.ProjectRecorder("my_project", "run1")``)
       stores every stage run as a job and reuses finished ones; ``None`` runs in memory;
     - ``sample_time_limit`` (s per grid point) and ``relax_time_limit`` (s per structure and
-      relaxation) drop what takes longer, reported as ``time_limit``; ``None``: no limit.
+      relaxation) drop what takes longer, reported as ``time_limit``; ``None``: no limit;
+    - ``label_calculator`` (e.g. ``GPAW(...)`` or any reference): single points of the
+      training set, output ``labelled`` with ``label_report``, run on ``label_executor`` (or
+      ``executor``) with ``label_time_limit`` (s per structure); a structure whose label fails
+      (calculator error, SCF not converged) is reported, never labelled. ``None``: no labels
+      (``labelled`` is empty, ``label_report`` is ``None``).
     """
     compositions = formulas_for(elements, min_atoms, max_atoms, formulas)
     sampling_on = executor_or(sample_executor, executor)
@@ -139,8 +157,18 @@ def assyst(
     )
     combined = combine(sampled, volume_relaxed, full_relaxed, perturbed, recorder=recorder)
     training_set, filter_report = filter_structures(combined, filters, recorder=recorder)
+    labelling_on = executor_or(label_executor, executor)
+    labelled, label_report = label_if(
+        training_set,
+        label_calculator,
+        workers=workers,
+        executor=labelling_on,
+        progress=progress,
+        recorder=recorder,
+        time_limit=label_time_limit,
+    )
     reports = gather_reports(
-        sample_report, volume_report, full_report, perturb_report, filter_report
+        sample_report, volume_report, full_report, perturb_report, filter_report, label_report
     )
     return (
         sampled,
@@ -155,4 +183,6 @@ def assyst(
         perturb_report,
         filter_report,
         reports,
+        labelled,
+        label_report,
     )

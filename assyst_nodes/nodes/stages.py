@@ -38,6 +38,7 @@ __all__ = [
     "filter_structures",
     "gather_reports",
     "label",
+    "label_if",
     "perturb",
     "relax",
     "report_table",
@@ -154,6 +155,33 @@ def label(
     )
     settings = _with_time_limit({"calculator": calculator}, time_limit)
     labelled, report = recorded(recorder, "label", settings, [structures], compute)
+    return labelled, report
+
+
+@fr.atomic("structures", "report")
+def label_if(
+    structures: list[Atoms],
+    calculator: CalculatorConfig | None = None,
+    workers: int = 1,
+    executor: ExecutorLike = None,
+    progress: bool | None = None,
+    recorder: Recorder | None = None,
+    time_limit: float | None = None,
+) -> tuple[list[Atoms], StageReport | None]:
+    """:func:`label` with ``calculator`` (e.g. DFT: the reference labels of the training set),
+    or nothing at all for ``None``: no structures and no report."""
+    labelled: list[Atoms] = []
+    report: StageReport | None = None
+    if calculator is not None:
+        labelled, report = label(
+            structures,
+            calculator,
+            workers=workers,
+            executor=executor,
+            progress=progress,
+            recorder=recorder,
+            time_limit=time_limit,
+        )
     return labelled, report
 
 

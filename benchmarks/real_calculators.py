@@ -1,0 +1,211 @@
+"""Real calculators: what the package adds to an MLIP relaxation, and what a grown rerun costs.
+
+    pip install -e ".[mlip]"                     # torch (CPU) and sevenn
+    python benchmarks/real_calculators.py [--structures 20] [--repeats 3] [--crystals 100]
+                                          [--json OUT] [--only overhead rerun]
+
+Two measurements, both with SevenNet-0 (:class:`assyst_nodes.mlip.SevenNet`, one torch thread):
+
+* **overhead**: ``--structures`` Cu-Ag crystals of up to 4 atoms (sampled with seed 3) fully
+  relaxed (``FullRelax``: LBFGS on a ``FrechetCellFilter``, ``fmax`` 1e-3 eV/Å, at most
+  ``--max-steps`` steps), (a) by a bare ASE loop (one ``SevenNetCalculator``, then per structure
+  ``FrechetCellFilter`` + ``LBFGS``) and (b) through the stage node with a project
+  (``nodes.stages.relax(..., recorder=ProjectRecorder(...))``: one worker process, the job
+  stored). Each side runs in a fresh Python process that has imported torch and sevenn; the
+  timer covers loading the model (once per worker on both sides), the relaxations and, for (b),
+  the job. Interleaved repeats, medians; the relaxed energies are checked to be identical bit
+  for bit, so both did the same work. Target of issue 15: overhead at most 5 %.
+* **rerun**: the CLI (``assyst-nodes run``) into a fresh project with ``--calculator sevennet``
+  and labels by a second model (``--label sevennet``, SevenNet-0 of 22 May 2024, standing in
+  for DFT: a label is one force call either way) for ``--crystals`` crystals, then the same
+  run with 20 % more crystals. The rerun relaxes and labels only the new crystals and their
+  perturbations (the report's ``reused`` counts say how many were taken from the project).
+  Target of issue 15: the rerun costs at most 25 % of the first run.
+
+Wall-clock seconds. Progress to stderr, a Markdown table to stdout, every timing to ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SIDE = r"""
+import json, sys, time, pickle
+import torch, sevenn.calculator  # imported before the timer on both sides
+torch.set_num_threads(1)
+side, structures_file, max_steps, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+with open(structures_file, "rb") as handle:
+    structures = pickle.load(handle)
+if side == "bare":
+    import warnings
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import LBFGS
+    from assyst_nodes.mlip import SevenNet
+    start = time.perf_counter()
+    calculator = sevenn.calculator.SevenNetCalculator(model=SevenNet().checkpoint(), device="cpu")
+    energies = []
+    for atoms in structures:
+        atoms = atoms.copy()
+        atoms.calc = calculator
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "logm result may be inaccurate", RuntimeWarning)
+            LBFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=1e-3, steps=max_steps)
+        energies.append(float(atoms.get_potential_energy()))
+    seconds = time.perf_counter() - start
+else:
+    from assyst_nodes.mlip import SevenNet
+    from assyst_nodes.nodes import stages
+    from assyst_nodes.project import ProjectRecorder
+    from assyst_nodes.relaxations import FullRelax
+    start = time.perf_counter()
+    relaxed, report = stages.relax(
+        structures, FullRelax(calculator=SevenNet(), max_steps=max_steps), workers=1,
+        recorder=ProjectRecorder(folder), progress=False,
+    )
+    seconds = time.perf_counter() - start
+    energies = [float(a.get_potential_energy()) for a in relaxed]
+print(json.dumps({"seconds": seconds, "energies": energies}))
+"""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def crystals(n: int) -> list[Any]:
+    from assyst_nodes.crystals import Formulas, sample
+    from assyst_nodes.filters import DistanceFilter
+
+    radii = DistanceFilter({"Cu": 0.9, "Ag": 1.0})
+    return list(
+        sample(Formulas.range(("Cu", "Ag"), 0, 5), range(1, 231), max_atoms=4,
+               max_structures=n, tolerance=radii, shuffle=True, rng=3, progress=False)
+    )
+
+
+def overhead(n: int, repeats: int, max_steps: int, work: Path) -> dict[str, Any]:
+    """Bare ASE loop against the stage node with a project, fresh processes, interleaved."""
+    import pickle
+
+    structures_file = work / "structures.pkl"
+    structures_file.write_bytes(pickle.dumps(crystals(n)))
+    script = work / "side.py"
+    script.write_text(SIDE)
+    times: dict[str, list[float]] = {"bare": [], "ours": []}
+    energies: dict[str, list[float]] = {}
+    for repeat in range(repeats):
+        for side in ("bare", "ours"):
+            folder = work / f"project_{side}_{repeat}"
+            done = subprocess.run(
+                [sys.executable, str(script), side, str(structures_file), str(max_steps),
+                 str(folder)],
+                capture_output=True, text=True, check=True,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+            )
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            times[side].append(result["seconds"])
+            energies.setdefault(side, result["energies"])
+            assert result["energies"] == energies[side], f"{side} changed between repeats"
+            log(f"overhead {side} repeat {repeat + 1}: {result['seconds']:.2f} s")
+    bare, ours = statistics.median(times["bare"]), statistics.median(times["ours"])
+    return {
+        "structures": n,
+        "max_steps": max_steps,
+        "bare_seconds": times["bare"],
+        "ours_seconds": times["ours"],
+        "bare_median": bare,
+        "ours_median": ours,
+        "overhead": ours / bare - 1.0,
+        "identical_energies": energies["bare"] == energies["ours"],
+    }
+
+
+def cli_run(folder: Path, n: int, workers: int) -> tuple[float, str]:
+    command = [
+        sys.executable, "-m", "assyst_nodes", "run", "--project", str(folder),
+        "--calculator", "sevennet", "--label", "sevennet",
+        "--label-kwargs", '{"model": "7net-0_22May2024"}',
+        "--max-structures", str(n), "--workers", str(workers), "--no-figures",
+    ]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return time.perf_counter() - start, done.stdout
+
+
+def rerun(n: int, workers: int, work: Path) -> dict[str, Any]:
+    """A CLI run into a fresh project, then the same with 20 % more crystals."""
+    folder = work / "rerun_project"
+    grown = n + max(1, round(0.2 * n))
+    first, first_out = cli_run(folder, n, workers)
+    log(f"rerun: first run ({n} crystals) {first:.1f} s")
+    second, second_out = cli_run(folder, grown, workers)
+    log(f"rerun: grown run ({grown} crystals) {second:.1f} s")
+    return {
+        "crystals": n,
+        "grown_crystals": grown,
+        "workers": workers,
+        "first_seconds": first,
+        "rerun_seconds": second,
+        "ratio": second / first,
+        "first_report": first_out,
+        "rerun_report": second_out,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--structures", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-steps", type=int, default=100)
+    parser.add_argument("--crystals", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", nargs="+", choices=("overhead", "rerun"),
+                        default=["overhead", "rerun"])
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    started = time.time()
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cores": os.cpu_count(),
+                    "load_before": os.getloadavg()[0]},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if "overhead" in args.only:
+            results["overhead"] = overhead(args.structures, args.repeats, args.max_steps, work)
+        if "rerun" in args.only:
+            results["rerun"] = rerun(args.crystals, args.workers, work)
+    results["total_seconds"] = time.time() - started
+    print("| measurement | value |\n|---|---|")
+    if "overhead" in results:
+        o = results["overhead"]
+        print(f"| {o['structures']} full relaxations with SevenNet-0, bare ASE loop (median) "
+              f"| {o['bare_median']:.2f} s |")
+        print(f"| the same through `stages.relax` with a project (median) "
+              f"| {o['ours_median']:.2f} s |")
+        print(f"| **overhead** (target: at most 5 %) | **{100 * o['overhead']:+.1f} %** |")
+        print(f"| energies identical bit for bit | {'yes' if o['identical_energies'] else 'NO'} |")
+    if "rerun" in results:
+        r = results["rerun"]
+        print(f"| CLI run, {r['crystals']} crystals, SevenNet relax + labels, "
+              f"{r['workers']} workers | {r['first_seconds']:.1f} s |")
+        print(f"| the same project, {r['grown_crystals']} crystals | {r['rerun_seconds']:.1f} s |")
+        print(f"| **rerun / first run** (target: at most 0.25) | **{r['ratio']:.2f}** |")
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
