@@ -516,37 +516,14 @@ def _run_macro(settings: RunSettings, recorder: Any) -> PipelineResult:
 
     import pyiron_workflow as pwf
 
+    from .fanout import shared_workers
     from .nodes import assyst
     from .pipeline import PipelineResult
 
     start = time.perf_counter()
     radii = settings.radii_table()
-    out = pwf.run(
-        assyst,
-        elements=list(settings.elements),
-        min_atoms=settings.min_atoms,
-        max_atoms=settings.max_atoms,
-        spacegroups=None if settings.spacegroups is None else list(settings.spacegroups),
-        max_structures=settings.max_structures,
-        calculator=settings.calculator_config(),
-        volume_relax=settings.volume_relax(),
-        full_relax=settings.full_relax(),
-        perturbations=settings.perturbations(),
-        radii=radii if isinstance(radii, float) else tuple(sorted(radii.items())),
-        max_aspect=settings.max_aspect,
-        retries=settings.retries,
-        seed=settings.seed,
-        workers=settings.workers,
-        executor=settings.executor_for(None),
-        sample_executor=settings.executor_for("sample"),
-        relax_executor=settings.executor_for("relax"),
-        label_calculator=settings.label_config(),
-        label_executor=settings.executor_for("label"),
-        progress=settings.progress,
-        recorder=recorder,
-        relax_time_limit=settings.time_limit,
-        sample_time_limit=settings.sample_time_limit,
-    ).outputs
+    with shared_workers():  # one pool of local workers for all stages: models load once
+        out = _run_graph(pwf, assyst, settings, radii, recorder)
     stages = {
         name: getattr(out, name)
         for name in ("sampled", "volume_relaxed", "full_relaxed", "perturbed", "combined")
@@ -594,6 +571,36 @@ def _write_outputs(settings: RunSettings, result: PipelineResult) -> None:
 
         written = save_figures(result.stages["combined"], folder / "figures", result.reports)
         print(f"{len(written)} figures written to {folder / 'figures'}")
+
+
+def _run_graph(pwf: Any, assyst: Any, settings: RunSettings, radii: Any, recorder: Any) -> Any:
+    """The outputs of the macro ``assyst`` run with ``settings``."""
+    return pwf.run(
+        assyst,
+        elements=list(settings.elements),
+        min_atoms=settings.min_atoms,
+        max_atoms=settings.max_atoms,
+        spacegroups=None if settings.spacegroups is None else list(settings.spacegroups),
+        max_structures=settings.max_structures,
+        calculator=settings.calculator_config(),
+        volume_relax=settings.volume_relax(),
+        full_relax=settings.full_relax(),
+        perturbations=settings.perturbations(),
+        radii=radii if isinstance(radii, float) else tuple(sorted(radii.items())),
+        max_aspect=settings.max_aspect,
+        retries=settings.retries,
+        seed=settings.seed,
+        workers=settings.workers,
+        executor=settings.executor_for(None),
+        sample_executor=settings.executor_for("sample"),
+        relax_executor=settings.executor_for("relax"),
+        label_calculator=settings.label_config(),
+        label_executor=settings.executor_for("label"),
+        progress=settings.progress,
+        recorder=recorder,
+        relax_time_limit=settings.time_limit,
+        sample_time_limit=settings.sample_time_limit,
+    ).outputs
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ usual ``if __name__ == "__main__":`` guard.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import multiprocessing
@@ -40,8 +41,10 @@ __all__ = [
     "check_workers",
     "in_order",
     "map_chunks",
+    "new_process_pool",
     "process_pool",
     "run_chunk",
+    "shared_workers",
     "single_threaded",
     "where",
 ]
@@ -88,8 +91,8 @@ def auto_chunksize(n_items: int, workers: int, executor: Executor | None) -> int
     return max(1, math.ceil(n_items / (workers * per_worker)))
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A local pool of ``workers`` processes, each limited to one BLAS/OpenMP thread (two
+def new_process_pool(workers: int) -> ProcessPoolExecutor:
+    """A new local pool of ``workers`` processes, each limited to one BLAS/OpenMP thread (two
     workers with two threads each oversubscribed two cores: measured 2.8x slower).
 
     Processes are forked while this process runs a single thread (fast: nothing is imported
@@ -101,6 +104,75 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
         mp_context=multiprocessing.get_context(start_method()),
         initializer=single_threaded,
     )
+
+
+class _SharedPools:
+    """The pools kept by :func:`shared_workers` while it is open (process-wide, any thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.pools: dict[int, ProcessPoolExecutor] = {}
+
+    def get(self, workers: int) -> ProcessPoolExecutor | None:
+        """The kept pool of ``workers`` processes (a new one if none or it broke); ``None``
+        when no :func:`shared_workers` is open."""
+        with self.lock:
+            if self.depth == 0:
+                return None
+            pool = self.pools.get(workers)
+            if pool is None or getattr(pool, "_broken", False):
+                if pool is not None:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                pool = self.pools[workers] = new_process_pool(workers)
+            return pool
+
+
+_shared = _SharedPools()
+
+
+@contextlib.contextmanager
+def shared_workers() -> Iterator[None]:
+    """Keep local worker pools open across stages while this context is open.
+
+    Without it each stage starts its own ``workers`` processes and stops them at its end, so a
+    calculator that is slow to set up (a machine-learning potential: torch imported and the
+    model loaded, seconds per process) is set up again in every stage. Inside it, every stage of
+    this process that asks for ``n`` local workers (``workers=n`` or ``LocalProcesses(n)``)
+    gets the same pool of ``n`` processes, whose calculators stay built between stages
+    (:func:`~assyst_nodes.calculators.get_calculator` keeps them per process). Results do not
+    change: chunks are the same and come back in order. A pool whose process died is replaced
+    at the next stage. Re-entrant; the pools stop when the outermost context ends. The command
+    line wraps every run in it::
+
+        with shared_workers():
+            out = pwf.run(assyst, ..., workers=2)
+    """
+    with _shared.lock:
+        _shared.depth += 1
+    try:
+        yield
+    finally:
+        with _shared.lock:
+            _shared.depth -= 1
+            closing = list(_shared.pools.values()) if _shared.depth == 0 else []
+            if _shared.depth == 0:
+                _shared.pools.clear()
+        for pool in closing:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def process_pool(workers: int, tasks: int | None = None) -> Iterator[ProcessPoolExecutor]:
+    """A local pool of ``workers`` processes for one stage: the kept one while
+    :func:`shared_workers` is open, else a new one (:func:`new_process_pool`, of at most
+    ``tasks`` processes when given) stopped when the stage ends."""
+    pool = _shared.get(workers)
+    if pool is not None:
+        yield pool
+        return
+    with new_process_pool(workers if tasks is None else max(1, min(workers, tasks))) as pool:
+        yield pool
 
 
 def start_method() -> str:
@@ -261,7 +333,7 @@ def map_chunks(
             parts = _gather(executor, function, fixed, chunks, bar, handling)
         else:
             check_importable(function, fixed)
-            with process_pool(min(workers, len(chunks))) as pool:
+            with process_pool(workers, len(chunks)) as pool:
                 record.executor = "local processes"
                 parts = _gather(pool, function, fixed, chunks, bar, handling)
     if execution is not None:

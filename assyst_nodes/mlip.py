@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import warnings
 from collections.abc import Iterator
@@ -70,6 +71,21 @@ def _import_sevenn() -> Any:
             f"SevenNet needs the optional packages torch and sevenn ({error}); install them "
             f"with: {INSTALL_HINT}"
         ) from error
+
+
+def _require_installed() -> None:
+    """``ImportError`` naming the extra when torch or sevenn is not installed, found without
+    importing them (importing takes seconds)."""
+    for name in ("torch", "sevenn"):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError, AttributeError):  # e.g. sys.modules[name] is None
+            found = False
+        if not found:
+            raise ImportError(
+                f"SevenNet needs the optional packages torch and sevenn (No module named "
+                f"{name!r}); install them with: {INSTALL_HINT}"
+            )
 
 
 def available_devices() -> list[str]:
@@ -158,16 +174,27 @@ class SevenNet(CalculatorConfig):
         """
         if os.path.isfile(self.model):
             return os.path.abspath(self.model)
+        attribute = self._shipped_attribute()
         _import_sevenn()
         from sevenn import _const
 
-        name = _normalised(self.model)
-        attribute = SHIPPED_MODELS.get(name)
-        path = getattr(_const, attribute, None) if attribute is not None else None
+        path = getattr(_const, attribute, None)
         if path is not None and os.path.isfile(path):
             return str(path)
+        raise ValueError(
+            f"SevenNet model {self.model!r}: its checkpoint is not inside the installed sevenn "
+            f"package (expected sevenn 0.13, which ships it); reinstall with: {INSTALL_HINT}"
+        )
+
+    def _shipped_attribute(self) -> str:
+        """The ``sevenn._const`` attribute of a shipped pretrained ``model`` (no import);
+        ``ValueError`` for other names."""
+        name = _normalised(self.model)
+        attribute = SHIPPED_MODELS.get(name)
+        if attribute is not None:
+            return attribute
         shipped = ", ".join(sorted(set(SHIPPED_MODELS)))
-        if attribute is not None or name.startswith("7net-"):
+        if name.startswith("7net-"):
             raise ValueError(
                 f"SevenNet model {self.model!r}: its checkpoint is not inside the installed "
                 f"sevenn package (sevenn would download it, which is not done here); use one of "
@@ -180,11 +207,16 @@ class SevenNet(CalculatorConfig):
 
     def check(self) -> None:
         """Raise a clear error now if :meth:`build` cannot work: ``ImportError`` naming the
-        extra ``mlip`` when torch or sevenn is missing; ``ValueError`` naming the device and
-        the valid ones when ``device`` does not exist here (e.g. ``"cuda"`` without a GPU), or
-        when the model is not on disk. Imports torch and sevenn (about 3 s, once per process;
-        processes forked afterwards inherit them)."""
-        _import_sevenn()
+        extra ``mlip`` when torch or sevenn is not installed; ``ValueError`` naming the device
+        and the valid ones when ``device`` does not exist here (e.g. ``"cuda"`` without a GPU),
+        or naming the model when it is neither shipped with sevenn nor a file. Imports torch
+        only for a device other than ``"cpu"`` (a few seconds), so a run that builds the model
+        in worker processes does not import it in the calling process as well."""
+        _require_installed()
+        if not os.path.isfile(self.model):
+            self._shipped_attribute()
+        if self.device == "cpu":
+            return
         import torch
 
         try:
@@ -201,7 +233,6 @@ class SevenNet(CalculatorConfig):
                 f"SevenNet device {self.device!r} is not available on this machine; valid here: "
                 f"{', '.join(valid)} (SevenNet runs on {', '.join(_DEVICE_TYPES)} where present)"
             )
-        self.checkpoint()
 
     def build(self) -> BaseCalculator:
         """A new ``sevenn.calculator.SevenNetCalculator`` with the model loaded on ``device``

@@ -18,6 +18,7 @@ from ase.calculators.calculator import BaseCalculator
 
 from .calculators import EMT, CalculatorConfig
 from .crystals import Formulas, sample
+from .fanout import shared_workers
 from .filters import AndFilter, AspectFilter, DistanceFilter, FilterBase, apply_filters
 from .perturbations import PerturbationLike, RandomChoice, Rattle, Stretch, perturb
 from .random import RngLike, resolve_seed
@@ -172,23 +173,24 @@ def run_pipeline(
 
     current = stages["sampled"]
     relaxed: list[list[Atoms]] = []
-    for key, settings in (("volume_relaxed", volume_relax), ("full_relaxed", full_relax)):
-        if settings is None:
-            continue
-        settings = _with_calculator(settings, calculator)
-        report = StageReport(stage=str(settings))
-        current = relax(
-            current,
-            settings,
-            report=report,
-            workers=workers,
-            executor=executor,
-            progress=progress,
-            time_limit=time_limit,
-        )
-        stages[key] = current
-        relaxed.append(current)
-        reports.append(report)
+    with shared_workers():  # both relaxations on the same worker processes
+        for key, settings in (("volume_relaxed", volume_relax), ("full_relaxed", full_relax)):
+            if settings is None:
+                continue
+            settings = _with_calculator(settings, calculator)
+            report = StageReport(stage=str(settings))
+            current = relax(
+                current,
+                settings,
+                report=report,
+                workers=workers,
+                executor=executor,
+                progress=progress,
+                time_limit=time_limit,
+            )
+            stages[key] = current
+            relaxed.append(current)
+            reports.append(report)
 
     report = StageReport(stage="perturb")
     stages["perturbed"] = perturb(

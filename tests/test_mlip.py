@@ -11,6 +11,7 @@ import importlib
 import math
 import os
 import pickle
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,3 +205,18 @@ def test_cli_settings_know_it_by_name(tmp_path: Path) -> None:
     on_a_missing_gpu = RunSettings(calculator="sevennet", calculator_kwargs={"device": "cuda:9"})
     with pytest.raises(ValueError, match="'cuda:9'"):
         on_a_missing_gpu.calculator_config()
+
+
+def test_checking_a_cpu_config_does_not_import_torch() -> None:
+    """The calling process only checks; the workers import torch and load the model (a run that
+    imported torch in both paid the seconds twice)."""
+    _require_mlip()
+    code = (
+        "import sys\n"
+        "from assyst_nodes.mlip import SevenNet\n"
+        "SevenNet().check(); SevenNet('7net-0_22May2024').check()\n"
+        "print(sorted({'torch', 'sevenn'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.strip() == "[]"
