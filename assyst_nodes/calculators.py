@@ -39,6 +39,12 @@ class CalculatorConfig(ABC):
         """Raise a clear error now if :meth:`build` cannot work (default: nothing to check)."""
         return None
 
+    def modules(self) -> tuple[str, ...]:
+        """Modules whose import dominates :meth:`build` (seconds for torch-based potentials),
+        which worker processes may import ahead of the work
+        (:func:`~assyst_nodes.fanout.warm_workers`); default: none."""
+        return ()
+
 
 @dataclass(frozen=True)
 class EMT(CalculatorConfig):
@@ -193,6 +199,10 @@ class ImportedCalculator(CalculatorConfig):
                 f"calculator path {self.path!r}: module {module_name!r} has no {attribute!r}; "
                 "give 'module:Name' of a calculator class or factory it defines"
             ) from None
+
+    def modules(self) -> tuple[str, ...]:
+        module_name, sep, _ = self.path.partition(":")
+        return (module_name if sep else self.path.rpartition(".")[0],)
 
     def check(self) -> None:
         """Import the target now; raise ``ImportError`` naming the path if that fails."""

@@ -385,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) else error
         print(f"assyst-nodes: error: {message}", file=sys.stderr)
         return 2
+    _warm_workers(settings)
     try:
         if settings.no_project:
             result = _run_in_memory(settings)
@@ -396,6 +397,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(result.table())
     _write_outputs(settings, result)
     return 0
+
+
+def _warm_workers(settings: RunSettings) -> None:
+    """With local worker processes, start the fork server now, importing the stages and the
+    calculators' heavy modules (torch for SevenNet) in the background while this process
+    imports pyiron: the workers then start with them (see
+    :func:`~assyst_nodes.fanout.warm_workers`)."""
+    from .executors import LocalProcesses
+    from .fanout import warm_workers
+
+    executors = [settings.executor_for(stage) for stage in (None, *EXECUTOR_STAGES)]
+    local = settings.workers > 1 and any(e is None for e in executors)
+    if not local and not any(
+        isinstance(e, LocalProcesses) and e.workers > 1 for e in executors
+    ):
+        return
+    configs = [settings.calculator_config(), settings.label_config()]
+    warm_workers(m for config in configs if config is not None for m in config.modules())
 
 
 def _run_in_memory(settings: RunSettings) -> PipelineResult:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, Self, overload
+from typing import Any, Literal, Protocol, Self, overload
 
 import numpy as np
 import spglib
@@ -44,6 +44,7 @@ __all__ = [
     "MAX_GROUP",
     "TOLERANCE_PROTOTYPES",
     "Formulas",
+    "PointCache",
     "detect_spacegroup",
     "pyxtal",
     "sample",
@@ -350,6 +351,22 @@ def pyxtal(
     return _draw(group, species, num_ions, dim, resolve_seed(rng), pyxtal_kwargs)
 
 
+class PointCache(Protocol):
+    """Grid points of :func:`sample` drawn before, e.g. stored in a project.
+
+    ``get(points)`` gets each point as ``(label, seed)``: ``label`` is ``"<formula> @
+    <group>"`` (e.g. ``"Cu2Ag1 @ 164"``) and ``seed`` the seed of its stream (the structure's
+    ``info["rng_seed"]``); it returns per point ``(structure, None)``, ``(None, drop)`` or
+    ``None`` (draw it). What it returns must be what drawing the point with the same base seed,
+    ``dim``, tolerance and pyxtal keywords gives; drops that say nothing about the point
+    (``time_limit``, ``worker_lost``) must not be returned. The other arguments of
+    :func:`sample` (formulas, groups, cap, order) do not change a point's crystal."""
+
+    def get(
+        self, points: Sequence[tuple[str, int]]
+    ) -> list[tuple[Atoms | None, Drop | None] | None]: ...
+
+
 def sample(
     formulas: Formulas | Iterable[Mapping[str, int]],
     spacegroups: Iterable[int] | None = None,
@@ -367,6 +384,7 @@ def sample(
     progress: bool | None = None,
     time_limit: float | None = None,
     resubmit: int = 1,
+    cache: PointCache | None = None,
     **pyxtal_kwargs: Any,
 ) -> Iterator[Atoms]:
     """Yield random symmetric crystals over the grid of compositions x symmetry groups.
@@ -390,6 +408,8 @@ def sample(
       :mod:`assyst_nodes.deadline`.
     - ``resubmit``: times a chunk of grid points whose worker or scheduler job was lost is
       sent again; then its points are skipped with reason ``worker_lost``.
+    - ``cache``: grid points drawn before (e.g. stored in a project, see :class:`PointCache`)
+      are taken from it instead of drawn again; the report counts them as ``reused``.
 
     Grid points that are incompatible, where pyxtal gives up or raises, or that take longer
     than ``time_limit`` are skipped and recorded in ``report`` (reasons ``incompatible``,
@@ -449,7 +469,7 @@ def sample(
     limit = TimeLimit(time_limit)
     return _walk(
         grid, dim, tm, base, max_structures, report, dict(pyxtal_kwargs), workers, executor,
-        chunksize, progress, limit, resubmit,
+        chunksize, progress, limit, resubmit, cache,
     )
 
 
@@ -507,6 +527,13 @@ def _lost_point(
     return None, Drop(label, WORKER_LOST, f"{type(error).__name__}: {error}"), 0.0
 
 
+def _point_key(point: tuple[Formula, int], base: int, dim: int) -> tuple[str, int]:
+    """(label, seed) of a grid point: what a :class:`PointCache` looks it up by."""
+    composition, group = point
+    formula = _formula_string(composition)
+    return f"{formula} @ {group}", derive_seed(base, "pyxtal", formula, group, dim)
+
+
 def _walk(
     grid: list[tuple[Formula, int]],
     dim: int,
@@ -521,9 +548,11 @@ def _walk(
     progress: bool | None,
     limit: TimeLimit,
     resubmit: int,
+    cache: PointCache | None = None,
 ) -> Iterator[Atoms]:
     """Visit the grid in order until ``max_structures`` are made; fanned out, chunks of
-    ``chunksize`` points run ahead (two per worker) and are taken in grid order.
+    ``chunksize`` points run ahead (two per worker) and are taken in grid order. Points that
+    ``cache`` knows are taken from it, in their place, and not drawn.
 
     Points drawn ahead past the cap are discarded unseen, so the output and the report equal
     the serial walk's.
@@ -533,21 +562,27 @@ def _walk(
     fixed = (dim, tm, base, pyxtal_kwargs, limit)
     made = 0
     record = Execution(executor)
+    known: dict[int, tuple[Atoms | None, Drop | None]] = {}
+    if cache is not None and max_structures != 0:
+        keys = [_point_key(point, base, dim) for point in grid]
+        known = {i: o for i, o in enumerate(cache.get(keys)) if o is not None}
+    todo = [point for i, point in enumerate(grid) if i not in known]
     with contextlib.ExitStack() as stack:
         if report is not None:
             stack.callback(lambda: report.execution.update(record.record()))
         stack.enter_context(limit)
         bar = stack.enter_context(progress_bar(total, "sample", progress))
-        if serial:
-            record.ran(where())
+        if serial or not todo:
+            if todo:
+                record.ran(where())
             batches: Iterator[list[tuple[Atoms | None, Drop | None, float]]] = (
-                _visit(*fixed, [point]) for point in grid
+                _visit(*fixed, [point]) for point in todo
             )
         else:
             if executor is None:
                 record.executor = "local processes"
             pool = executor or stack.enter_context(process_pool(workers))
-            chunks = [grid[i : i + chunksize] for i in range(0, len(grid), chunksize)]
+            chunks = [todo[i : i + chunksize] for i in range(0, len(todo), chunksize)]
             slots = max(workers, int(getattr(pool, "_max_workers", 0) or 0))
             batches = stack.enter_context(
                 contextlib.closing(
@@ -559,24 +594,38 @@ def _walk(
             )
         if max_structures == 0:
             return
-        last = time.perf_counter()
-        for outcomes in batches:
-            now = time.perf_counter()
-            wall, last = now - last, now  # this chunk's share of the stage's wall time
-            for structure, drop, seconds in outcomes:
+
+        def drawn() -> Iterator[tuple[Atoms | None, Drop | None, float]]:
+            """The drawn points in order, each with its share of the wall time (s)."""
+            last = time.perf_counter()
+            for outcomes in batches:
+                now = time.perf_counter()
+                wall, last = now - last, now  # this chunk's share of the stage's wall time
+                for structure, drop, seconds in outcomes:
+                    yield structure, drop, seconds if serial else wall / len(outcomes)
+
+        draws = drawn()
+        for i in range(len(grid)):
+            if i in known:
+                structure, drop = known[i]
+                seconds = 0.0
                 if report is not None:
-                    report.n_in += 1
-                    report.seconds += seconds if serial else wall / len(outcomes)
-                    if drop is not None:
-                        report.drops.append(drop)
-                if structure is None:
-                    if max_structures is None:
-                        bar.update(1)
-                    continue
-                made += 1
-                bar.update(1)
-                if report is not None:
-                    report.n_out += 1
-                yield structure
-                if max_structures is not None and made >= max_structures:
-                    return  # before drawing the next point
+                    report.flags["reused"] = report.flags.get("reused", 0) + 1
+            else:
+                structure, drop, seconds = next(draws)
+            if report is not None:
+                report.n_in += 1
+                report.seconds += seconds
+                if drop is not None:
+                    report.drops.append(drop)
+            if structure is None:
+                if max_structures is None:
+                    bar.update(1)
+                continue
+            made += 1
+            bar.update(1)
+            if report is not None:
+                report.n_out += 1
+            yield structure
+            if max_structures is not None and made >= max_structures:
+                return  # before drawing the next point

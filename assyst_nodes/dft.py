@@ -227,6 +227,9 @@ class GPAW(CalculatorConfig):
                 "holding them"
             )
 
+    def modules(self) -> tuple[str, ...]:
+        return ("gpaw", "gpaw.calculator")
+
     def build(self) -> GPAWCalculator:
         """A new :class:`GPAWCalculator` (imports gpaw: ``ImportError`` when it is missing)."""
         _import_gpaw()

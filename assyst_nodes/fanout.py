@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Executor,
@@ -34,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from .progress import progress_bar
 
 __all__ = [
+    "STAGE_MODULES",
     "Execution",
     "auto_chunksize",
     "call_single_threaded",
@@ -46,6 +47,7 @@ __all__ = [
     "run_chunk",
     "shared_workers",
     "single_threaded",
+    "warm_workers",
     "where",
 ]
 
@@ -173,6 +175,41 @@ def process_pool(workers: int, tasks: int | None = None) -> Iterator[ProcessPool
         return
     with new_process_pool(workers if tasks is None else max(1, min(workers, tasks))) as pool:
         yield pool
+
+
+STAGE_MODULES: tuple[str, ...] = (
+    "assyst_nodes.crystals",
+    "assyst_nodes.relaxations",
+    "assyst_nodes.perturbations",
+    "assyst_nodes.filters",
+)
+"""What the stages' chunks run (with ase, numpy, scipy, spglib and pyxtal under them)."""
+
+
+def warm_workers(modules: Iterable[str] = ()) -> bool:
+    """Start this process's fork server now, importing :data:`STAGE_MODULES` and ``modules``
+    (e.g. a calculator's :meth:`~assyst_nodes.calculators.CalculatorConfig.modules`: torch
+    for a machine-learning potential, seconds) in the background, while this process goes on.
+
+    Worker processes that :func:`new_process_pool` later starts from the fork server (it does
+    when this process runs several threads, e.g. inside a graph) are forked from it with those
+    modules imported, instead of each importing them before its first chunk. Modules that
+    cannot be imported are left out (the worker then reports the error when it builds the
+    calculator). Does nothing (``False``) where there is no fork server or one already runs
+    (its modules cannot change then). Results do not change, only when imports happen."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver  # the process-wide fork server of multiprocessing
+    if getattr(server, "_forkserver_pid", None) is not None:
+        return False
+    wanted = ["__main__", *STAGE_MODULES, *modules]
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        list(dict.fromkeys(wanted))
+    )
+    forkserver.ensure_running()
+    return True
 
 
 def start_method() -> str:

@@ -234,6 +234,9 @@ class SevenNet(CalculatorConfig):
                 f"{', '.join(valid)} (SevenNet runs on {', '.join(_DEVICE_TYPES)} where present)"
             )
 
+    def modules(self) -> tuple[str, ...]:
+        return ("torch", "sevenn.calculator")
+
     def build(self) -> BaseCalculator:
         """A new ``sevenn.calculator.SevenNetCalculator`` with the model loaded on ``device``
         (about 1 s on a CPU after the imports), after :meth:`check`. Sets

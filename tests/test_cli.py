@@ -245,6 +245,8 @@ def test_cli_time_limits_reach_the_stages_and_show_as_drops(
     out = capsys.readouterr().out
     volume = next(line for line in out.splitlines() if line.startswith("volume_relax"))
     assert "time_limit: 2" in volume  # both sampled crystals ran out of time
+    # a new project: in the same one, the grid points drawn above are read, not drawn
+    target = [where] if where == "--no-project" else [where, str(tmp_path / "p2")]
     assert main([*CLI_TINY, *target, "--output", str(tmp_path / "o2"),
                  "--sample-time-limit", "1e-6"]) == 0
     sample = next(line for line in capsys.readouterr().out.splitlines()

@@ -176,3 +176,62 @@ def test_structures_lost_to_their_workers_are_the_only_ones_computed_again(
     table = project.job_table()
     assert list(table["status"]) == ["finished"] and len(table) == 1
     assert os.path.exists(tmp_path / "proj" / f"{table['job'].iloc[0]}.h5")
+
+
+def _sampled(recorder: Any = None, **changes: Any) -> tuple[list[Atoms], Any]:
+    """Cu-Ag crystals of up to 3 atoms (seed 3), 10 of them unless ``changes`` say otherwise."""
+    from assyst_nodes.crystals import Formulas
+
+    kwargs: dict[str, Any] = {
+        "formulas": Formulas.range(("Cu", "Ag"), 0, 4), "spacegroups": list(range(1, 231)),
+        "max_atoms": 3, "max_structures": 10, "tolerance": 0.9, "seed": 3,
+    }
+    kwargs.update(changes)
+    return stages.sample(**kwargs, recorder=recorder, progress=False)
+
+
+def _same_crystals(a: list[Atoms], b: list[Atoms]) -> None:
+    assert [x.info[UUID] for x in a] == [y.info[UUID] for y in b]
+    for x, y in zip(a, b, strict=True):
+        assert np.array_equal(x.positions, y.positions)
+        assert np.array_equal(x.cell.array, y.cell.array)
+        assert x.info["rng_seed"] == y.info["rng_seed"]
+
+
+def test_a_grown_sample_draws_only_the_new_grid_points(tmp_path: Path) -> None:
+    recorder = ProjectRecorder(tmp_path / "proj")
+    first, report = _sampled(recorder)
+    assert "reused" not in report.flags
+    visited = report.n_in  # grid points visited to make 10 crystals (incompatible ones too)
+    grown, report = _sampled(recorder, max_structures=14)
+    assert report.flags["reused"] == visited and report.n_out == 14
+    fresh, fresh_report = _sampled(max_structures=14)  # in memory, every point drawn
+    _same_crystals(grown, fresh)
+    _same_crystals(grown[:10], first)
+    assert [d.label for d in report.drops] == [d.label for d in fresh_report.drops]
+    # more compositions (4 atoms) and parallel workers: the points drawn before are still
+    # read, not drawn, and the result is that of a fresh run
+    from assyst_nodes.crystals import Formulas
+
+    four = Formulas.range(("Cu", "Ag"), 0, 5)
+    wider, report = _sampled(recorder, formulas=four, max_atoms=4, max_structures=20, workers=2)
+    fresh, _ = _sampled(formulas=four, max_atoms=4, max_structures=20)
+    _same_crystals(wider, fresh)
+    assert report.flags["reused"] > 0
+    # another tolerance may make other crystals: nothing is reused
+    other, report = _sampled(recorder, tolerance=1.0)
+    assert "reused" not in report.flags
+    _same_crystals(other, _sampled(tolerance=1.0)[0])
+
+
+def test_grid_points_lost_to_the_time_limit_are_drawn_again(tmp_path: Path) -> None:
+    recorder = ProjectRecorder(tmp_path / "proj")
+    first, report = _sampled(recorder, time_limit=1e-4)  # no pyxtal draw ends in 0.1 ms
+    assert any(d.reason == "time_limit" for d in report.drops) and len(first) < 10
+    again, report = _sampled(recorder)
+    # incompatible points are known (reused); those that ran out of time are drawn this time
+    assert report.flags["reused"] > 0 and report.n_out == 10
+    assert report.flags["reused"] <= report.n_in - (10 - len(first))
+    assert not any(d.reason == "time_limit" for d in report.drops)
+    fresh, _ = _sampled()
+    _same_crystals(again, fresh)

@@ -99,3 +99,44 @@ def test_a_pool_whose_worker_died_is_replaced_at_the_next_stage(tmp_path: Path) 
         assert [d.reason for d in lost] == ["worker_lost", "worker_lost"]
         after = map_chunks(where_built, (config,), [1, 2, 3], workers=2, chunksize=1)
     assert len(after) == 3 and not set(after) & before
+
+
+WARM = """
+import sys, threading
+from assyst_nodes.fanout import map_chunks, shared_workers, start_method, warm_workers
+
+
+def imported(names, chunk):
+    return [sorted(n for n in names if n in sys.modules) for _ in chunk]
+
+
+if __name__ == "__main__":
+    names = ["json.tool", "assyst_nodes.relaxations", "no_such_module_here"]
+    assert "json.tool" not in sys.modules
+    print("STARTED", warm_workers(["json.tool", "no_such_module_here"]))
+    print("AGAIN", warm_workers(["csv"]))  # the server runs: its modules cannot change
+    stop = threading.Event()
+    threading.Thread(target=stop.wait).start()  # a threaded process uses the fork server
+    print("METHOD", start_method())
+    with shared_workers():
+        print("WORKERS", map_chunks(imported, (names,), [1, 2], workers=2, chunksize=1)[0])
+    print("HERE", "json.tool" in sys.modules)
+    stop.set()
+"""
+
+
+def test_warm_workers_start_with_the_modules_imported(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "warm.py"
+    script.write_text(WARM)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert lines["STARTED"] == "True" and lines["AGAIN"] == "False"
+    assert lines["METHOD"] == "forkserver"
+    # the workers came with the modules (a missing one is left out); this process has none
+    assert lines["WORKERS"] == "['assyst_nodes.relaxations', 'json.tool']"
+    assert lines["HERE"] == "False"

@@ -96,8 +96,13 @@ def _sample_arguments(settings: dict[str, Any], workers: int) -> None:
 
 
 def _sample(
-    settings: dict[str, Any], workers: int, executor: ExecutorLike, progress: bool | None
+    settings: dict[str, Any],
+    workers: int,
+    executor: ExecutorLike,
+    progress: bool | None,
+    points: crystals.PointCache | None = None,
 ) -> tuple[list[Atoms], StageReport]:
+    """Draw the crystals; ``points``: grid points drawn before (a project's, when recorded)."""
     report = StageReport("sample")
     kwargs = dict(settings)
     kwargs["rng"] = kwargs.pop("seed")
@@ -106,7 +111,7 @@ def _sample(
         structures = list(
             crystals.sample(
                 **kwargs, report=report, workers=workers, executor=live, progress=progress,
-                resubmit=resubmit,
+                resubmit=resubmit, cache=points,
             )
         )
     return structures, report

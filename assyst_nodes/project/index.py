@@ -201,6 +201,27 @@ class Index:
         with self._connect(write=True) as db:
             self._delete(db, job_id)
 
+    def jobs_of_key(self, key: str) -> list[tuple[int, str]]:
+        """(job id, name) of the jobs of settings key ``key``, oldest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT job_id, name FROM jobs WHERE key = ? ORDER BY job_id", (key,)
+            ).fetchall()
+        return [(int(i), str(n)) for i, n in rows]
+
+    def drops_of(self, job_ids: Iterable[int]) -> list[tuple[str, str, str]]:
+        """(label, reason, detail) of the drops of jobs ``job_ids``, newest job first."""
+        ids = [int(i) for i in job_ids]
+        if not ids:
+            return []
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT label, reason, detail FROM drops WHERE job_id IN "
+                f"({', '.join('?' * len(ids))}) ORDER BY job_id DESC",
+                ids,
+            ).fetchall()
+        return [(str(a), str(b), str(c)) for a, b, c in rows]
+
     def jobs(self) -> dict[int, tuple[str, str]]:
         """Job id -> (name, stage) of every indexed job."""
         with self._connect() as db:

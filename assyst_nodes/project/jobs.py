@@ -23,6 +23,8 @@ from. Layout of a stage job ``<name>`` in its project folder ``<folder>``::
       /<name>/input/stage                  the stage name
       /<name>/input/settings               readable text of the settings (keys sorted)
       /<name>/input/settings_pickle        base64 of the pickled settings mapping
+      /<name>/input/key_settings           the settings that decide a structure's outcome
+                                           (:func:`key_settings`), hashed into the index key
       /<name>/input/input_job_ids          per input list: the job whose output it is, -1 if
                                            the list is stored in this job
       /<name>/input/input_sizes            length of each input list
@@ -97,6 +99,7 @@ __all__ = [
     "StageOutput",
     "job_class",
     "job_h5",
+    "key_settings",
     "settings_repr",
 ]
 
@@ -110,6 +113,21 @@ _MAX_INPUTS: Final = 4  # inputs of the combine node
 def settings_repr(settings: Mapping[str, Any]) -> str:
     """Readable, deterministic text of ``settings``: ``key=repr(value)`` sorted by key."""
     return ", ".join(f"{key}={settings[key]!r}" for key in sorted(settings))
+
+
+POINT_SETTINGS: Final = ("dim", "seed", "tolerance")
+"""What decides the crystal of one grid point of the sample stage (its seed also depends on
+the point itself); formulas, groups, cap, order and time limit only choose which points are
+drawn."""
+
+
+def key_settings(stage: str, settings: Mapping[str, Any]) -> str:
+    """The text of the settings that decide what ``stage`` makes of one input (a structure, or
+    a grid point for ``sample``: :data:`POINT_SETTINGS`), hashed into the jobs' key in the
+    structure index (:func:`~assyst_nodes.project.index.settings_key`)."""
+    if stage == "sample":
+        settings = {k: v for k, v in settings.items() if k in POINT_SETTINGS}
+    return settings_repr(settings)
 
 
 def _pickled(settings: Mapping[str, Any]) -> str:
@@ -394,6 +412,7 @@ class AssystStage(AssystJob):
             "input/stage": self.stage_name,
             "input/settings": settings_repr(settings),
             "input/settings_pickle": _pickled(settings),
+            "input/key_settings": key_settings(self.stage_name, settings),
             "input/input_job_ids": np.array(  # -1: a list stored in this job
                 [-1 if isinstance(s, (list, StoredList)) else s for s in sources], dtype=np.int64
             ),
@@ -442,7 +461,9 @@ class AssystStage(AssystJob):
     def settings_key(self) -> str:
         """Hash of the stage and its settings: the jobs of one key give a structure the same
         outcome (see :meth:`assyst_nodes.project.index.Index.outcomes`)."""
-        return settings_key(self.stage_name, settings_repr(self._input.kwargs(check=False)))
+        return settings_key(
+            self.stage_name, key_settings(self.stage_name, self._input.kwargs(check=False))
+        )
 
     def settings_object(self) -> dict[str, Any]:
         """The settings mapping the stage ran with (unpickled: trust the project you load)."""

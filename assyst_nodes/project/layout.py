@@ -204,8 +204,10 @@ def read_for_index(file: str | Path, name: str) -> Stored:
     key of its stage and settings, its drops."""
     structures, report = read_output(file, name)
     with job_file(file, name) as handle:
-        key = settings_key(_text(handle, f"{name}/input/stage"),
-                           _text(handle, f"{name}/input/settings"))
+        settings = f"{name}/input/key_settings"  # older jobs: all settings
+        if settings not in handle:
+            settings = f"{name}/input/settings"
+        key = settings_key(_text(handle, f"{name}/input/stage"), _text(handle, settings))
     uuids = [u for us in read_input_uuids(file, name) for u in us]
     drops = [(d.label, d.reason, d.detail) for d in report.drops]
     return Stored(structures, uuids, key, drops)

@@ -15,6 +15,13 @@ structure (by uuid) it gives, in this order:
 and ``None`` for the rest, which the stage computes. Each computed chunk is appended to the
 job's ``partial`` group at once (:func:`~assyst_nodes.project.layout.append_partial`), so a run
 killed half-way resumes at the structure. Structures without a uuid are always computed.
+
+:class:`SampledPoints` does the same for the grid points of the sample stage
+(a :class:`~assyst_nodes.crystals.PointCache`): a point drawn by any finished sample job of the
+same seed, dimension and tolerance (its settings key leaves out formulas, groups, cap, order and
+time limit, which do not change a point's crystal) is read, not drawn again, so a run with a
+higher ``max_structures`` or more formulas draws only the new points. Points that ran out of
+their time limit are drawn again (the limit may have been raised since).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 
 from ase import Atoms
 
-from assyst_nodes.lineage import UUID, parent_of
+from assyst_nodes.lineage import RNG_SEED, UUID, parent_of
 from assyst_nodes.relaxations import Outcome
 from assyst_nodes.reports import RETRYABLE_REASONS, Drop
 
@@ -35,7 +42,7 @@ from .index import Index
 from .layout import STRUCTURES, USABLE_STATUSES, DamagedJobError, append_partial, job_file
 from .store import read_structures
 
-__all__ = ["ProjectOutcomes", "outcomes_by_input", "with_cache"]
+__all__ = ["ProjectOutcomes", "SampledPoints", "outcomes_by_input", "with_cache"]
 
 
 def outcomes_by_input(results: Iterable[Atoms], drops: Iterable[Drop]) -> dict[str, Outcome]:
@@ -119,21 +126,64 @@ class ProjectOutcomes:
         append_partial(self.file, self.name, results, drops)
 
 
+class SampledPoints:
+    """The :class:`~assyst_nodes.crystals.PointCache` of a sample job (see the module
+    docstring): ``folder``, ``key`` (the job's settings key) and ``usable`` (ids of the
+    folder's usable jobs in the job table)."""
+
+    def __init__(self, folder: Path, key: str, usable: Iterable[int] = ()) -> None:
+        self.folder = Path(folder)
+        self.key = key
+        self.usable = {int(i) for i in usable}
+
+    def get(
+        self, points: Sequence[tuple[str, int]]
+    ) -> list[tuple[Atoms | None, Drop | None] | None]:
+        index = Index(self.folder)
+        jobs = [(i, n) for i, n in index.jobs_of_key(self.key) if i in self.usable]
+        by_seed: dict[int, Atoms] = {}
+        for _, name in reversed(jobs):  # the oldest job wins among equals
+            try:
+                with job_file(self.folder / f"{name}.h5", name) as handle:
+                    structures = read_structures(handle[f"{name}/{STRUCTURES}"])
+            except (DamagedJobError, KeyError):  # unreadable: draw these again
+                continue
+            by_seed.update((int(a.info[RNG_SEED]), a) for a in structures if RNG_SEED in a.info)
+        drops = {
+            label: Drop(label, reason, detail)
+            for label, reason, detail in reversed(index.drops_of(i for i, _ in jobs))
+            if reason not in RETRYABLE_REASONS and reason != "time_limit"
+        }
+        found: list[tuple[Atoms | None, Drop | None] | None] = []
+        for label, seed in points:
+            if seed in by_seed:
+                found.append((by_seed[seed], None))
+            elif label in drops:
+                found.append((None, drops[label]))
+            else:
+                found.append(None)
+        return found
+
+
 def with_cache(
     compute: Callable[..., Any], job: Any, carried: Mapping[str, Outcome]
 ) -> Callable[..., Any]:
     """``compute`` given a :class:`ProjectOutcomes` of stage ``job`` (saved, in its project)
-    if it takes a ``cache`` (the per-structure stages), else ``compute`` as it is."""
+    if it takes a ``cache`` (the per-structure stages), or a :class:`SampledPoints` if it takes
+    ``points`` (the sample stage), else ``compute`` as it is."""
     try:
-        takes = "cache" in inspect.signature(compute).parameters
+        parameters = inspect.signature(compute).parameters
     except (TypeError, ValueError):  # no signature to read
-        takes = False
-    if not takes:
+        parameters = {}  # type: ignore[assignment]
+    if "cache" not in parameters and "points" not in parameters:
         return compute
     project = job.project
     rows = project.db.get_items_dict(
         {"project": project.project_path, "status": list(USABLE_STATUSES)}
     )
+    if "points" in parameters:
+        points = SampledPoints(job.folder, job.settings_key(), [int(r["id"]) for r in rows])
+        return functools.partial(compute, points=points)
     cache = ProjectOutcomes(
         job.folder, job.job_name, job.settings_key(), carried, [int(r["id"]) for r in rows]
     )
