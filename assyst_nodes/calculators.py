@@ -65,11 +65,15 @@ class Morse(CalculatorConfig):
 
     ``epsilon`` is the well depth (eV), ``r0`` the minimum distance (Å), ``rho0`` the
     dimensionless stiffness; ``rcut1``/``rcut2`` (in units of ``r0``) bound the smooth cutoff.
+    The defaults are the reference implementation's (``assyst.calculators.Morse()``:
+    ``epsilon=1.0``, ``r0=1.0``, ``rho0=1.0``, ASE's cutoffs), so ``Morse()`` and
+    ``Morse(r0=...)`` give its energies; for a metal such as Cu set them, e.g.
+    ``Morse(epsilon=0.3, r0=2.6, rho0=5.0)``.
     """
 
     epsilon: float = 1.0
-    r0: float = 2.5
-    rho0: float = 6.0
+    r0: float = 1.0
+    rho0: float = 1.0
     rcut1: float = 1.9
     rcut2: float = 2.7
 

@@ -160,7 +160,11 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         help="second relaxation after the volume relaxation (full)",
     )
     relaxation.add_argument(
-        "--pressure", type=float, default=defaults.pressure, help="pressure in GPa (0)"
+        "--pressure",
+        type=float,
+        default=defaults.pressure,
+        help="pressure in GPa of the volume relaxation and of --relax full or symmetry; "
+        "refused with --relax cell or positions, which relax at no pressure (0)",
     )
     relaxation.add_argument(
         "--fmax", type=float, default=defaults.fmax, help="force tolerance in eV/Å (0.001)"

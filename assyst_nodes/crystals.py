@@ -390,7 +390,9 @@ def sample(
     """Yield random symmetric crystals over the grid of compositions x symmetry groups.
 
     - ``formulas``: compositions; those outside ``min_atoms..max_atoms`` atoms are skipped and
-      elements with count 0 are dropped from a composition.
+      elements with count 0 are dropped from a composition. If none is left, nothing is
+      yielded (as in the reference implementation): a ``UserWarning`` names the window and the
+      compositions' sizes and ``report`` records each composition (reason ``atom_window``).
     - ``spacegroups``: group numbers (all of ``1..MAX_GROUP[dim]`` when ``None``).
     - ``max_structures``: stop after this many structures.
     - ``tolerance``: a pyxtal prototype (``TOLERANCE_PROTOTYPES``) or element radii (Å: a number,
@@ -453,11 +455,7 @@ def sample(
     ]
     compositions = [c for c in compositions if c]
     if not compositions:
-        sizes = sorted({sum(n for _, n in f) for f in formulas.atoms})
-        raise ValueError(
-            f"no composition of the formulas has min_atoms={min_atoms} to max_atoms={max_atoms} "
-            f"atoms (they have {sizes} atoms); widen the window or give other formulas"
-        )
+        return _outside_window(formulas, min_atoms, max_atoms, report)
     # only the elements that are drawn need a radius (not those with count 0 or trimmed away)
     tm = _tolerance_matrix(tolerance, {e for c in compositions for e, _ in c})
     base = resolve_seed(rng)
@@ -471,6 +469,30 @@ def sample(
         grid, dim, tm, base, max_structures, report, dict(pyxtal_kwargs), workers, executor,
         chunksize, progress, limit, resubmit, cache,
     )
+
+
+def _outside_window(
+    formulas: Formulas, min_atoms: int, max_atoms: int | None, report: StageReport | None
+) -> Iterator[Atoms]:
+    """Nothing to draw: no composition has ``min_atoms..max_atoms`` atoms. Warns naming the
+    window and the compositions' sizes, records each composition in ``report`` (reason
+    ``atom_window``) and yields nothing, as the reference implementation does."""
+    sizes = sorted({sum(n for _, n in f) for f in formulas.atoms})
+    window = f"min_atoms={min_atoms} to max_atoms={max_atoms}"
+    warnings.warn(
+        f"sample: no composition of the formulas has {window} atoms (they have {sizes} atoms), "
+        "so nothing is sampled; widen the window or give other formulas",
+        UserWarning,
+        stacklevel=3,
+    )
+    if report is not None:
+        report.stage = report.stage or "sample"
+        for formula in formulas.atoms:
+            atoms = sum(n for _, n in formula)
+            report.drop(
+                _formula_string(formula), "atom_window", f"{atoms} atoms, outside {window}"
+            )
+    return iter(())
 
 
 def _visit(

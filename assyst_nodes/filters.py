@@ -16,16 +16,18 @@ calculator already holds (see :class:`EnergyFilter`), never calculated.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from ase import Atoms
+from ase.cell import Cell
 from ase.data import chemical_symbols
 from ase.geometry import minkowski_reduce
 from ase.neighborlist import neighbor_list as _ase_neighbor_list
@@ -33,9 +35,10 @@ from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
 
 from .lineage import UUID
 from .reports import StageReport
-from .validation import structure_list
+from .validation import refuse_keywords, structure_list
 
 __all__ = [
+    "ASPECT_MEASURES",
     "AndFilter",
     "AspectFilter",
     "DistanceFilter",
@@ -256,29 +259,20 @@ _SINGULAR = 1e-10
 singular (zero volume)."""
 
 
+ROUND_OFF = 1e-12
+"""Relative slack of the bound comparisons of :class:`VolumeFilter` and :class:`AspectFilter`:
+a value within it of a bound counts as on the bound (kept), so a bound set to a value that
+another formula rounds differently (a triple product instead of ASE's determinant) is kept."""
+
+
 _MIN_SEARCH_CUTOFF = 1.0
 """Smallest neighbour-search radius (Å); a larger search than needed costs little."""
 
 
-_Vector = tuple[float, float, float]
-
-
-def _cross(u: _Vector, v: _Vector) -> _Vector:
-    """Cross product of two 3-vectors (plain floats: much faster than numpy at this size)."""
-    return (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
-
-
-def _face_normals(cell: np.ndarray) -> tuple[_Vector, _Vector, _Vector]:
-    """``b x c``, ``c x a``, ``a x b`` of the cell rows ``a, b, c`` (Å^2)."""
-    a, b, c = cell.tolist()
-    return _cross(b, c), _cross(c, a), _cross(a, b)
-
-
 def _volume(cell: np.ndarray) -> float:
-    """Volume (Å^3) of the 3x3 ``cell`` as a triple product (exact for orthogonal cells)."""
-    a = cell[0].tolist()
-    normal = _face_normals(cell)[0]
-    return abs(a[0] * normal[0] + a[1] * normal[1] + a[2] * normal[2])
+    """Volume (Å^3) of the 3x3 ``cell``: ASE's ``Cell.volume`` (``|det|``), bit for bit, so a
+    bound set to ``atoms.get_volume() / len(atoms)`` keeps that structure."""
+    return float(Cell(cell).volume)
 
 
 def _is_singular(cell: np.ndarray) -> bool:
@@ -423,28 +417,43 @@ class DistanceFilter(FilterBase):
 def _aspect(cell: np.ndarray) -> float:
     """Longest cell vector (Å) divided by the smallest cell height (Å); inf if singular.
 
-    A height is the distance between two opposite faces: volume / face area.
+    A height is the distance between two opposite faces: volume / face area. Computed with
+    ASE's own cell geometry, exactly ``c.lengths().max() / (c.volume / c.areas()).min()`` for
+    ``c = atoms.cell``, so a bound set to that value keeps the structure.
     """
     if _is_singular(cell):
         return math.inf
-    volume = _volume(cell)
-    smallest_height = volume / max(math.hypot(*normal) for normal in _face_normals(cell))
-    return max(math.hypot(*row) for row in cell.tolist()) / smallest_height
+    ase_cell = Cell(cell)
+    return float(ase_cell.lengths().max() / (ase_cell.volume / ase_cell.areas()).min())
+
+
+ASPECT_MEASURES: Final = ("lengths", "heights")
+"""How :class:`AspectFilter` measures a cell: ``lengths``, the reference package's (longest /
+shortest cell vector), or ``heights`` (longest vector / smallest height, basis-independent)."""
 
 
 @dataclass(frozen=True)
 class AspectFilter(FilterBase):
     """Keeps a structure iff its cell is not too elongated or flat.
 
-    The aspect ratio is the length of the longest cell vector divided by the smallest cell
-    height (the distance between opposite faces, volume / face area), both in Å; it is 1 for a
-    cube and ``c/a`` for any orthorhombic cell. If the cell as given exceeds
-    ``maximum_aspect_ratio`` (dimensionless, >= 1), its Minkowski-reduced basis is tried too,
-    so a skewed choice of basis of a compact lattice is kept. A structure with a zero-volume
-    cell (e.g. a molecule without cell) is rejected. ``str``: ``aspect(6.0)``.
+    ``measure="lengths"`` (the default, as the reference package ``assyst`` measures): the
+    longest cell vector divided by the shortest, both in Å. It depends on the choice of basis
+    and misses flat cells (a cell with three equal vectors can be a sheet).
+
+    ``measure="heights"`` (what this package's pipeline, macro and command line use): the length
+    of the longest cell vector divided by the smallest cell height (the distance between
+    opposite faces, volume / face area), both in Å; it is 1 for a cube and ``c/a`` for any
+    orthorhombic cell. If the cell as given exceeds ``maximum_aspect_ratio``, its
+    Minkowski-reduced basis is tried too, so a skewed choice of basis of a compact lattice is
+    kept.
+
+    ``maximum_aspect_ratio``: dimensionless, >= 1. Both measures equal ``c/a`` for an
+    orthorhombic cell. A structure with a zero-volume cell (e.g. a molecule without cell) is
+    rejected. ``str``: ``aspect(6.0)`` (lengths) or ``aspect(6.0, heights)``.
     """
 
     maximum_aspect_ratio: float = 6.0
+    measure: str = "lengths"
 
     def __post_init__(self) -> None:
         value = _check_number("maximum_aspect_ratio", self.maximum_aspect_ratio)
@@ -452,24 +461,39 @@ class AspectFilter(FilterBase):
         if value < 1.0:
             raise ValueError(f"maximum_aspect_ratio must be >= 1, got {value}")
         object.__setattr__(self, "maximum_aspect_ratio", value)
+        if self.measure not in ASPECT_MEASURES:
+            raise ValueError(
+                f"AspectFilter.measure must be one of {', '.join(map(repr, ASPECT_MEASURES))}, "
+                f"got {self.measure!r}"
+            )
 
     def aspect_ratio(self, structure: Atoms) -> float:
         """The aspect ratio of ``structure``'s cell as this filter measures it (see class)."""
         cell = structure.cell.array
+        if self.measure == "lengths":
+            if _is_singular(cell):
+                return math.inf
+            lengths = Cell(cell).lengths()
+            return float(lengths.max() / lengths.min())
         ratio = _aspect(cell)
-        if ratio > self.maximum_aspect_ratio and math.isfinite(ratio):
+        if not self._within(ratio) and math.isfinite(ratio):
             reduced, _ = minkowski_reduce(cell, pbc=True)
             ratio = min(ratio, _aspect(np.asarray(reduced)))
         return ratio
 
+    def _within(self, ratio: float) -> bool:
+        return ratio <= self.maximum_aspect_ratio * (1 + ROUND_OFF)
+
     def __call__(self, structure: Atoms) -> bool:
-        return bool(self.aspect_ratio(structure) <= self.maximum_aspect_ratio)
+        return bool(self._within(self.aspect_ratio(structure)))
 
     def explain(self, structure: Atoms) -> str:
         return f"aspect ratio {self.aspect_ratio(structure):.4g} > {self.maximum_aspect_ratio}"
 
     def __str__(self) -> str:
-        return f"aspect({self.maximum_aspect_ratio})"
+        if self.measure == "lengths":
+            return f"aspect({self.maximum_aspect_ratio})"
+        return f"aspect({self.maximum_aspect_ratio}, {self.measure})"
 
 
 def _bounds_str(name: str, low: float | None, high: float | None, extra: str = "") -> str:
@@ -498,8 +522,16 @@ class VolumeFilter(FilterBase):
     """Keeps a structure iff ``minimum <= volume per atom <= maximum`` (Å^3/atom).
 
     A bound of ``None`` is not checked; given bounds must be > 0. The volume is that of the
-    cell, whatever the periodicity; a structure without atoms is rejected.
-    ``str``: ``volume(min=5.0, max=40.0)``.
+    cell as ASE gives it (``atoms.get_volume() / len(atoms)``, bit for bit), whatever the
+    periodicity; a value within :data:`ROUND_OFF` of a bound counts as on it (kept). A
+    structure without atoms is rejected. ``str``: ``volume(min=5.0, max=40.0)``.
+
+    Give the bounds by keyword, ``VolumeFilter(minimum=5.0, maximum=40.0)``, or both
+    positionally, ``VolumeFilter(5.0, 40.0)``. A single positional bound is refused
+    (``TypeError``): the reference implementation reads ``VolumeFilter(300)`` as the
+    *maximum*, range-style, older versions of this package as the minimum. The reference's
+    keywords ``minimum_volume_per_atom``/``maximum_volume_per_atom`` are refused too, naming
+    the keyword to write.
     """
 
     minimum: float | None = None
@@ -520,9 +552,10 @@ class VolumeFilter(FilterBase):
         volume = self.volume_per_atom(structure)
         if math.isnan(volume):
             return False
+        slack = ROUND_OFF * volume
         return bool(
-            (self.minimum is None or volume >= self.minimum)
-            and (self.maximum is None or volume <= self.maximum)
+            (self.minimum is None or volume + slack >= self.minimum)
+            and (self.maximum is None or volume - slack <= self.maximum)
         )
 
     def explain(self, structure: Atoms) -> str:
@@ -530,6 +563,35 @@ class VolumeFilter(FilterBase):
 
     def __str__(self) -> str:
         return _bounds_str("volume", self.minimum, self.maximum)
+
+
+def _refuse_reference_bounds(init: Callable[..., None]) -> Callable[..., None]:
+    """Wrap VolumeFilter's ``__init__`` (keeping its signature): a single positional bound and
+    the reference implementation's keywords raise ``TypeError`` saying what to write."""
+    ours = {"minimum_volume_per_atom": "minimum", "maximum_volume_per_atom": "maximum"}
+
+    @functools.wraps(init)
+    def __init__(self: VolumeFilter, *bounds: Any, **keywords: Any) -> None:
+        for name, value in keywords.items():
+            if name in ours:
+                raise TypeError(
+                    f"VolumeFilter({name}={value!r}) is the reference package's (assyst) "
+                    f"spelling; write VolumeFilter({ours[name]}={value!r}) (Å^3/atom)"
+                )
+        if len(bounds) == 1 and not keywords:
+            (bound,) = bounds
+            raise TypeError(
+                f"VolumeFilter({bound!r}) is ambiguous: the reference package (assyst) reads one "
+                "positional bound as the maximum volume per atom, older versions of this "
+                f"package as the minimum; write VolumeFilter(maximum={bound!r}) or "
+                f"VolumeFilter(minimum={bound!r}) (Å^3/atom)"
+            )
+        init(self, *bounds, **keywords)
+
+    return __init__
+
+
+VolumeFilter.__init__ = _refuse_reference_bounds(VolumeFilter.__init__)  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------------------------
@@ -569,6 +631,17 @@ def _on_missing(policy: str, structure: Atoms, what: str) -> bool:
     return policy == "keep"
 
 
+def _missing_advice(value: object) -> str:
+    """What to write instead of the reference implementation's ``missing=``."""
+    ours = {"error": "raise", "ignore": "keep"}.get(value) if isinstance(value, str) else None
+    instead = f"if_missing={ours!r}" if ours else "if_missing='raise', 'keep' or 'reject'"
+    return (
+        f"the reference package's (assyst) missing= is if_missing= here "
+        f"(missing='error' -> 'raise', the default; 'ignore' -> 'keep'): write {instead}"
+    )
+
+
+@refuse_keywords(missing=_missing_advice)
 @dataclass(frozen=True)
 class EnergyFilter(FilterBase):
     """Keeps a structure iff ``min_energy <= potential energy per atom <= max_energy`` (eV/atom).
@@ -577,14 +650,16 @@ class EnergyFilter(FilterBase):
     :class:`~ase.calculators.singlepoint.SinglePointCalculator`); nothing is ever calculated.
     A bound of ``None`` is not checked. A non-finite energy (NaN, inf) is rejected. Without a
     result (no calculator, no energy in its results, or results for other positions/cell),
-    ``if_missing`` decides: ``"keep"`` (default) keeps the structure, ``"reject"`` drops it,
-    ``"raise"`` raises :class:`MissingResultError`.
-    ``str``: ``energy(min=-5.0, max=0.0)`` (plus ``if_missing=...`` unless ``"keep"``).
+    ``if_missing`` decides: ``"raise"`` (default, as the reference implementation) raises
+    :class:`MissingResultError` (a ``ValueError``), ``"keep"`` keeps the structure (the
+    reference's ``missing="ignore"``), ``"reject"`` drops it. The reference's keyword
+    ``missing=`` is refused with a ``TypeError`` naming the ``if_missing`` to write.
+    ``str``: ``energy(min=-5.0, max=0.0)`` (plus ``if_missing=...`` unless ``"raise"``).
     """
 
     min_energy: float | None = None
     max_energy: float | None = None
-    if_missing: MissingPolicy = "keep"
+    if_missing: MissingPolicy = "raise"
 
     def __post_init__(self) -> None:
         lo, hi = _check_bounds(
@@ -620,21 +695,22 @@ class EnergyFilter(FilterBase):
         return f"energy {energy:.6g} eV/atom outside {self}"
 
     def __str__(self) -> str:
-        extra = "" if self.if_missing == "keep" else f"if_missing={self.if_missing}"
+        extra = "" if self.if_missing == "raise" else f"if_missing={self.if_missing}"
         return _bounds_str("energy", self.min_energy, self.max_energy, extra)
 
 
+@refuse_keywords(missing=_missing_advice)
 @dataclass(frozen=True)
 class ForceFilter(FilterBase):
     """Keeps a structure iff no atom's force is longer than ``max_force`` (eV/Å).
 
     Forces are the ``"forces"`` result the structure's calculator already holds; nothing is ever
     calculated. Any non-finite force component (NaN, inf) rejects. ``if_missing`` works as in
-    :class:`EnergyFilter` (default ``"keep"``). ``str``: ``force(max=5.0)``.
+    :class:`EnergyFilter` (default ``"raise"``). ``str``: ``force(max=5.0)``.
     """
 
     max_force: float
-    if_missing: MissingPolicy = "keep"
+    if_missing: MissingPolicy = "raise"
 
     def __post_init__(self) -> None:
         value = _check_number("max_force", self.max_force)
@@ -671,7 +747,7 @@ class ForceFilter(FilterBase):
         return f"largest force {force:.4g} eV/Å > {self.max_force} eV/Å"
 
     def __str__(self) -> str:
-        extra = "" if self.if_missing == "keep" else f"if_missing={self.if_missing}"
+        extra = "" if self.if_missing == "raise" else f"if_missing={self.if_missing}"
         return _bounds_str("force", None, self.max_force, extra)
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "derive_uuid",
     "geometry_digest",
     "index_by_uuid",
+    "make_root",
     "parent_of",
     "seed_of",
     "step_of",
@@ -111,6 +112,19 @@ def update_uuid(structure: Atoms, step: str | None = None, key: object = None) -
     info[UUID] = new
     if step is not None:
         info[STEP] = step
+    return structure
+
+
+def make_root(structure: Atoms) -> Atoms:
+    """Make ``structure`` the first of its line, in place: an empty ``lineage`` and its own uuid
+    as ``seed``; return it.
+
+    A stage gives the result of an input without a uuid this form (the uuid minted for such an
+    input to derive ids and random streams from is carried by no structure, so naming it as
+    an ancestor would leave a chain that cannot be resolved); the reference implementation's
+    results of such inputs are their own seeds too."""
+    structure.info[LINEAGE] = []
+    structure.info[SEED] = structure.info[UUID]
     return structure
 
 

@@ -240,16 +240,28 @@ class SevenNet(CalculatorConfig):
     def build(self) -> BaseCalculator:
         """A new ``sevenn.calculator.SevenNetCalculator`` with the model loaded on ``device``
         (about 1 s on a CPU after the imports), after :meth:`check`. Sets
-        ``torch.set_num_threads(threads)`` for this process."""
+        ``torch.set_num_threads(threads)`` for this process, and again before each calculation
+        where something (e.g. a chunk's one-thread BLAS limit) changed it."""
         self.check()
         import torch
 
         calculator_module = _import_sevenn()
         torch.set_num_threads(self.threads)
         with _quiet_build():
-            return calculator_module.SevenNetCalculator(
+            calculator = calculator_module.SevenNetCalculator(
                 model=self.checkpoint(), device=self.device, modal=self.modal
             )
+        threads, calculate = self.threads, calculator.calculate
+
+        def calculate_with_threads(*args: Any, **kwargs: Any) -> Any:
+            # a stage's chunk limits OpenMP to one thread while it runs (threadpoolctl), which
+            # also limits torch: each calculation restores the config's thread count
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            return calculate(*args, **kwargs)
+
+        calculator.calculate = calculate_with_threads  # type: ignore[method-assign]
+        return calculator
 
     def __str__(self) -> str:
         details = [self.model]

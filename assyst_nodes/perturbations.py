@@ -36,15 +36,16 @@ is the same bit for bit in any order and with any number of workers. A result is
 ``plan.apply(parent_copy, numpy.random.default_rng(info["rng_seed"]))`` where ``plan`` is the
 config (for a :class:`RandomChoice`: its chosen branch, whose name ends ``info["perturbation"]``).
 
-Seeds of configs nested in a :class:`Series` or :class:`RandomChoice` are ignored (with a
-warning when such a composite is built): the enclosing top-level stream drives every member.
+One top-level stream drives every member of a :class:`Series` or :class:`RandomChoice`. A
+composite without a seed of its own whose members carry seeds takes its base seed from them
+(:attr:`Series.base_seed`), so ``Rattle(0.1, rng=5) + Stretch(0.05, 0.05, rng=6)`` gives the
+same results in every run, as a seeded top-level config does.
 """
 
 from __future__ import annotations
 
 import copy as _copy
 import math
-import sys
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -65,6 +66,7 @@ from .lineage import (
     SUPERCELL,
     UUID,
     geometry_digest,
+    make_root,
     update_uuid,
 )
 from .random import RngLike, derive_seed, resolve_seed, stream
@@ -100,9 +102,13 @@ class Perturbation(ABC):
     """Base of the perturbation configs: frozen dataclasses that change a structure randomly.
 
     ``str()`` is the step name. ``p + q`` is a :class:`Series` (``p`` first). Calling a config
-    on a structure, ``Rattle(0.1)(atoms)``, gives one perturbed copy with a new uuid, drawn with
-    the config's own ``rng`` seed (fresh entropy when it is ``None``); it equals the first draw
-    of ``perturb([atoms], p)``. It raises :class:`CannotApply` where :func:`perturb` reports.
+    on a structure, ``Rattle(0.1)(atoms)``, perturbs ``atoms`` *in place* and returns it, as
+    the reference implementation does: new positions (and cell), a new uuid with the old one
+    appended to ``lineage``, drawn with the config's own ``rng`` seed (fresh entropy when it is
+    ``None``); the result equals the first draw of ``perturb([atoms], p)`` (which never
+    modifies its inputs). Where the result has other atoms (a one-atom cell rattled with
+    ``create_supercells=True``) the input stays as it is and a new structure is returned, as
+    in the reference. It raises :class:`CannotApply` where :func:`perturb` reports.
     """
 
     @abstractmethod
@@ -139,15 +145,32 @@ class Perturbation(ABC):
         return Series((other, self))
 
     def __call__(self, structure: Atoms) -> Atoms:
-        """One perturbed copy of ``structure`` (see the class docstring)."""
+        """Perturb ``structure`` in place and return it (see the class docstring)."""
+        if not isinstance(structure, Atoms):
+            raise TypeError(f"expected ase.Atoms, got {type(structure).__name__}")
         seed = resolve_seed(self.base_seed)
         parent = _with_uuid(structure)
         result = _attempt(
-            parent, self, self.choose(_choice_stream(seed, parent, self, 0)), seed, 0, 0
+            parent,
+            self,
+            self.choose(_choice_stream(seed, parent, self, 0)),
+            seed,
+            0,
+            0,
+            root=parent is not structure,
         )
         if result is None:
             raise CannotApply(f"{self} gave no result for {parent.info[UUID]}")
-        return result
+        if len(result) != len(structure) or not np.array_equal(result.numbers, structure.numbers):
+            return result  # a supercell (or a callable's new structure): the input stays
+        # in place, as the reference implementation: geometry and metadata, the calculator
+        # stays attached (its results no longer match, so ASE recomputes or refuses them)
+        structure.set_cell(result.cell)
+        structure.set_positions(result.positions, apply_constraint=False)
+        structure.pbc = result.pbc
+        structure.info.clear()
+        structure.info.update(result.info)
+        return structure
 
 
 PerturbationLike = Perturbation | Callable[[Atoms], Atoms]
@@ -202,26 +225,13 @@ def _set(instance: object, name: str, value: object) -> None:
     object.__setattr__(instance, name, value)
 
 
-def _warn_nested_seeds(owner: object, members: Iterable[Perturbation]) -> None:
-    seeded = [str(m) for m in members if m.base_seed is not None]
-    if seeded:
-        warnings.warn(
-            f"the rng seeds of {', '.join(seeded)} are ignored inside {type(owner).__name__}: "
-            "the enclosing top-level stream drives every member; set the seed on the "
-            "top-level config or pass rng to perturb()",
-            UserWarning,
-            stacklevel=_outside_stacklevel(),
-        )
-
-
-def _outside_stacklevel() -> int:
-    """The ``stacklevel`` of the first caller outside this module (and dataclass code)."""
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and frame.f_code.co_filename in (__file__, "<string>"):
-        frame = frame.f_back
-        level += 1
-    return level
+def _members_seed(members: Iterable[Perturbation]) -> int | None:
+    """The base seed a composite takes from its members' seeds: ``None`` if no member has
+    one, else a seed derived from all of them (in order, ``None`` for an unseeded member)."""
+    seeds = [member.base_seed for member in members]
+    if all(seed is None for seed in seeds):
+        return None
+    return derive_seed(0, "members", *seeds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -508,8 +518,13 @@ class Series(Perturbation):
             flat.extend(member.perturbations if isinstance(member, Series) else (member,))
         if not flat:
             raise ValueError("a Series needs at least one perturbation")
-        _warn_nested_seeds(self, flat)
         _set(self, "perturbations", tuple(flat))
+
+    @property
+    def base_seed(self) -> int | None:
+        """Derived from the members' seeds (``None`` if no member has one), so
+        ``Rattle(0.1, rng=5) + Stretch(0.05, 0.05, rng=6)`` is reproducible on its own."""
+        return _members_seed(self.perturbations)
 
     def __str__(self) -> str:
         return "+".join(str(member) for member in self.perturbations)
@@ -555,7 +570,11 @@ class RandomChoice(Perturbation):
             raise ValueError(f"chance must be in [0, 1] (probability of b), got {self.chance!r}")
         _set(self, "chance", chance)
         _set(self, "rng", _check_seed(self, self.rng))
-        _warn_nested_seeds(self, (self.a, self.b))
+
+    @property
+    def base_seed(self) -> int | None:
+        """``rng`` if set, else derived from the branches' seeds (``None`` if neither has one)."""
+        return self.rng if self.rng is not None else _members_seed((self.a, self.b))
 
     def __str__(self) -> str:
         return f"random_choice({self.a}, {self.b}, {self.chance})"
@@ -595,9 +614,18 @@ def _choice_stream(seed: int, parent: Atoms, p: Perturbation, copy: int) -> np.r
 
 
 def _attempt(
-    parent: Atoms, p: Perturbation, plan: Perturbation, seed: int, copy: int, attempt: int
+    parent: Atoms,
+    p: Perturbation,
+    plan: Perturbation,
+    seed: int,
+    copy: int,
+    attempt: int,
+    root: bool = False,
 ) -> Atoms | None:
-    """Attempt ``attempt`` of pair (``parent``, ``p``): a new, fully labelled Atoms or ``None``."""
+    """Attempt ``attempt`` of pair (``parent``, ``p``): a new, fully labelled Atoms or ``None``.
+
+    ``root``: ``parent``'s uuid was minted here (the input had none), so the result becomes the
+    first of its line (empty ``lineage``, its own ``seed``, see :func:`make_root`)."""
     draw_seed = derive_seed(seed, str(parent.info[UUID]), str(p), copy, attempt)
     result = plan.apply(_private_copy(parent), np.random.default_rng(draw_seed))
     if result is None:
@@ -610,7 +638,8 @@ def _attempt(
     previous = parent.info.get(PERTURBATION)
     info[PERTURBATION] = f"{previous}+{plan}" if previous else str(plan)
     info[RNG_SEED] = draw_seed
-    return update_uuid(result, step=str(p), key=(draw_seed, geometry_digest(result)))
+    result = update_uuid(result, step=str(p), key=(draw_seed, geometry_digest(result)))
+    return make_root(result) if root else result
 
 
 def _as_list(items: Any, single: Callable[[Any], bool], what: str) -> list[Any]:
@@ -646,7 +675,9 @@ def perturb(
     (>= 1). ``rng`` is the base seed (see the module docstring); each result records its
     draw seed in ``info["rng_seed"]``, its parent in ``lineage``, ``step = str(p)`` and the
     accumulated ``info["perturbation"]``. A structure without a uuid is first given one from
-    its geometry (on a copy); inputs are never modified and results carry no calculator.
+    its geometry (on a copy; its streams derive from it) and its results are their own
+    ``seed`` with an empty ``lineage``, as in the reference implementation, so their chains
+    resolve; inputs are never modified and results carry no calculator.
 
     A pair whose attempts are all rejected is recorded in ``report`` as ``retries_exhausted``,
     one that cannot be perturbed (a one-atom cell rattled without supercells, an element
@@ -663,7 +694,7 @@ def perturb(
     for predicate in predicates:
         if not callable(predicate):
             raise TypeError(f"a filter must be a callable Atoms -> bool, not {predicate!r}")
-    parents = []
+    parents: list[tuple[Atoms, bool]] = []
     seen: set[str] = set()
     for structure in structure_list(structures):
         parent = _with_uuid(structure)
@@ -674,7 +705,7 @@ def perturb(
                 "draws of one structure"
             )
         seen.add(uid)
-        parents.append(parent)
+        parents.append((parent, parent is not structure))  # (parent, uuid minted here)
 
     base = resolve_seed(rng)
     copies: Counter[str] = Counter()
@@ -687,7 +718,7 @@ def perturb(
     start = time.perf_counter()
     results: list[Atoms] = []
     n_pairs = n_retried = 0
-    for parent in parents:
+    for parent, minted in parents:
         for p, copy, seed in plan_ids:
             n_pairs += 1
             label = f"{parent.info[UUID]} {p}"
@@ -695,7 +726,7 @@ def perturb(
             rejected: Counter[str] = Counter()
             for attempt in range(retries):
                 try:
-                    result = _attempt(parent, p, plan, seed, copy, attempt)
+                    result = _attempt(parent, p, plan, seed, copy, attempt, root=minted)
                 except ValueError as error:
                     if report is not None:
                         report.drop(label, "cannot_apply", f"{type(error).__name__}: {error}")

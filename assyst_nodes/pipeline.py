@@ -38,7 +38,7 @@ DEFAULT_RADII: Mapping[str, float] = {"Cu": 0.9, "Ag": 1.0}
 """Minimum-distance radii (Å) of the embedded Cu-Ag example: pairs closer than r_i + r_j
 (1.8 Å Cu-Cu, 2.0 Å Ag-Ag) are neither sampled nor kept."""
 
-DEFAULT_FILTER: FilterBase = DistanceFilter(DEFAULT_RADII) & AspectFilter(6.0)
+DEFAULT_FILTER: FilterBase = DistanceFilter(DEFAULT_RADII) & AspectFilter(6.0, measure="heights")
 """Filter of the embedded example: minimum distances and cells no more elongated than 6:1."""
 
 DEFAULT_PERTURBATIONS: tuple[PerturbationLike, ...] = (

@@ -31,6 +31,7 @@ from .filters import AspectFilter, DistanceFilter, FilterBase
 from .mlip import SevenNet
 from .perturbations import PerturbationLike, RandomChoice, Rattle, Stretch
 from .relaxations import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
+from .validation import check_real
 
 __all__ = [
     "BUILTIN_CALCULATORS",
@@ -88,6 +89,13 @@ RELAXATIONS: Mapping[str, type[Relax]] = {
     "positions": Relax,
 }
 """The second relaxation (after the volume relaxation) by name."""
+
+
+
+def _takes_pressure(kind: type[Relax]) -> bool:
+    """Whether relaxations of ``kind`` take a pressure (field ``pressure_gpa``, GPa)."""
+    return "pressure_gpa" in {f.name for f in dataclasses.fields(kind)}
+
 
 RADIUS_PER_COVALENT = 0.7
 """Default minimum-distance radius of an element as a fraction of its covalent radius (gives
@@ -250,6 +258,15 @@ class RunSettings:
             object.__setattr__(self, name, value)
         if self.relax not in RELAXATIONS:
             raise ValueError(f"relax must be one of {sorted(RELAXATIONS)}, got {self.relax!r}")
+        check_real("pressure", self.pressure, "a number (GPa)")
+        if self.pressure != 0 and not _takes_pressure(RELAXATIONS[self.relax]):
+            takes = sorted(name for name, kind in RELAXATIONS.items() if _takes_pressure(kind))
+            raise ValueError(
+                f"pressure (--pressure) {self.pressure} GPa would be dropped by relax "
+                f"{self.relax!r}, which relaxes at no pressure (cell: the cell shape at fixed "
+                f"volume, positions: the atoms in a fixed cell); use relax (--relax) "
+                f"{' or '.join(takes)} for a relaxation at {self.pressure} GPa, or pressure 0"
+            )
         if not isinstance(self.calculator, str) or not self.calculator.strip():
             raise ValueError(
                 f"calculator must be one of {sorted(BUILTIN_CALCULATORS)} or an import path "
@@ -294,8 +311,8 @@ class RunSettings:
 
     def _relaxation(self, kind: type[Relax]) -> Relax:
         values: dict[str, Any] = {"max_steps": self.max_steps, "force_tolerance": self.fmax}
-        if "pressure" in {f.name for f in dataclasses.fields(kind)}:
-            values["pressure"] = self.pressure
+        if _takes_pressure(kind):
+            values["pressure_gpa"] = self.pressure
         return kind(**values, calculator=self.calculator_config())
 
     def executor_for(self, stage: str | None) -> ExecutorConfig | None:
@@ -356,7 +373,7 @@ class RunSettings:
 
     def filters(self) -> FilterBase:
         """Minimum distances and cell aspect: the final filter, also used while perturbing."""
-        return self.distance_filter() & AspectFilter(self.max_aspect)
+        return self.distance_filter() & AspectFilter(self.max_aspect, measure="heights")
 
     def output_folder(self) -> Path:
         """Where the training set and figures go."""

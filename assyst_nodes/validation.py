@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 from ase import Atoms
 
 from .lineage import UUID
 
-__all__ = ["MIN_CELL_VOLUME", "check_real", "periodic_cells", "structure_list", "with_cells"]
+__all__ = [
+    "MIN_CELL_VOLUME",
+    "check_real",
+    "periodic_cells",
+    "refuse_keywords",
+    "structure_list",
+    "with_cells",
+]
+
+_Class = TypeVar("_Class", bound=type)
 
 MIN_CELL_VOLUME = 1e-6
 """Smallest cell volume (Å^3) that counts as a cell; below it a structure has no (3D) cell."""
@@ -21,6 +32,30 @@ def check_real(name: str, value: object, valid: str = "a number") -> None:
     (a bool is not)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be {valid}, got {value!r} ({type(value).__name__})")
+
+
+def refuse_keywords(**advice: Callable[[Any], str]) -> Callable[[_Class], _Class]:
+    """Class decorator: ``cls(name=value)`` with a ``name`` of ``advice`` raises ``TypeError``
+    whose message is ``advice[name](value)``, saying what to write instead.
+
+    For keywords the reference implementation (``assyst``) spells or means differently, so that
+    its code copied verbatim stops with a clear error instead of a generic one (or a silently
+    different result). The signature seen by ``inspect`` stays the class's own."""
+
+    def decorate(cls: _Class) -> _Class:
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            for name, value in kwargs.items():
+                if name in advice:
+                    raise TypeError(f"{cls.__name__}({name}={value!r}): {advice[name](value)}")
+            init(self, *args, **kwargs)
+
+        cls.__init__ = __init__  # type: ignore[misc]
+        return cls
+
+    return decorate
 
 
 def _short(value: object, width: int = 60) -> str:

@@ -74,7 +74,7 @@ def info() -> dict[str, Any]:
 
 
 def _filters() -> DistanceFilter | Any:
-    return DistanceFilter(RADII) & AspectFilter(ASPECT)
+    return DistanceFilter(RADII) & AspectFilter(ASPECT, measure="heights")
 
 
 def _perturbations() -> list[Any]:

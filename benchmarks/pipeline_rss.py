@@ -40,7 +40,7 @@ def _ours(max_structures: int, seed: int) -> dict[str, int]:
             Rattle(RATTLE_SIGMA, create_supercells=True) + Stretch(*SMALL_STRETCH),
             RandomChoice(Stretch(hydro_a, shear_a), Stretch(hydro_b, shear_b), chance),
         ],
-        filters=DistanceFilter(RADII) & AspectFilter(ASPECT),
+        filters=DistanceFilter(RADII) & AspectFilter(ASPECT, measure="heights"),
         rng=seed,
     )
     names = {"filtered": "training_set"}

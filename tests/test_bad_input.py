@@ -237,17 +237,24 @@ def test_empty_formulas_are_refused_before_drawing(formulas: Any) -> None:
 
 @SWEEP
 @given(low=st.integers(1, 8), width=st.integers(0, 3))
-def test_formulas_that_the_atom_window_empties_are_refused(low: int, width: int) -> None:
+def test_formulas_that_the_atom_window_empties_yield_nothing_with_a_warning(
+    low: int, width: int
+) -> None:
+    # docs/stages/sample.md: such compositions are skipped (the reference yields nothing too)
     formulas = Formulas.range("Cu", low + width + 1, low + width + 4)  # all above max_atoms
+    sizes = list(range(low + width + 1, low + width + 4))
+    report = StageReport()
     with (
         pyxtal_spy() as calls,
-        refused(ValueError, f"min_atoms={low} to max_atoms={low + width}", "widen the window"),
+        pytest.warns(UserWarning, match=f"min_atoms={low} to max_atoms={low + width}") as caught,
     ):
-        sample(formulas, [1], min_atoms=low, max_atoms=low + width)
-    assert calls == []
+        out = list(sample(formulas, [1], min_atoms=low, max_atoms=low + width, report=report))
+    assert out == [] and calls == []
+    assert str(sizes) in str(caught[0].message)
+    assert report.dropped == {"atom_window": 3} and report.n_out == 0
     zeros = Formulas([{"Cu": 0, "Ag": 0}])  # every count 0: nothing to draw
-    with refused(ValueError, r"they have \[0\] atoms", "widen the window or give other formulas"):
-        sample(zeros, [1])
+    with pytest.warns(UserWarning, match=r"they have \[0\] atoms.*widen the window"):
+        assert list(sample(zeros, [1])) == []
 
 
 # --- space groups and dim -----------------------------------------------------------------------
@@ -468,20 +475,29 @@ def test_strains_that_could_collapse_the_cell_are_refused_the_others_accepted(
 )
 def test_pressure_outside_the_sane_range_is_refused(pressure: float, cls: type) -> None:
     with refused(ValueError, f"got {re.escape(repr(pressure))}", r"finite and within ±1000\.0 GPa"):
-        cls(pressure=pressure)
+        cls(pressure_gpa=pressure)
 
 
 @SWEEP
 @given(pressure=st.floats(-MAX_PRESSURE, MAX_PRESSURE), cls=st.sampled_from(PRESSURE_CLASSES))
 def test_pressure_within_the_sane_range_is_accepted(pressure: float, cls: type) -> None:
-    assert accepted(lambda: cls(pressure=pressure)).pressure == pressure
+    assert accepted(lambda: cls(pressure_gpa=pressure)).pressure_gpa == pressure
 
 
 @pytest.mark.parametrize("cls", PRESSURE_CLASSES)
 @pytest.mark.parametrize("pressure", ["1", None, [1.0]])
 def test_pressure_that_is_no_number_is_a_type_error(cls: type, pressure: Any) -> None:
-    with refused(TypeError, re.escape(repr(pressure)), r"pressure must be a number within ±1000"):
-        cls(pressure=pressure)
+    with refused(
+        TypeError, re.escape(repr(pressure)), r"pressure_gpa must be a number within ±1000"
+    ):
+        cls(pressure_gpa=pressure)
+
+
+@pytest.mark.parametrize("cls", PRESSURE_CLASSES)
+def test_the_reference_pressure_keyword_in_ev_per_cubic_angstrom_is_refused(cls: type) -> None:
+    # the reference package's pressure= is eV/Å^3 (ASE's unit); here it is pressure_gpa= in GPa
+    with refused(TypeError, r"pressure=0\.5\)", r"write pressure_gpa=80\.108831 \(GPa\)"):
+        cls(pressure=0.5)
 
 
 def test_force_tolerance_and_potential_parameters_that_are_no_numbers_are_type_errors() -> None:

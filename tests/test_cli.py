@@ -167,7 +167,7 @@ def test_cli_run_takes_calculator_relax_and_perturbation_settings(
             "--max-structures", "2", "--no-project", "--no-figures", "--output", str(tmp_path),
             "--calculator", "ase.calculators.lj:LennardJones",
             "--calculator-kwargs", '{"sigma": 2.3, "epsilon": 0.1, "rc": 6.0}',
-            "--relax", "cell", "--pressure", "1.0", "--fmax", "0.01", "--max-steps", "15",
+            "--relax", "cell", "--fmax", "0.01", "--max-steps", "15",
             "--rattle", "0.05", "--large-strain", "0.3", "0.1", "--no-supercells",
             "--retries", "3", "--max-aspect", "5", "--radii", "0.8"]
     assert main(args) == 0
@@ -193,6 +193,8 @@ def test_cli_run_takes_calculator_relax_and_perturbation_settings(
         (["--workers", "0"], "workers must be >= 1, got 0"),
         (["--time-limit", "-1"], "time_limit must be seconds > 0"),
         (["--relax", "sideways"], "invalid choice: 'sideways'"),
+        (["--relax", "cell", "--pressure", "1.0"], "would be dropped by relax 'cell'"),
+        (["--relax", "positions", "--pressure", "-2"], "use relax (--relax) full or symmetry"),
         (["--write-config", "run.json"], "must end in .toml, .yaml or .yml"),
     ],
 )
@@ -311,3 +313,42 @@ def test_cli_labels_the_training_set_and_exports_it_for_fitting_codes(
     assert main(["export", str(folder), str(tmp_path / "none.extxyz"), "--stage", "sample",
                  "--labels-prefix", "REF_"]) == 0
     assert "0 structures written" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("calculator", ["emt", "lj"])
+def test_cli_run_relaxes_with_the_chosen_calculator(calculator: str, tmp_path: Path) -> None:
+    from ase.calculators.emt import EMT as AseEMT
+    from ase.calculators.lj import LennardJones as AseLJ
+    from ase.io import read
+
+    args = ["run", "--elements", "Cu", "--max-atoms", "2", "--spacegroups", "229",
+            "--max-structures", "2", "--no-project", "--no-figures", "--output", str(tmp_path),
+            "--calculator", calculator, "--max-steps", "5"]
+    assert main(args) == 0
+    labelled = [a for a in read(tmp_path / "training_set.extxyz", index=":")
+                if a.calc is not None and "energy" in a.calc.results]
+    assert labelled
+    for atoms in labelled:
+        direct = atoms.copy()
+        direct.calc = AseEMT() if calculator == "emt" else AseLJ(sigma=2.3, epsilon=0.1)
+        expected = direct.get_potential_energy()
+        assert atoms.get_potential_energy() == pytest.approx(expected, abs=1e-6)
+
+
+def test_cli_run_with_two_workers_writes_what_one_worker_writes(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    """``--workers 2`` fans sampling and relaxation out over two processes: the same training
+    set, bit for bit (the extxyz files are equal byte for byte), and the same stage table."""
+    tables = []
+    for workers in ("1", "2"):
+        folder = tmp_path / f"workers_{workers}"
+        args = [*CLI_TINY, "--no-project", "--output", str(folder), "--workers", workers]
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        tables.append([line.split()[:3] for line in out.splitlines() if line[:1].isalpha()
+                       and "training set" not in line and "written" not in line])
+    one = (tmp_path / "workers_1" / "training_set.extxyz").read_bytes()
+    two = (tmp_path / "workers_2" / "training_set.extxyz").read_bytes()
+    assert one.count(b"Lattice=") >= 6 and two == one
+    assert tables[0] == tables[1] and any(row[:1] == ["full_relax"] for row in tables[0])

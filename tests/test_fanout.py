@@ -202,3 +202,47 @@ def test_where_a_chunk_ran_names_the_slurm_job(monkeypatch: pytest.MonkeyPatch) 
     execution: dict[str, Any] = {}
     map_chunks(squares, (), [1, 2, 3], execution=execution)
     assert execution["slurm_job_ids"] == ["4242"] and execution["executor"] == "in process"
+
+
+def blas_threads(items: list[int]) -> list[int]:
+    """The largest thread count of any BLAS/OpenMP pool loaded here (numpy's OpenBLAS at least),
+    once per item."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    np.ones((2, 2)) @ np.ones((2, 2))  # BLAS is loaded and used
+    pools = threadpool_info()
+    assert pools, "no BLAS/OpenMP pool found"
+    return [max(pool["num_threads"] for pool in pools)] * len(items)
+
+
+def two_blas_threads() -> None:
+    """Pool initializer: allow two BLAS/OpenMP threads in this worker, whatever it inherited."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(2)
+
+
+def test_each_chunk_runs_with_one_blas_thread_in_process_and_in_a_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``call_single_threaded`` around every chunk: two BLAS threads outside a chunk, one inside,
+    in this process and in a worker of any executor (a plain process pool here, whose workers
+    allow two threads)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "2")
+    with threadpool_limits(2):
+        assert blas_threads([0]) == [2]  # what a chunk would see without the limit
+        assert map_chunks(blas_threads, (), [1, 2], workers=1) == [1, 1]  # in this process
+        assert blas_threads([0]) == [2]  # lifted again afterwards
+    with ProcessPoolExecutor(2, initializer=two_blas_threads) as pool:
+        assert pool.submit(blas_threads, [0]).result() == [2]  # a worker outside a chunk
+        chunks = map_chunks(blas_threads, (), list(range(4)), executor=pool, chunksize=1)
+        assert chunks == [1, 1, 1, 1]
+        assert pool.submit(blas_threads, [0]).result() == [2]
+    # the package's own worker processes
+    assert map_chunks(blas_threads, (), list(range(4)), workers=2, chunksize=1) == [1] * 4

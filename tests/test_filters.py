@@ -286,7 +286,7 @@ def test_distance_filter_explain_names_the_closest_pair() -> None:
 
 
 def test_aspect_filter_measures_longest_vector_over_smallest_height() -> None:
-    check = AspectFilter(3.0)
+    check = AspectFilter(3.0, measure="heights")
     assert check.aspect_ratio(Atoms(cell=[2, 2, 2], pbc=True)) == pytest.approx(1.0)
     assert check.aspect_ratio(Atoms(cell=[1, 2, 3], pbc=True)) == pytest.approx(3.0)
     assert check(Atoms(cell=[1, 2, 3], pbc=True))  # the bound is inclusive
@@ -295,21 +295,40 @@ def test_aspect_filter_measures_longest_vector_over_smallest_height() -> None:
 
 def test_aspect_filter_judges_the_lattice_not_the_choice_of_basis() -> None:
     # a cube given with c' = c + 15 a: the raw cell looks elongated, the lattice is not
-    skewed = np.array([[2.0, 0, 0], [0, 2.0, 0], [30.0, 0, 2.0]])
-    assert AspectFilter(6.0).aspect_ratio(Atoms(cell=skewed, pbc=True)) == pytest.approx(1.0)
-    assert AspectFilter(6.0)(Atoms(cell=skewed, pbc=True))
+    skewed = Atoms(cell=np.array([[2.0, 0, 0], [0, 2.0, 0], [30.0, 0, 2.0]]), pbc=True)
+    heights = AspectFilter(6.0, measure="heights")
+    assert heights.aspect_ratio(skewed) == pytest.approx(1.0)
+    assert heights(skewed)
+    assert not AspectFilter(6.0)(skewed)  # the reference's measure judges the basis: ~15
     # three vectors of length 1 spanning a cell only 0.1 Å thick, but a compact lattice
     in_plane = math.sqrt(1 - 0.1**2)
     flat = [[1, 0, 0], [0.5, math.sqrt(3) / 2, 0], [in_plane * 0.8, in_plane * 0.6, 0.1]]
-    assert AspectFilter(3.0)(Atoms(cell=flat, pbc=True))
+    assert AspectFilter(3.0, measure="heights")(Atoms(cell=flat, pbc=True))
     # a truly elongated lattice stays rejected in any basis
-    tall = np.array([[1.0, 0, 0], [0, 1.0, 0], [3.0, 2.0, 7.0]])
-    assert AspectFilter(6.5).aspect_ratio(Atoms(cell=tall, pbc=True)) == pytest.approx(7.0)
-    assert not AspectFilter(6.5)(Atoms(cell=tall, pbc=True))
+    tall = Atoms(cell=np.array([[1.0, 0, 0], [0, 1.0, 0], [3.0, 2.0, 7.0]]), pbc=True)
+    assert AspectFilter(6.5, measure="heights").aspect_ratio(tall) == pytest.approx(7.0)
+    assert not AspectFilter(6.5, measure="heights")(tall)
+
+
+def test_aspect_filter_by_default_measures_as_the_reference_package() -> None:
+    """Longest over shortest cell vector (assyst 1.0's ``c / a`` of the sorted lengths)."""
+    assert AspectFilter().measure == "lengths" and str(AspectFilter()) == "aspect(6.0)"
+    check = AspectFilter(3.0)
+    assert check.aspect_ratio(Atoms(cell=[1, 2, 3], pbc=True)) == 3.0
+    assert check(Atoms(cell=[1, 2, 3], pbc=True)) and not check(Atoms(cell=[1, 2, 3.01], pbc=True))
+    # three unit vectors spanning a sheet 0.1 Å thick: 1 by lengths, ~10 by heights
+    in_plane = math.sqrt(1 - 0.1**2)
+    flat = Atoms(cell=[[1, 0, 0], [0.5, math.sqrt(3) / 2, 0],
+                       [in_plane * 0.8, in_plane * 0.6, 0.1]], pbc=True)
+    assert AspectFilter(1.01)(flat)
+    assert AspectFilter(1.01, measure="heights").aspect_ratio(flat) > 1.01
+    assert str(AspectFilter(2.0, measure="heights")) == "aspect(2.0, heights)"
+    with pytest.raises(ValueError, match=r"measure must be one of 'lengths', 'heights', got 'x'"):
+        AspectFilter(measure="x")
 
 
 def test_aspect_filter_rejects_zero_volume_cell() -> None:
-    assert not AspectFilter(6.0)(molecule("H2O"))
+    assert not AspectFilter(6.0, measure="heights")(molecule("H2O"))
 
 
 def test_volume_filter_bounds_volume_per_atom_inclusively() -> None:
@@ -352,10 +371,10 @@ def test_force_filter_bounds_largest_force_norm() -> None:
 @pytest.mark.parametrize("check", [EnergyFilter(max_energy=0.0), ForceFilter(1.0)])
 def test_calculator_filters_apply_missing_policy_without_results(check: FilterBase) -> None:
     bare = bulk("Cu")
-    assert check(bare)  # default policy: keep
-    assert not type(check)(**{**vars(check), "if_missing": "reject"})(bare)
     with pytest.raises(MissingResultError, match="Cu"):
-        type(check)(**{**vars(check), "if_missing": "raise"})(bare)
+        check(bare)  # default policy: raise, as the reference implementation
+    assert type(check)(**{**vars(check), "if_missing": "keep"})(bare)
+    assert not type(check)(**{**vars(check), "if_missing": "reject"})(bare)
     assert issubclass(MissingResultError, ValueError)
 
 
@@ -367,7 +386,7 @@ def test_energy_filter_treats_forces_only_and_stale_results_as_missing() -> None
     stale.positions += 0.1  # results belong to the old positions
     assert EnergyFilter.energy_per_atom(stale) is None
     assert ForceFilter.largest_force(stale) is None
-    assert EnergyFilter(max_energy=0.0)(stale)
+    assert EnergyFilter(max_energy=0.0, if_missing="keep")(stale)
     assert not ForceFilter(1.0, if_missing="reject")(stale)
 
 
@@ -389,8 +408,9 @@ class _MustNotCalculate(Calculator):
 def test_calculator_filters_never_trigger_a_calculation() -> None:
     structure = bulk("Cu")
     structure.calc = _MustNotCalculate()
-    assert EnergyFilter(max_energy=-10.0)(structure)  # no results -> missing -> keep
-    assert ForceFilter(0.0)(structure)
+    # no results -> missing -> keep
+    assert EnergyFilter(max_energy=-10.0, if_missing="keep")(structure)
+    assert ForceFilter(0.0, if_missing="keep")(structure)
     computed = bulk("Cu", a=3.6)
     computed.calc = EMT()
     energy = computed.get_potential_energy()
@@ -508,7 +528,8 @@ def test_filter_values_are_equal_regardless_of_construction_order_and_number_typ
     assert eval(repr(DistanceFilter({"Cu": 1.0}))) == DistanceFilter({"Cu": 1.0})
     assert DistanceFilter(1) == DistanceFilter(1.0) and str(DistanceFilter(1)) == "distance(1.0)"
     assert DistanceFilter(1.0) != DistanceFilter(1.1)
-    assert AndFilter(AspectFilter(), VolumeFilter(1.0)) == AspectFilter() & VolumeFilter(1.0)
+    volume = VolumeFilter(minimum=1.0)
+    assert AndFilter(AspectFilter(), volume) == AspectFilter() & VolumeFilter(minimum=1.0)
     assert AspectFilter() & VolumeFilter() != VolumeFilter() & AspectFilter()
     with pytest.raises(AttributeError):
         AspectFilter().maximum_aspect_ratio = 2.0  # type: ignore[misc]

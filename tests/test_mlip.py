@@ -132,10 +132,17 @@ def test_the_model_is_loaded_once_per_worker_process(relaxed) -> None:  # type: 
 def test_cached_calculator_is_built_once_per_process() -> None:
     _require_mlip()
     config = SevenNet()
-    assert get_calculator(config) is get_calculator(SevenNet())
+    calculator = get_calculator(config)
+    assert calculator is get_calculator(SevenNet())
     import torch
+    from ase.build import bulk
+    from threadpoolctl import threadpool_limits
 
-    assert torch.get_num_threads() == config.threads
+    atoms = bulk("Cu")
+    atoms.calc = calculator
+    with threadpool_limits(2):  # whatever changed the thread count since the build
+        atoms.get_potential_energy()
+        assert torch.get_num_threads() == config.threads  # set again for the calculation
 
 
 def test_a_missing_device_is_a_clear_error() -> None:

@@ -190,7 +190,7 @@ def test_macro_gives_the_core_pipeline_result_bit_for_bit(macro_run) -> None:
         volume_relax=VolumeRelax(max_steps=15),
         full_relax=FullRelax(max_steps=15),
         perturbations=PERTURBATIONS,
-        filters=DistanceFilter({"Cu": 0.9, "Ag": 1.0}) & AspectFilter(6.0),
+        filters=DistanceFilter({"Cu": 0.9, "Ag": 1.0}) & AspectFilter(6.0, measure="heights"),
         rng=11,
     )
     assert fingerprint(out.training_set) == fingerprint(core.structures)
@@ -445,7 +445,7 @@ def test_config_helper_nodes() -> None:
     assert len(nodes.perturbations_or_default(None)) == 2
     tolerance, combined = nodes.assyst_filters({"Cu": 0.9}, 4.0)
     assert tolerance == DistanceFilter({"Cu": 0.9})
-    assert combined == DistanceFilter({"Cu": 0.9}) & AspectFilter(4.0)
+    assert combined == DistanceFilter({"Cu": 0.9}) & AspectFilter(4.0, measure="heights")
     assert nodes.gather_reports(StageReport("a"), None, StageReport("b")) == [
         StageReport("a"),
         StageReport("b"),

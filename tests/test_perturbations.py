@@ -27,6 +27,7 @@ from assyst_nodes.lineage import (
     STEP,
     SUPERCELL,
     UUID,
+    chain,
     parent_of,
     update_uuid,
 )
@@ -255,11 +256,22 @@ def test_random_choice_chance_0_picks_a_and_1_picks_b(chance: float, branch: str
     assert {o.info[STEP] for o in outputs} == {str(choice)}
 
 
-def test_nested_seeds_are_ignored_with_a_warning() -> None:
-    with pytest.warns(UserWarning, match="ignored inside Series"):
-        Rattle(0.1, rng=1) + Stretch(0.1, 0.1)
-    with pytest.warns(UserWarning, match="ignored inside RandomChoice"):
-        RandomChoice(Rattle(0.1, rng=1), Rattle(0.2), 0.5)
+def test_composites_take_their_seed_from_seeded_members() -> None:
+    cells = small_cells(3)
+    for build in (
+        lambda: Rattle(0.1, rng=5) + Stretch(0.05, 0.05, rng=6),
+        lambda: RandomChoice(Rattle(0.1, rng=1), Rattle(0.2), 0.5),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no warning: the seeds are used
+            config = build()
+        assert config.base_seed is not None
+        # perturb without rng: reproducible from the members' seeds alone
+        assert by_uuid(perturb(cells, config)) == by_uuid(perturb(cells, build()))
+    assert (Rattle(0.1) + Stretch(0.05, 0.05)).base_seed is None
+    other = Rattle(0.1, rng=5) + Stretch(0.05, 0.05, rng=7)
+    assert other.base_seed != (Rattle(0.1, rng=5) + Stretch(0.05, 0.05, rng=6)).base_seed
+    assert RandomChoice(Rattle(0.1, rng=1), Rattle(0.2), 0.5, rng=3).base_seed == 3
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,7 +349,18 @@ def test_direct_call_equals_the_first_draw_of_perturb() -> None:
         Stretch(0.1, 0.1, rng=4),
         RandomChoice(Rattle(0.1), Stretch(0.1, 0.1), 0.5, rng=5),
     ):
-        assert fingerprint(config(cu)) == fingerprint(perturb([cu], config)[0])
+        assert fingerprint(config(cu.copy())) == fingerprint(perturb([cu], config)[0])
+
+
+def test_direct_call_perturbs_in_place_as_the_reference() -> None:
+    cu = copper()
+    before, uid = cu.positions.copy(), cu.info[UUID]
+    out = Rattle(0.1, rng=3)(cu)
+    assert out is cu and not np.allclose(cu.positions, before)
+    assert cu.info[LINEAGE] == [uid] and cu.info[STEP] == "rattle(0.1)"
+    single = update_uuid(bulk("Cu", cubic=False))  # one atom: a supercell is a new structure
+    grown = Rattle(0.1, create_supercells=True, rng=3)(single)
+    assert grown is not single and len(single) == 1 and len(grown) == 8
     unseeded = Rattle(0.1)
     assert unseeded(cu).info[UUID] != unseeded(cu).info[UUID]  # fresh entropy each call
 
@@ -345,8 +368,8 @@ def test_direct_call_equals_the_first_draw_of_perturb() -> None:
 def test_same_structure_gets_different_draws_from_one_seeded_config() -> None:
     a, b = small_cells(2)
     rattle = Rattle(0.1, rng=3)
-    da = rattle(a).positions - a.positions
-    db = rattle(b).positions - b.positions
+    da = rattle(a.copy()).positions - a.positions
+    db = rattle(b.copy()).positions - b.positions
     assert not np.allclose(da, db)
 
 
@@ -418,12 +441,16 @@ def test_a_callable_returning_a_new_atoms_still_gets_the_parents_lineage() -> No
     assert out.info[STEP] == "rebuild"
 
 
-def test_a_structure_without_uuid_is_given_one_from_its_geometry_first() -> None:
+def test_a_structure_without_uuid_gives_results_that_are_their_own_seed() -> None:
     plain = bulk("Cu", cubic=True)
     (out,) = perturb([plain], Rattle(0.1), rng=0)
     assert UUID not in plain.info
-    minted = update_uuid(plain.copy()).info[UUID]
-    assert out.info[LINEAGE] == [minted] and out.info[SEED] == minted
+    # no structure carries the uuid minted for the input, so the result is a root (as the
+    # reference's results of such inputs): its chain resolves from itself alone
+    assert out.info[LINEAGE] == [] and out.info[SEED] == out.info[UUID]
+    assert chain(out, [out]) == [out]
+    (again,) = perturb([plain], Rattle(0.1), rng=0)
+    assert again.info[UUID] == out.info[UUID]  # ids still derive from the geometry
 
 
 def test_duplicate_input_uuids_are_rejected() -> None:
@@ -484,7 +511,7 @@ def test_stretch_keeps_fractional_positions_and_bounds_strain(
     assume(hydro + 2 * shear < 1)
     structure = update_uuid(bulk("NaCl", "rocksalt", a=5.64))  # triclinic primitive cell
     structure.positions += [0.1, 0.2, 0.3]
-    out = Stretch(hydro, shear, minimum_strain=minimum, rng=seed)(structure)
+    out = Stretch(hydro, shear, minimum_strain=minimum, rng=seed)(structure.copy())
     np.testing.assert_allclose(
         out.get_scaled_positions(wrap=False),
         structure.get_scaled_positions(wrap=False),

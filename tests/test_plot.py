@@ -450,3 +450,233 @@ def test_overview_of_structures_shows_the_distance_panels() -> None:
     fig = plot.overview(_ten())
     assert "no 'min_distance' column" not in _texts(fig)
     assert any(ax.get_title() == "shortest distance" for ax in fig.axes)
+
+
+# --------------------------------------------------------------------------------------------
+# what is drawn: the plotted values against values measured here from the structures, without
+# plot.features (ASE's neighbour list, the cell matrix, the calculators' results)
+
+
+def _measured() -> list[Atoms]:
+    """Twelve structures of 4 or 8 atoms: volumes, sizes, Ag fractions, distances, energies
+    (9 of 12), space groups and steps (three) all varied."""
+    out = []
+    for index in range(12):
+        atoms = bulk("Cu", "fcc", a=3.45 + 0.04 * index, cubic=True)
+        if index % 3 == 0:
+            atoms = atoms.repeat((1, 1, 2))
+        if index % 4 == 1:
+            atoms.symbols[0] = "Ag"
+        if index % 5 == 2:
+            atoms.rattle(0.05, seed=index)
+        if index % 3 == 1:  # a sheared cell: angles other than 90 degrees
+            cell = atoms.cell.array.copy()
+            cell[1, 0] += 0.3
+            atoms.set_cell(cell, scale_atoms=True)
+        if index % 4 != 0:
+            forces = np.full((len(atoms), 3), 0.01 * index)
+            atoms.calc = SinglePointCalculator(
+                atoms, energy=-3.0 * len(atoms) + 0.1 * index, forces=forces
+            )
+        atoms.info.update(
+            uuid=f"m{index}", step=f"s{index % 3}", spacegroup=(225, 221, 1)[index % 3]
+        )
+        out.append(atoms)
+    return out
+
+
+def _volume(atoms: Atoms) -> float:
+    return abs(float(np.linalg.det(atoms.cell.array))) / len(atoms)
+
+
+def _energy(atoms: Atoms) -> float:
+    return atoms.get_potential_energy() / len(atoms) if atoms.calc is not None else math.nan
+
+
+def _shortest(atoms: Atoms) -> float:
+    from ase.neighborlist import neighbor_list
+
+    return float(neighbor_list("d", atoms, 6.0).min())
+
+
+def _lengths_and_angles(atoms: Atoms) -> list[float]:
+    cell = atoms.cell.array
+    lengths = np.linalg.norm(cell, axis=1)
+    angles = [
+        math.degrees(math.acos(cell[j] @ cell[k] / (lengths[j] * lengths[k])))
+        for j, k in ((1, 2), (0, 2), (0, 1))
+    ]
+    return [*lengths.tolist(), *angles]
+
+
+QUANTITIES: dict[str, Callable[[Atoms], float]] = {
+    "volume_histogram": _volume,
+    "energy_histogram": _energy,
+    "min_distance_histogram": _shortest,
+    "natoms_histogram": lambda atoms: float(len(atoms)),
+}
+
+
+def _stairs(ax: object) -> list[tuple[str | None, np.ndarray, np.ndarray]]:
+    """(label, counts, edges) of each stacked histogram on ``ax`` (the top minus its base)."""
+    out = []
+    for patch in ax.patches:  # type: ignore[attr-defined]
+        if type(patch).__name__ == "StepPatch":
+            values, edges, baseline = patch.get_data()
+            base = 0.0 if baseline is None else np.asarray(baseline)
+            label = patch.get_label()
+            named = label is not None and not label.startswith("_")
+            out.append((label if named else None, values - base, edges))
+    return out
+
+
+def _assert_histogram(ax: object, values: list[float], groups: list[str] | None = None) -> None:
+    """The stacked histogram on ``ax`` counts exactly the finite ``values`` (per group of
+    ``groups``, the labels its legend shows), in bins that cover them all."""
+    finite = np.isfinite(values)
+    drawn = _stairs(ax)
+    assert drawn, "no histogram drawn"
+    edges = drawn[0][2]
+    assert all(np.array_equal(e, edges) for _, _, e in drawn)  # one set of bins
+    kept = np.asarray(values)[finite]
+    assert edges[0] <= kept.min() and kept.max() <= edges[-1]
+    total = sum(counts for _, counts, _ in drawn)
+    np.testing.assert_array_equal(total, np.histogram(kept, bins=edges)[0])
+    assert total.sum() == finite.sum()
+    if groups is not None:
+        names = np.asarray(groups)[finite]
+        for label, counts, _ in drawn:
+            np.testing.assert_array_equal(counts, np.histogram(kept[names == label], edges)[0])
+        assert {label for label, _, _ in drawn} == set(names.tolist())
+
+
+@pytest.mark.parametrize("name", QUANTITIES)
+@pytest.mark.parametrize("by", [None, "step"])
+def test_histograms_count_the_structures_values(name: str, by: str | None) -> None:
+    structures = _measured()
+    values = [QUANTITIES[name](atoms) for atoms in structures]
+    steps = [atoms.info["step"] for atoms in structures]
+    fig = getattr(plot, name)(structures, by=by)
+    (ax,) = fig.axes
+    _assert_histogram(ax, values, steps if by else None)
+    missing = sum(not np.isfinite(v) for v in values)
+    assert (f"{missing} without a value" in _texts(fig)) == bool(missing)
+    if name == "natoms_histogram":  # unit bins centred on the sizes
+        edges = _stairs(ax)[0][2]
+        np.testing.assert_allclose(edges, np.arange(3.5, 9.0))
+
+
+@pytest.mark.parametrize(
+    ("name", "first"), [("lattice_parameters", 0), ("lattice_angles", 3)]
+)
+def test_cell_histograms_count_the_lengths_and_angles(name: str, first: int) -> None:
+    structures = _measured()
+    fig = getattr(plot, name)(structures)
+    axes = _main_axes(fig)
+    assert [ax.get_title() for ax in axes] == (
+        ["a", "b", "c"] if first == 0 else ["alpha", "beta", "gamma"]
+    )
+    for offset, ax in enumerate(axes):
+        _assert_histogram(ax, [_lengths_and_angles(s)[first + offset] for s in structures])
+    angles = [_lengths_and_angles(s)[5] for s in structures]
+    assert min(angles) < 89.0 and max(angles) == pytest.approx(90.0)  # the data vary
+
+
+@pytest.mark.parametrize(
+    ("name", "x"), [("energy_volume", _volume), ("energy_distance", _shortest)]
+)
+@pytest.mark.parametrize("by", [None, "step"])
+def test_scatters_place_a_point_per_structure_with_an_energy(
+    name: str, x: Callable[[Atoms], float], by: str | None
+) -> None:
+    structures = _measured()
+    fig = getattr(plot, name)(structures, by=by)
+    (ax,) = fig.axes
+    expected = sorted((x(s), _energy(s), s.info["step"]) for s in structures if s.calc)
+    assert len(expected) == 9
+    drawn = []
+    for collection in ax.collections:
+        label = collection.get_label() if by else None
+        drawn += [(px, py, label) for px, py in collection.get_offsets()]
+    drawn.sort()
+    assert len(drawn) == len(expected)
+    for (px, py, label), (ex, ey, step) in zip(drawn, expected, strict=True):
+        assert (px, py) == pytest.approx((ex, ey))
+        assert label in (None, step)
+
+
+def test_concentration_histogram_counts_each_elements_fraction() -> None:
+    structures = _measured()
+    fig = plot.concentration_histogram(structures)
+    (ax,) = fig.axes
+    drawn = {label: (counts, edges) for label, counts, edges in _stairs(ax)}
+    assert set(drawn) == {"Ag", "Cu"}
+    for element, (counts, edges) in drawn.items():
+        fractions = [s.get_chemical_symbols().count(element) / len(s) for s in structures]
+        np.testing.assert_array_equal(counts, np.histogram(fractions, bins=edges)[0])
+        assert edges[0] == 0.0 and edges[-1] == 1.0
+    assert drawn["Ag"][0].sum() == drawn["Cu"][0].sum() == len(structures)
+    assert drawn["Ag"][0][0] == 9  # nine structures without Ag: the first bin
+
+
+@pytest.mark.parametrize("by", [None, "step"])
+def test_spacegroup_bars_stack_the_counts_per_group(by: str | None) -> None:
+    structures = _measured()
+    fig = plot.spacegroup_distribution(structures, by=by)
+    (ax,) = fig.axes
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["1", "221", "225"]
+    totals = dict.fromkeys(ticks, 0.0)
+    per_group: dict[tuple[str, str], float] = {}
+    for container in ax.containers:
+        for bar in container:
+            group = ticks[round(bar.get_x() + bar.get_width() / 2)]
+            totals[group] += bar.get_height()
+            per_group[(container.get_label(), group)] = bar.get_height()
+    counted = {
+        str(number): sum(s.info["spacegroup"] == number for s in structures)
+        for number in (1, 221, 225)
+    }
+    assert totals == counted
+    if by:  # each step sits in one space group here: its bar is that many high, 0 elsewhere
+        for s in structures:
+            step, group = s.info["step"], str(s.info["spacegroup"])
+            assert per_group[(step, group)] == 4
+
+
+def test_overview_panels_show_the_structures_values() -> None:
+    structures = _measured()
+    fig = plot.overview(structures)
+    axes = fig.axes
+    assert fig._suptitle.get_text().endswith("12 structures")
+    for ax, quantity in zip(axes[:4], QUANTITIES.values(), strict=True):
+        _assert_histogram(ax, [quantity(s) for s in structures])
+    for ax, x in ((axes[4], _volume), (axes[5], _shortest)):
+        drawn = sorted(tuple(p) for c in ax.collections for p in c.get_offsets())
+        expected = sorted((x(s), _energy(s)) for s in structures if s.calc)
+        np.testing.assert_allclose(drawn, expected)
+    assert {label for label, _, _ in _stairs(axes[6])} == {"Ag", "Cu"}
+    assert [p.get_height() for p in axes[7].patches] == [4, 4, 4]
+
+
+def test_stage_counts_bars_are_the_reports_numbers() -> None:
+    sampled = StageReport("sample", n_in=0, n_out=9)
+    sampled.drop("Cu2 @ 225", "incompatible")
+    filtered = StageReport("filter", n_in=9, n_out=5)
+    for uuid, reason in [("a", "distance"), ("b", "distance"), ("c", "volume"), ("d", "distance")]:
+        filtered.drop(uuid, reason)
+    relaxed = StageReport("relax", n_in=5, n_out=4)
+    relaxed.drop("e", "calculator_error")
+    reports = [sampled, filtered, relaxed]
+    ax = plot.stage_counts(reports).axes[0]
+    bars = ax.patches
+    assert [b.get_height() for b in bars[:3]] == [0, 9, 5]  # in
+    assert [b.get_height() for b in bars[3:6]] == [9, 5, 4]  # out
+    reasons = sorted(set(sampled.dropped) | set(filtered.dropped) | set(relaxed.dropped))
+    assert reasons == ["calculator_error", "distance", "incompatible", "volume"]
+    for index, reason in enumerate(reasons):  # each reason's bars stacked on the out bar
+        stacked = bars[6 + 3 * index : 9 + 3 * index]
+        assert [b.get_height() for b in stacked] == [r.dropped.get(reason, 0) for r in reports]
+        assert ax.containers[2 + index].get_label() == f"dropped: {reason}"
+    tops = [max(b.get_y() + b.get_height() for b in bars[3:][k::3]) for k in range(3)]
+    assert tops == [10, 9, 5]  # out + dropped: a filter's reaches its n_in

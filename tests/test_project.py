@@ -579,21 +579,37 @@ def test_bad_project_folder_raises_naming_the_path(tmp_path: Path) -> None:
 
 
 def test_read_only_folder_raises_permission_error(tmp_path: Path) -> None:
+    """Folders nobody may write, root included (root ignores a folder's mode, and the tests
+    run as root in CI): ``/sys`` (sysfs makes no folder for anyone: EPERM for root, EACCES for
+    others, EROFS where it is mounted read-only), a folder of mode 0o500 for any other user,
+    and for root a read-only tmpfs mounted on it where mounting is permitted (EROFS)."""
+    sysfs = Path("/sys") / f"assyst_test_{os.getpid()}"
+    assert not sysfs.exists()
+    with pytest.raises(PermissionError, match=sysfs.name):
+        open_project(sysfs / "proj")
+    assert not sysfs.exists()
+
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o500)
-    immutable = False
+    mounted = False
+    if os.geteuid() == 0:  # a real read-only file system, if this root may mount one
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(locked)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        mounted = done.returncode == 0
+    else:
+        locked.chmod(0o500)
     try:
-        if os.access(locked, os.W_OK):  # root ignores permissions: make the folder immutable
-            done = subprocess.run(["chattr", "+i", str(locked)], capture_output=True, text=True)
-            if done.returncode != 0:
-                pytest.fail(f"root and no chattr +i to make a read-only folder: {done.stderr}")
-            immutable = True
-        with pytest.raises(PermissionError, match="locked"):
-            open_project(locked / "proj")
+        if mounted or os.geteuid() != 0:
+            with pytest.raises(PermissionError, match="locked"):
+                open_project(locked / "proj")
+            assert not (locked / "proj").exists()
     finally:
-        if immutable:
-            subprocess.run(["chattr", "-i", str(locked)], check=True)
+        if mounted:
+            subprocess.run(["umount", str(locked)], check=True)
         locked.chmod(0o700)
 
 

@@ -235,3 +235,21 @@ def test_grid_points_lost_to_the_time_limit_are_drawn_again(tmp_path: Path) -> N
     assert not any(d.reason == "time_limit" for d in report.drops)
     fresh, _ = _sampled()
     _same_crystals(again, fresh)
+
+
+def test_relaxing_with_the_attached_calculator_is_refused_into_a_project(tmp_path: Path) -> None:
+    """A project reuses relaxations by input uuid and settings: a live calculator attached to
+    the structures cannot be part of that key, so ``calculator=None`` is refused there when
+    structures carry one, and recorded as ``EMT()`` (what it uses) when none does."""
+    from ase.calculators.emt import EMT as AseEMT
+
+    recorder = ProjectRecorder(tmp_path / "proj")
+    carrying = cells(2)
+    for atoms in carrying:
+        atoms.calc = AseEMT()
+    with pytest.raises(TypeError, match=r"calculator=None.*EMT.*pass calculator="):
+        stages.relax(carrying, VolumeRelax(max_steps=8), recorder=recorder)
+    bare, _ = stages.relax(cells(2), VolumeRelax(max_steps=8), recorder=recorder)
+    again, report = stages.relax(cells(2), RELAX, recorder=recorder)  # explicit EMT(): reused
+    assert report.flags["reused"] == 2 or len(open_project(tmp_path / "proj").job_table()) == 1
+    same(bare, again)

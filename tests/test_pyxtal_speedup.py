@@ -1,10 +1,13 @@
-"""The pyxtal speed-up changes no crystal, installs once, and leaves an unknown pyxtal alone."""
+"""The pyxtal speed-up changes no crystal, hands pyxtal its prebuilt matrix where a call reads
+one, installs once, and leaves an unknown pyxtal alone."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import pyxtal.operations
 import pyxtal.symmetry
+from pyxtal.tolerance import Tol_matrix
 
 from assyst_nodes import pyxtal_speedup
 from assyst_nodes.crystals import Formulas, sample
@@ -64,3 +67,48 @@ def test_a_pyxtal_whose_check_images_looks_different_is_left_alone(
     assert not pyxtal_speedup.install()  # same object, other parameters
     monkeypatch.undo()
     assert pyxtal_speedup.install()
+
+
+# (coords, species, cubic lattice constant Å): the atomic radii decide, no ``tol`` override
+IMAGE_CASES = [
+    ([[0.0, 0.0, 0.0]], ["Cu"], 1.3),  # Cu-Cu images 1.3 Å apart: below 1.32 Å, too close
+    ([[0.0, 0.0, 0.0]], ["Cu"], 1.4),
+    ([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]], ["Cu", "Ag"], 1.5),  # 1.30 Å Cu-Ag: below 1.385 Å
+    ([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]], ["Cu", "Ag"], 1.7),  # 1.47 Å apart: far enough
+    ([[0.0, 0.0, 0.0]], ["Ag"], 1.4),  # Ag-Ag 1.45 Å: too close at 1.4 Å
+]
+
+
+def test_the_prebuilt_matrix_is_what_a_call_without_tol_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The path the sampling grid never takes (pyxtal's callers pass ``tol``): without ``tm``
+    and ``tol`` the wrapper hands pyxtal its prebuilt atomic matrix, which gives pyxtal's own
+    answers while no ``Tol_matrix`` is built per call."""
+    pyxtal_speedup.uninstall()
+    original = pyxtal.operations.check_images
+    expected = [original(c, s, np.eye(3) * a) for c, s, a in IMAGE_CASES]
+    assert True in expected and False in expected  # the cases tell the radii apart
+    assert pyxtal_speedup.install()
+    wrapper = pyxtal.symmetry.check_images
+    assert wrapper is not original
+
+    built: list[object] = []
+
+    class CountedTolMatrix(Tol_matrix):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            built.append(args or kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pyxtal.operations, "Tol_matrix", CountedTolMatrix)
+    assert [wrapper(c, s, np.eye(3) * a) for c, s, a in IMAGE_CASES] == expected
+    assert built == []  # the wrapper ran and passed its matrix: pyxtal built none
+    assert [original(c, s, np.eye(3) * a) for c, s, a in IMAGE_CASES] == expected
+    assert len(built) == len(IMAGE_CASES)  # pyxtal's own builds one per call (the counter works)
+
+    # a matrix or a tol passed by the caller wins over the prebuilt one
+    wide = Tol_matrix(prototype="atomic", factor=10.0)
+    coords, species, a = IMAGE_CASES[1]
+    assert wrapper(coords, species, np.eye(3) * a) is True
+    assert wrapper(coords, species, np.eye(3) * a, tm=wide) is False
+    assert wrapper(coords, species, np.eye(3) * a, tol=2.0) is False

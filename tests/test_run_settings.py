@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,8 +24,16 @@ from assyst_nodes.run_settings import (
 
 finite = st.floats(min_value=0.001, max_value=50.0, allow_nan=False)
 strain = st.just(0.0) | st.floats(min_value=0.001, max_value=0.3)  # hydro + 2 * shear < 1
+
+
+def _run_settings(relax_pressure: tuple[str, float], **values: Any) -> RunSettings:
+    """RunSettings with a second relaxation and a pressure (GPa) it takes."""
+    relax, pressure = relax_pressure
+    return RunSettings(relax=relax, pressure=pressure, **values)
+
+
 settings_strategy = st.builds(
-    RunSettings,
+    _run_settings,
     elements=st.lists(st.sampled_from(["Cu", "Ag", "Fe", "Ni", "Al"]), min_size=1, max_size=3,
                       unique=True).map(tuple),
     min_atoms=st.integers(1, 3),
@@ -36,8 +45,10 @@ settings_strategy = st.builds(
     workers=st.integers(1, 8),
     calculator=st.sampled_from(["emt", "lj", "morse", "ase.calculators.emt:EMT"]),
     label=st.none() | st.sampled_from(["emt", "lj"]),
-    relax=st.sampled_from(["full", "symmetry", "cell", "positions"]),
-    pressure=st.floats(-5.0, 50.0, allow_nan=False),
+    # cell and positions relax at no pressure, so a non-zero one is refused with them
+    relax_pressure=st.tuples(
+        st.sampled_from(["full", "symmetry"]), st.floats(-5.0, 50.0, allow_nan=False)
+    ) | st.tuples(st.sampled_from(["cell", "positions"]), st.just(0.0)),
     fmax=finite,
     max_steps=st.integers(1, 1000),
     time_limit=st.none() | finite,
@@ -103,14 +114,22 @@ def test_default_radii_follow_covalent_radii_beyond_cu_and_ag() -> None:
     [("full", FullRelax), ("symmetry", SymmetryRelax), ("cell", CellRelax), ("positions", Relax)],
 )
 def test_the_second_relaxation_is_chosen_by_name(relax: str, kind: type[Relax]) -> None:
-    run = RunSettings(relax=relax, pressure=2.0, fmax=0.01, max_steps=7)
+    pressure = 2.0 if relax in ("full", "symmetry") else 0.0  # cell, positions: no pressure
+    run = RunSettings(relax=relax, pressure=pressure, fmax=0.01, max_steps=7)
     built = run.full_relax()
     assert type(built) is kind
     assert built.max_steps == 7 and built.force_tolerance == 0.01
-    assert getattr(built, "pressure", 2.0) == 2.0
+    assert getattr(built, "pressure_gpa", pressure) == pressure
     assert run.volume_relax() == VolumeRelax(
-        pressure=2.0, max_steps=7, force_tolerance=0.01, calculator=EMT()
+        pressure_gpa=pressure, max_steps=7, force_tolerance=0.01, calculator=EMT()
     )
+
+
+@pytest.mark.parametrize("relax", ["cell", "positions"])
+def test_a_pressure_the_second_relaxation_would_drop_is_refused(relax: str) -> None:
+    with pytest.raises(ValueError, match=f"1.5 GPa would be dropped by relax '{relax}'"):
+        RunSettings(relax=relax, pressure=1.5)
+    assert RunSettings(relax=relax, pressure=0.0).full_relax().step_name != "full_relax"
 
 
 def test_calculators_by_name_and_by_import_path() -> None:
@@ -142,7 +161,7 @@ def test_labels_from_a_settings_file_with_their_own_kwargs_and_executor(tmp_path
 
 def test_radii_and_aspect_make_the_filter() -> None:
     run = RunSettings(radii={"Cu": 1.1}, max_aspect=4.0, elements=("Cu",))
-    assert run.filters() == DistanceFilter({"Cu": 1.1}) & AspectFilter(4.0)
+    assert run.filters() == DistanceFilter({"Cu": 1.1}) & AspectFilter(4.0, measure="heights")
     assert RunSettings(radii=0.8).distance_filter() == DistanceFilter(0.8)
 
 

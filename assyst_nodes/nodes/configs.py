@@ -185,7 +185,7 @@ def assyst_filters(
     and cells no more elongated than ``max_aspect``. The ``DistanceFilter`` alone is also
     returned, as the sampling tolerance, so crystals are drawn with the same radii."""
     distance = DistanceFilter(radii)
-    return distance, distance & AspectFilter(max_aspect)
+    return distance, distance & AspectFilter(max_aspect, measure="heights")
 
 
 @fr.atomic("executor")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import flowrep as fr
 import pandas as pd
 from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 
 from .. import crystals, pipeline, relaxations
 from ..calculators import EMT, CalculatorConfig
@@ -117,6 +119,28 @@ def _sample(
     return structures, report
 
 
+def _keyable(settings: Relax, structures: list[Atoms]) -> Relax:
+    """``settings`` as a project stores them: a project reuses a relaxation by its input
+    uuid and settings, so the calculator must be part of the settings. ``calculator=None``
+    with no live calculator attached to any structure relaxes with EMT and is recorded as
+    ``EMT()``; with attached calculators it is refused (``TypeError``), as a live calculator
+    cannot key stored results."""
+    if not isinstance(settings, Relax) or settings.calculator is not None:
+        return settings
+    attached = sorted({
+        type(a.calc).__name__ for a in structures
+        if a.calc is not None and not isinstance(a.calc, SinglePointCalculator)
+    })
+    if attached:
+        raise TypeError(
+            f"{type(settings).__name__}(calculator=None) would relax with the calculators "
+            f"attached to the structures ({', '.join(attached)}), which a project cannot key "
+            "its stored relaxations by: pass calculator=<a config>, e.g. EMT(), SevenNet() or "
+            "ImportedCalculator('module:Name', {...})"
+        )
+    return replace(settings, calculator=EMT())
+
+
 @fr.atomic("structures", "report")
 def relax(
     structures: list[Atoms],
@@ -131,6 +155,8 @@ def relax(
     """Minimise each structure with ``settings`` (see :func:`assyst_nodes.relaxations.relax`);
     ``time_limit``: wall time (s) per structure (``None``: no limit)."""
     structures = structure_list(structures)  # before a recorder makes a job
+    if recorder is not None:
+        settings = _keyable(settings, structures)
     compute = partial(
         _fan_out, relaxations.relax, structures, settings, workers, executor, chunksize, progress,
         time_limit,

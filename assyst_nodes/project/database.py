@@ -443,6 +443,8 @@ def _current_binding() -> tuple[Any, ...]:
 
 def _bound(path: str, binding: tuple[Any, ...]) -> BoundProject:
     """A :class:`BoundProject` of folder ``path`` bound to ``binding``."""
+    from . import jobs  # noqa: F401 - registers the stage jobs: pr.create.job.AssystSample ...
+
     with quiet():
         return BoundProject(path, binding=binding)
 
