@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workloads import canonical_crystals
+
 SIDE = r"""
 import json, sys, time, pickle
 import torch, sevenn.calculator  # imported before the timer on both sides
@@ -89,23 +91,12 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def crystals(n: int) -> list[Any]:
-    from assyst_nodes.crystals import Formulas, sample
-    from assyst_nodes.filters import DistanceFilter
-
-    radii = DistanceFilter({"Cu": 0.9, "Ag": 1.0})
-    return list(
-        sample(Formulas.range(("Cu", "Ag"), 0, 5), range(1, 231), max_atoms=4,
-               max_structures=n, tolerance=radii, shuffle=True, rng=3, progress=False)
-    )
-
-
 def overhead(n: int, repeats: int, max_steps: int, work: Path) -> dict[str, Any]:
     """Bare ASE loop against the stage node with a project, fresh processes, interleaved."""
     import pickle
 
     structures_file = work / "structures.pkl"
-    structures_file.write_bytes(pickle.dumps(crystals(n)))
+    structures_file.write_bytes(pickle.dumps(canonical_crystals(n)))
     script = work / "side.py"
     script.write_text(SIDE)
     times: dict[str, list[float]] = {"bare": [], "ours": []}

@@ -88,18 +88,6 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def crystals(n: int) -> list[Any]:
-    """The canonical set: ``n`` Cu-Ag crystals of up to 4 atoms, seed 3 (shuffled grid)."""
-    from assyst_nodes.crystals import Formulas, sample
-    from assyst_nodes.filters import DistanceFilter
-
-    radii = DistanceFilter({"Cu": 0.9, "Ag": 1.0})
-    return list(
-        sample(Formulas.range(("Cu", "Ag"), 0, 5), range(1, 231), max_atoms=4,
-               max_structures=n, tolerance=radii, shuffle=True, rng=3, progress=False)
-    )
-
-
 def counting(calculator: Any) -> tuple[Any, list[int]]:
     """``calculator`` with its ``calculate`` wrapped to count the calls (a list of one int)."""
     calls = [0]
@@ -300,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     ours_settings = {"algorithm": defaults.algorithm, "alpha": defaults.alpha,
                      "maxstep": defaults.maxstep}
     start = time.perf_counter()
-    structures = crystals(args.structures)
+    from workloads import canonical_crystals
+
+    structures = canonical_crystals(args.structures)
     log(f"{len(structures)} crystals sampled")
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -35,25 +35,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from workloads import canonical_crystals
 
-from assyst_nodes.crystals import Formulas, sample
 from assyst_nodes.executors import LocalProcesses, Slurm
 from assyst_nodes.fanout import map_chunks
-from assyst_nodes.filters import DistanceFilter
 from assyst_nodes.relaxations import FullRelax, relax
 
 
 def nothing(items: list[int]) -> list[int]:
     """A trivial chunk: the per-task overhead is all there is."""
     return items
-
-
-def crystals(n: int) -> list[Any]:
-    radii = DistanceFilter({"Cu": 0.9, "Ag": 1.0})
-    return list(
-        sample(Formulas.range(("Cu", "Ag"), 0, 5), range(1, 231), max_atoms=4,
-               max_structures=n, tolerance=radii, shuffle=True, rng=3)
-    )
 
 
 def timed_relax(structures: list[Any], config: Any, chunksize: int | None) -> tuple[float, Any]:
@@ -107,7 +98,7 @@ def main() -> int:
     record["trivial_tasks"] = {"tasks": args.tasks, "seconds": overhead,
                                "seconds_per_task": overhead / args.tasks}
 
-    structures = crystals(args.structures)
+    structures = canonical_crystals(args.structures, progress=None)
     log(f"{len(structures)} crystals; relaxing locally and on SLURM, {args.repeats} repeats")
     per_worker = {1: None, 2: None, 4: None}  # chunks per worker -> chunk size
     for k in per_worker:

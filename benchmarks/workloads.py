@@ -1,4 +1,5 @@
-"""Inputs and the clock shared by both sides of the benchmarks (numpy, ASE and the stdlib only).
+"""Inputs and the clock shared by both sides of the benchmarks (numpy, ASE and the stdlib only;
+:func:`canonical_crystals`, called on this package's side alone, imports it when called).
 
 Inputs are built from integer seeds. Both workers (ours and the reference's, possibly in
 different virtual environments) import this module, so the structures they are handed are the
@@ -64,6 +65,19 @@ def compositions(max_atoms: int) -> list[dict[str, int]]:
             if 1 <= n_cu + n_ag <= max_atoms:
                 out.append({e: n for e, n in zip(ELEMENTS, (n_cu, n_ag), strict=True) if n > 0})
     return out
+
+
+def canonical_crystals(n: int, progress: bool | None = False) -> list[Atoms]:
+    """The canonical set: the first ``n`` Cu-Ag crystals of up to 4 atoms sampled by this
+    package over all 230 space groups in shuffled order with seed 3 (radii :data:`RADII`).
+    ``progress``: passed to ``sample`` (``None``: a bar only on a terminal)."""
+    from assyst_nodes.crystals import Formulas, sample
+    from assyst_nodes.filters import DistanceFilter
+
+    return list(
+        sample(Formulas.range(ELEMENTS, 0, 5), range(1, 231), max_atoms=4, max_structures=n,
+               tolerance=DistanceFilter(RADII), shuffle=True, rng=3, progress=progress)
+    )  # fmt: skip
 
 
 def spacegroup_grid(step: int) -> list[int]:
