@@ -8,11 +8,12 @@
 Two measurements, both with SevenNet-0 (:class:`assyst_nodes.mlip.SevenNet`, one torch thread):
 
 * **overhead**: ``--structures`` Cu-Ag crystals of up to 4 atoms (sampled with seed 3) fully
-  relaxed (``FullRelax``: LBFGS on a ``FrechetCellFilter``, ``fmax`` 1e-3 eV/Å, at most
-  ``--max-steps`` steps), (a) by a bare ASE loop (one ``SevenNetCalculator``, then per structure
-  ``FrechetCellFilter`` + ``LBFGS``) and (b) through the stage node with a project
-  (``nodes.stages.relax(..., recorder=ProjectRecorder(...))``: one worker process, the job
-  stored). Each side runs in a fresh Python process that has imported torch and sevenn; the
+  relaxed (``FullRelax()``: its default optimiser, BFGS with ``alpha=20`` eV/Å², on a
+  ``FrechetCellFilter``, ``fmax`` 1e-3 eV/Å, at most ``--max-steps`` steps), (a) by a bare ASE
+  loop (one ``SevenNetCalculator``, then per structure ``FrechetCellFilter`` + ``BFGS``) and
+  (b) through the stage node with a project (``nodes.stages.relax(...,
+  recorder=ProjectRecorder(...))``: one worker process, the job stored). Each side runs in a
+  fresh Python process that has imported torch and sevenn; the
   timer covers loading the model (once per worker on both sides), the relaxations and, for (b),
   the job. Interleaved repeats, medians; the relaxed energies are checked to be identical bit
   for bit, so both did the same work. Target of issue 15: overhead at most 5 %.
@@ -58,7 +59,7 @@ with open(structures_file, "rb") as handle:
 if side == "bare":
     import warnings
     from ase.filters import FrechetCellFilter
-    from ase.optimize import LBFGS
+    from ase.optimize import BFGS
     from assyst_nodes.mlip import SevenNet
     start = time.perf_counter()
     calculator = sevenn.calculator.SevenNetCalculator(model=SevenNet().checkpoint(), device="cpu")
@@ -68,7 +69,9 @@ if side == "bare":
         atoms.calc = calculator
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "logm result may be inaccurate", RuntimeWarning)
-            LBFGS(FrechetCellFilter(atoms), logfile=None).run(fmax=1e-3, steps=max_steps)
+            BFGS(FrechetCellFilter(atoms), alpha=20.0, logfile=None).run(
+                fmax=1e-3, steps=max_steps
+            )
         energies.append(float(atoms.get_potential_energy()))
     seconds = time.perf_counter() - start
 else:
@@ -91,9 +94,21 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+BARE_OPTIMIZER = {"algorithm": "BFGS", "alpha": 20.0, "maxstep": None}
+"""The optimiser of the bare loop in ``SIDE``: ``FullRelax()``'s defaults, checked at start."""
+
+
 def overhead(n: int, repeats: int, max_steps: int, work: Path) -> dict[str, Any]:
     """Bare ASE loop against the stage node with a project, fresh processes, interleaved."""
     import pickle
+
+    from assyst_nodes.relaxations import FullRelax
+
+    defaults = FullRelax()
+    ours = {name: getattr(defaults, name) for name in BARE_OPTIMIZER}
+    if ours != BARE_OPTIMIZER:
+        raise SystemExit(f"FullRelax() now relaxes with {ours}, the bare loop with "
+                         f"{BARE_OPTIMIZER}: make the bare loop in SIDE the same")
 
     structures_file = work / "structures.pkl"
     structures_file.write_bytes(pickle.dumps(canonical_crystals(n)))
