@@ -91,7 +91,6 @@ RELAXATIONS: Mapping[str, type[Relax]] = {
 """The second relaxation (after the volume relaxation) by name."""
 
 
-
 def _takes_pressure(kind: type[Relax]) -> bool:
     """Whether relaxations of ``kind`` take a pressure (field ``pressure_gpa``, GPa)."""
     return "pressure_gpa" in {f.name for f in dataclasses.fields(kind)}
