@@ -364,7 +364,19 @@ def _settings(args: argparse.Namespace) -> RunSettings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
+    """Entry point; returns the process exit code. The database connections a command opened
+    are closed when it is done (a PostgreSQL connection's watchdog thread would otherwise hold
+    the exit for pyiron's connection timeout, 60 s by default)."""
+    try:
+        return _main(argv)
+    finally:
+        database = sys.modules.get("assyst_nodes.project.database")
+        if database is not None:
+            database.close_connections()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """What :func:`main` does."""
     args = build_parser().parse_args(argv)
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)

@@ -1,7 +1,7 @@
 """How the project layer scales with the number of stage jobs, on SQLite and on PostgreSQL.
 
     python benchmarks/project_scale.py [--jobs 1000] [--repeats 5] [--json OUT]
-                                       [--databases sqlite postgres]
+                                       [--databases sqlite postgres] [--compare REV]
 
 For each database it records ``--jobs`` stage jobs into one new project folder and times:
 
@@ -11,7 +11,14 @@ For each database it records ``--jobs`` stage jobs into one new project folder a
 * ``structure_frame(folder)`` (every structure) and ``structure_frame(folder, stage="shift")``;
 * ``structures(folder, uuids=[10 uuids])`` and ``history(folder, uuid)``;
 * the first ``structure_frame(folder)`` after the folder's index file ``assyst_index.db`` was
-  deleted (the index is a cache of the job files: it is rebuilt from all of them).
+  deleted (the index is a cache of the job files: it is rebuilt from all of them);
+* ``structure_frame`` of a second project holding the same structures in *one* job (so
+  the cost per job shows: ``frame_ratio_to_one_job``), and the bytes on disk per job.
+
+``--compare REV`` runs the same measurements with the package of git revision ``REV`` (a
+temporary ``git worktree`` put first on ``PYTHONPATH`` of the worker) right before the working
+tree's, for each database, and reports both side by side with their ratios: one run, one
+machine, one load.
 
 Every query is run once as a warm-up, then ``--repeats`` times; the median is reported. The jobs
 are cheap on purpose, so that the database and the index are what is measured: half of them are
@@ -36,6 +43,7 @@ counts, machine, date, commit) to ``--json``. Times are wall-clock seconds
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -45,7 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
@@ -120,6 +128,13 @@ def _shift(structures: Sequence[Any], dx: float) -> tuple[list[Any], Any]:
         out.append(atoms)
     report = StageReport(stage="shift", n_in=len(structures), n_out=len(out))
     return out, report
+
+
+def _report(n: int) -> Any:
+    """The report of a job that made ``n`` structures."""
+    from assyst_nodes.reports import StageReport
+
+    return StageReport(stage="cubes", n_in=0, n_out=n)
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
@@ -213,6 +228,16 @@ def worker(database: str, jobs: int, repeats: int, folder: Path) -> dict[str, An
         log(f"{database}: {name} {queries[name]['median_s']:.3f} s ({queries[name]['rows']} rows)")
 
     size = _folder_bytes(folder)
+    single = folder.parent / "one_job"
+    everything = [a for out in outputs + shifted for a in out]  # every unique structure
+    ProjectRecorder(str(single)).record(
+        "cubes", {"seed": "all"}, [], lambda: (everything, _report(len(everything)))
+    )
+    queries["structure_frame_one_job"] = _query(
+        lambda: structure_frame(str(single)), repeats, len
+    )
+    log(f"{database}: structure_frame of one job "
+        f"{queries['structure_frame_one_job']['median_s']:.3f} s")
     for suffix in ("", "-wal", "-shm"):
         (folder / f"{INDEX_FILE}{suffix}").unlink(missing_ok=True)
     cold_s, frame = _timed(lambda: structure_frame(str(folder)))
@@ -247,6 +272,12 @@ def worker(database: str, jobs: int, repeats: int, folder: Path) -> dict[str, An
         },
         "queries": queries,
         "folder_bytes": size,
+        "bytes_per_job": size / jobs,
+        "frame_ratio_to_one_job": (
+            queries["structure_frame"]["median_s"]
+            / queries["structure_frame_one_job"]["median_s"]
+        ),
+        "package": str(Path(__import__("assyst_nodes").__file__).parent),
     }
 
 
@@ -271,11 +302,21 @@ def _clean_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
 
 
 def run_database(
-    database: str, jobs: int, repeats: int, pg_timeout: int = PYIRON_CONNECTION_TIMEOUT_S
+    database: str,
+    jobs: int,
+    repeats: int,
+    pg_timeout: int = PYIRON_CONNECTION_TIMEOUT_S,
+    package: Path | None = None,
 ) -> dict[str, Any]:
     """Run the worker for ``database`` in a fresh subprocess; its result, or why it was
-    skipped. ``pg_timeout``: pyiron's ``PYIRONCONNECTIONTIMEOUT`` for PostgreSQL (s)."""
+    skipped. ``pg_timeout``: pyiron's ``PYIRONCONNECTIONTIMEOUT`` for PostgreSQL (s);
+    ``package``: a source tree whose ``assyst_nodes`` the worker imports instead of the
+    installed one."""
     extra: dict[str, str] = {}
+    if package is not None:
+        extra["PYTHONPATH"] = os.pathsep.join(
+            [str(package), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
     url = None
     if database == "postgres":
         server = os.environ.get("ASSYST_TEST_POSTGRES")
@@ -287,7 +328,7 @@ def run_database(
             }
         services = _services()
         url = services.fresh_postgres_database(server)
-        extra = services.pyiron_postgres_env(url)
+        extra.update(services.pyiron_postgres_env(url))
         extra["PYIRONCONNECTIONTIMEOUT"] = str(pg_timeout)
     try:
         with tempfile.TemporaryDirectory(prefix=f"project-scale-{database}-") as tmp:
@@ -326,6 +367,24 @@ def run_database(
     finally:
         if url is not None:
             _services().drop_postgres_database(url)
+
+
+@contextlib.contextmanager
+def _revision(revision: str | None) -> Iterator[Path | None]:
+    """A temporary ``git worktree`` of ``revision`` of this repository (None for None)."""
+    if revision is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="project-scale-baseline-") as tmp:
+        tree = Path(tmp) / "tree"
+        git = ["git", "-C", str(REPO), "worktree"]
+        subprocess.run([*git, "add", "--detach", str(tree), revision], check=True,
+                       capture_output=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run([*git, "remove", "--force", str(tree)], check=False,
+                           capture_output=True)
 
 
 def machine() -> dict[str, Any]:
@@ -369,6 +428,9 @@ ROWS: Final = (
     ("history(uuid)", "history"),
     ("structure_frame(), index deleted", "structure_frame_index_deleted"),
     ("next structure_frame()", "next"),
+    ("structure_frame(), the same structures in one job", "structure_frame_one_job"),
+    ("structure_frame() / the one job's", "frame_ratio"),
+    ("bytes on disk per job", "bytes_per_job"),
 )
 
 
@@ -387,19 +449,56 @@ def _cell(result: dict[str, Any], key: str) -> str:
     if key == "next":
         q = result["queries"]["structure_frame_index_deleted"]
         return f"{q['next_query_s']:.3f} s ({q['next_query_rows']} rows)"
+    if key == "frame_ratio":
+        return f"{result['frame_ratio_to_one_job']:.2f}x"
+    if key == "bytes_per_job":
+        return f"{result['bytes_per_job'] / 1000:.1f} kB"
     q = result["queries"][key]
     return f"{q['median_s']:.3f} s ({q['rows']} rows)"
 
 
+def _value(result: dict[str, Any], key: str) -> float | None:
+    """The number behind a cell (s, a ratio or bytes); None where there is none."""
+    if "skipped" in result:
+        return None
+    if key == "record":
+        return float(result["record"]["seconds"])
+    if key == "per_job":
+        return float(result["record"]["per_job_ms"])
+    if key == "next":
+        return float(result["queries"]["structure_frame_index_deleted"]["next_query_s"])
+    if key == "frame_ratio":
+        return float(result["frame_ratio_to_one_job"])
+    if key == "bytes_per_job":
+        return float(result["bytes_per_job"])
+    return float(result["queries"][key]["median_s"])
+
+
 def markdown(results: dict[str, Any]) -> str:
-    """The Markdown table of a run: one row per measurement, one column per database."""
+    """The Markdown table of a run: one row per measurement, one column per database (with
+    ``--compare``: the revision's, the working tree's and their ratio, per database)."""
     names = list(results["databases"])
+    baseline = results.get("baseline")
+    if baseline is None:
+        header = names
+    else:
+        rev = baseline["revision"]
+        header = [f"{n} {label}" for n in names for label in (rev, "now", "now / " + rev)]
     lines = [
-        f"| measurement | {' | '.join(names)} |",
-        f"|---|{'---|' * len(names)}",
+        f"| measurement | {' | '.join(header)} |",
+        f"|---|{'---|' * len(header)}",
     ]
     for label, key in ROWS:
-        cells = [_cell(results["databases"][n], key) for n in names]
+        cells = []
+        for n in names:
+            now = results["databases"][n]
+            if baseline is None:
+                cells.append(_cell(now, key))
+                continue
+            old = baseline["databases"][n]
+            a, b = _value(old, key), _value(now, key)
+            ratio = f"{b / a:.3f}" if a and b is not None else "-"
+            cells += [_cell(old, key), _cell(now, key), ratio]
         lines.append(f"| {label} | {' | '.join(cells)} |")
     for name in names:
         if "skipped" in results["databases"][name]:
@@ -428,6 +527,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=PYIRON_CONNECTION_TIMEOUT_S,
         help="pyiron's PYIRONCONNECTIONTIMEOUT for PostgreSQL, s (default 60, pyiron's own; "
         "0 reconnects for every query)",
+    )
+    parser.add_argument(
+        "--compare",
+        default=None,
+        metavar="REV",
+        help="also measure git revision REV (e.g. a commit) in the same run, side by side",
     )
     parser.add_argument("--worker", choices=DATABASES, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -463,11 +568,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pyiron_connection_timeout_s": args.pg_connection_timeout,
         "databases": {},
     }
-    for database in args.databases:
-        result = run_database(database, args.jobs, args.repeats, args.pg_connection_timeout)
-        if "skipped" in result:
-            log(f"{database} skipped: {result['skipped']}")
-        results["databases"][database] = result
+    with _revision(args.compare) as baseline:
+        if baseline is not None:
+            results["baseline"] = {"revision": args.compare, "databases": {}}
+        for database in args.databases:
+            if baseline is not None:
+                log(f"{database}: revision {args.compare}")
+                results["baseline"]["databases"][database] = run_database(
+                    database, args.jobs, args.repeats, args.pg_connection_timeout, baseline
+                )
+                log(f"{database}: the working tree")
+            result = run_database(database, args.jobs, args.repeats, args.pg_connection_timeout)
+            if "skipped" in result:
+                log(f"{database} skipped: {result['skipped']}")
+            results["databases"][database] = result
     results["load_at_end"] = list(os.getloadavg())
     results["total_s"] = time.perf_counter() - start
     log(f"total {results['total_s']:.1f} s")

@@ -25,9 +25,11 @@ DATABASES = ("sqlite", "postgres")
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "pyiron_database" in metafunc.fixturenames:
-        kinds = ["sqlite"] if metafunc.definition.get_closest_marker("embedded_only") else list(
-            DATABASES
-        )
+        kinds = list(DATABASES)
+        if metafunc.definition.get_closest_marker("embedded_only"):
+            kinds = ["sqlite"]
+        elif metafunc.definition.get_closest_marker("postgres_only"):
+            kinds = ["postgres"]
         metafunc.parametrize("pyiron_database", kinds, indirect=True)
 
 

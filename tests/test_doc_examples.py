@@ -114,7 +114,6 @@ assert len(training_set) >= 6 and all(isinstance(a, Atoms) for a in training_set
             prelude="from assyst_nodes.calculators import EMT\nmy_dft_config = EMT()\n",
             smaller=(
                 ("nodes.assyst, recorder=", "nodes.assyst, max_structures=2, recorder="),
-                ('job.server.queue = "cluster_queue"; ', ""),
             ),
             check="""
 assert job.status == "finished"
@@ -230,6 +229,22 @@ for name in ("overview", "energy_volume", "stages"):
             prelude=PROJECT,
             check="assert job.status == 'finished' and len(job.output.structures) == 2",
         ),
+        Setup(
+            'job = pr.create.job.AssystRelax("relax_queued")',
+            prelude=CRYSTALS,
+            smaller=(('job.server.queue = "debug"', "job.server.queue = PARTITION"),),
+            needs=("slurm", "pyiron_queue"),
+            check="""
+import time
+assert pr.database_kind == "embedded" and job.server.queue_id is not None
+deadline = time.monotonic() + 180
+while pr.get_job_status("relax_queued") not in ("finished", "aborted", "warning"):
+    assert time.monotonic() < deadline, pr.job_table()
+    time.sleep(0.5)
+done = pr.load("relax_queued")
+assert done.status == "finished" and len(done.output.structures) == 2
+""",
+        ),
     ],
     "docs/stages/filter.md": [
         Setup(
@@ -311,15 +326,31 @@ def _provide(needs: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyP
             monkeypatch.setenv(
                 "PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
             )
-        elif need == "pyiron_queue":  # a pysqa queue.yaml in a pyiron resource path
-            from services import write_pysqa_config
-
-            write_pysqa_config(tmp_path / "resources", str(names["PARTITION"]))
+        elif need == "pyiron_queue":  # the resource folder of docs/project.md, as written there
+            queues = tmp_path / "resources" / "queues"
+            queues.mkdir(parents=True)
+            yaml, template = _queue_files()
+            partition = str(names["PARTITION"])
+            (queues / "queue.yaml").write_text(yaml.replace("debug", partition))
+            (queues / "slurm.sh").write_text(template.replace("=debug", f"={partition}"))
+            # only the resource path: the project keeps its embedded database
             monkeypatch.setenv("PYIRONRESOURCEPATHS", str(tmp_path / "resources"))
-            monkeypatch.setenv("PYIRONSQLFILE", str(tmp_path / "central.db"))
         else:  # pragma: no cover - a typo in SETUPS
             raise AssertionError(f"unknown need {need!r}")
     return names
+
+
+def _queue_files() -> tuple[str, str]:
+    """``queues/queue.yaml`` and the template it names, as the "Queues" section of
+    docs/project.md shows them (its ``yaml`` and ``bash`` blocks)."""
+    text = (ROOT / "docs" / "project.md").read_text(encoding="utf-8")
+    section = text[text.index("## Queues") :]
+    section = section[: section.index("\n## ", 3)]
+    yaml = re.search(r"^```yaml\n(.*?)^```", section, re.S | re.M)
+    template = re.search(r"^```bash\n(.*?)^```", section, re.S | re.M)
+    assert yaml and template, "docs/project.md, Queues: the yaml and bash blocks are gone"
+    assert "queue_type: SLURM" in yaml.group(1) and "{{command}}" in template.group(1)
+    return yaml.group(1), template.group(1)
 
 
 def test_the_pages_have_examples_and_every_setup_matches_one() -> None:

@@ -149,6 +149,8 @@ def check_pyiron_project(run: Executed) -> None:
         "each uuid once: True",
         "removed job cited: False",
         "every cited job in the table: True",
+        "missing: [] status: finished",
+        "structures kept: True",
         "same uuids after unpack: True",
     ):
         assert expected in text, expected
@@ -162,6 +164,8 @@ def check_pyiron_project(run: Executed) -> None:
     assert before == after == 16
     svg = [o for o in run.outputs if "image/svg+xml" in o.get("data", {})]
     assert svg and "sample_0" in svg[0].data["image/svg+xml"]  # the drawn graph
+    listed = int(text.split("stage jobs listed by the second pipeline: ")[1].split()[0])
+    assert listed == 7  # every Cu-Ag stage job, all reused
     study = run.folder / "assyst_study"
     assert (study / "pyiron.db").is_file() and not (study / "CuAg" / "pyiron.db").exists()
     assert (run.folder / "assyst_study_archive.tar.gz").is_file()
@@ -223,7 +227,9 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_executes_and_shows_what_it_is_for(path: Path, tmp_path: Path) -> None:
+def test_notebook_executes_and_shows_what_it_is_for(
+    path: Path, tmp_path: Path, isolated_home: Path
+) -> None:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
@@ -232,3 +238,5 @@ def test_notebook_executes_and_shows_what_it_is_for(path: Path, tmp_path: Path) 
     run = Executed(notebook, tmp_path)
     assert not [o for o in run.outputs if o.get("output_type") == "error"]
     CHECKS[path.name](run)
+    # the kernel's HOME is the test's: no pyiron job table or log was made there or here
+    assert not (isolated_home / "pyiron.db").exists() and not (tmp_path / "pyiron.log").exists()

@@ -34,6 +34,7 @@ from assyst_nodes.project import (
     structure_frame,
     structures,
 )
+from assyst_nodes.project.jobs import JobInput
 from assyst_nodes.relaxations import VolumeRelax, relax
 from assyst_nodes.reports import StageReport
 
@@ -176,30 +177,34 @@ def test_recorder_is_plain_and_picklable(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(recorder)) == recorder
 
 
-def test_job_table_rows_have_stage_class_status_parent_and_master(tmp_path: Path) -> None:
+def test_job_table_rows_have_stage_class_status_parent_and_no_master(tmp_path: Path) -> None:
     recorder = ProjectRecorder(tmp_path / "proj", pipeline="demo")
     run_pipeline(recorder)
     table = job_rows(tmp_path / "proj").set_index("hamilton")
     assert set(table.index) == {"AssystPipeline", "AssystSample", "AssystRelax"}
     assert set(table["status"]) == {"finished"}
-    pipeline_id = table.loc["AssystPipeline", "id"]
     sample_id = table.loc["AssystSample", "id"]
-    assert table.loc["AssystSample", "masterid"] == pipeline_id
-    assert table.loc["AssystRelax", "masterid"] == pipeline_id
+    # a stage job may serve several pipelines: it is nobody's pyiron child
+    assert table["masterid"].isna().all()
     assert table.loc["AssystRelax", "parentid"] == sample_id
     assert pd.isna(table.loc["AssystSample", "parentid"])
-    job = open_project(tmp_path / "proj").load(table.loc["AssystRelax", "job"])
+    project = open_project(tmp_path / "proj")
+    pipeline = project.load(table.loc["AssystPipeline", "job"])
+    assert pipeline.output["jobs"] == [table.loc["AssystSample", "job"], table.loc[
+        "AssystRelax", "job"]]
+    assert pipeline.output["missing"] == []
+    job = project.load(table.loc["AssystRelax", "job"])
     assert isinstance(job, AssystRelax)
     assert job.input.stage == "relax"
     assert job.input.settings == RELAX
     assert "VolumeRelax" in job.content["input/settings"]
     assert job.settings_object() == {"settings": RELAX}
-    assert job.input.structures == [sample_id]
+    assert job.input.structures == [JobInput(table.loc["AssystSample", "job"])]
     assert job.report().n_out == len(job.structures())
     assert len(job.input_uuids()[0]) == job.report().n_in
 
 
-def test_input_job_ids_name_the_producers_of_each_input_list(tmp_path: Path) -> None:
+def test_input_references_name_the_producers_of_each_input_list(tmp_path: Path) -> None:
     light: dict[str, Any] = {}
     exec(LIGHT, light)
     recorder = ProjectRecorder(tmp_path / "proj")
@@ -215,7 +220,8 @@ def test_input_job_ids_name_the_producers_of_each_input_list(tmp_path: Path) -> 
     assert table.loc[ids[1], "parentid"] == ids[0]
     assert table.loc[ids[2], "parentid"] == ids[0]  # a subset: the job that made its first uuid
     assert table.loc[ids[3], "parentid"] == ids[1]
-    assert project.load(ids[3]).input.structures == [ids[1], ids[0]]
+    names = list(table["job"])
+    assert project.load(ids[3]).input.structures == [JobInput(names[1]), JobInput(names[0])]
     assert set(table["hamilton"]) == {"AssystStage", "AssystCombine"}
     # combine passes structures on: queries without a job give each uuid once, from its maker
     made = {a.info[UUID] for a in found + moved + part}  # part repeats uuids of moved

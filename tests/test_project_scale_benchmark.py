@@ -24,11 +24,15 @@ QUERIES = (
     "structures_uuids",
     "history",
     "structure_frame_index_deleted",
+    "structure_frame_one_job",
 )
 
 
-def run_benchmark(tmp_path: Path, database: str, env: dict[str, str]) -> tuple[dict[str, Any], str]:
-    """Run the script with ``--jobs 20 --repeats 1`` on ``database``: its JSON and stdout."""
+def run_benchmark(
+    tmp_path: Path, database: str, env: dict[str, str], *more: str
+) -> tuple[dict[str, Any], str]:
+    """Run the script with ``--jobs 20 --repeats 1`` (and ``more`` options) on ``database``:
+    its JSON and stdout."""
     output = tmp_path / "project_scale.json"
     command = [
         sys.executable,
@@ -41,6 +45,7 @@ def run_benchmark(tmp_path: Path, database: str, env: dict[str, str]) -> tuple[d
         database,
         "--json",
         str(output),
+        *more,
     ]
     done = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
@@ -72,9 +77,14 @@ def check(results: dict[str, Any], database: str, stdout: str) -> None:
         "structures_uuids": result["uuids_asked"],
         "history": 2,  # the shift structure and its cubes parent
         "structure_frame_index_deleted": JOBS * per_job,
+        "structure_frame_one_job": JOBS * per_job,  # the same structures, one job
     }
     assert result["uuids_asked"] == 10
     assert {name: queries[name]["rows"] for name in QUERIES} == expected
+    assert result["bytes_per_job"] == result["folder_bytes"] / JOBS
+    assert result["frame_ratio_to_one_job"] == (
+        queries["structure_frame"]["median_s"] / queries["structure_frame_one_job"]["median_s"]
+    )
     rebuilt = queries["structure_frame_index_deleted"]
     assert rebuilt["next_query_s"] > 0
     assert rebuilt["next_query_rows"] == JOBS * per_job
@@ -95,6 +105,19 @@ def test_project_scale_benchmark_on_postgres(tmp_path: Path) -> None:
         tmp_path, "postgres", {**os.environ, "ASSYST_TEST_POSTGRES": url}
     )
     check(results, "postgres", stdout)
+
+
+def test_project_scale_benchmark_measures_a_revision_side_by_side(tmp_path: Path) -> None:
+    """``--compare HEAD``: the committed package in a worktree, then the working tree's."""
+    env = {k: v for k, v in os.environ.items() if k != "ASSYST_TEST_POSTGRES"}
+    results, stdout = run_benchmark(tmp_path, "sqlite", env, "--compare", "HEAD")
+    check(results, "sqlite", stdout)
+    baseline = results["baseline"]
+    assert baseline["revision"] == "HEAD"
+    old = baseline["databases"]["sqlite"]
+    assert "project-scale-baseline-" in old["package"]
+    assert old["queries"]["structure_frame"]["rows"] == JOBS * old["structures_per_job"]
+    assert "| sqlite HEAD | sqlite now | sqlite now / HEAD |" in stdout
 
 
 def test_project_scale_benchmark_skips_postgres_without_a_server(tmp_path: Path) -> None:

@@ -1,10 +1,13 @@
 """Project layer: each stage run is a pyiron_base job in the user's pyiron project.
 
-``open_project(path_or_project)`` gives the pyiron ``Project`` bound to its database (the user's
-pyiron configuration, else an embedded SQLite file); ``ProjectRecorder(project)`` records (and
-reuses) stage runs; the job classes (``pr.create.job.AssystRelax``, ...) are ordinary pyiron
-jobs; ``structures``, ``structure_frame``, ``history`` and ``stage_jobs`` query what is stored;
-``rerun`` runs a stored job again; ``export_extxyz``/``export_table`` write it out.
+``open_project(path_or_project)`` gives the pyiron ``Project`` bound to its database (an
+embedded SQLite file where the folder has one, else the user's pyiron configuration, else a new
+embedded file); ``ProjectRecorder(project)`` records (and reuses) stage runs; the job classes
+(``pr.create.job.AssystRelax``, ...) are ordinary pyiron jobs; ``structures``,
+``structure_frame``, ``history`` and ``stage_jobs`` query what is stored; ``rerun`` runs a
+stored job again; ``remove_pipeline`` removes a pipeline job (and, if asked, the stage jobs only
+it used); ``export_extxyz``/``export_table`` write it out; ``close_connections`` closes the
+database connections (done at exit anyway).
 
 Names are imported on first use, so ``import assyst_nodes.project`` stays light; pyiron_base is
 imported without touching the home directory when there is no pyiron configuration (see
@@ -17,7 +20,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .database import BoundProject, open_project
+    from .database import BoundProject, ForeignJobError, close_connections, open_project
     from .export import export_extxyz, export_table
     from .jobs import (
         AssystCombine,
@@ -28,14 +31,19 @@ if TYPE_CHECKING:
         AssystRelax,
         AssystSample,
         AssystStage,
+        InputChangedError,
+        MissingInputError,
     )
     from .layout import DamagedJobError
+    from .pipelines import remove_pipeline
     from .queries import Link, history, stage_jobs, structure_frame, structures
     from .recorder import ProjectRecorder, stale_jobs
     from .rerun import rerun
 
 _SOURCES: dict[str, str] = {
     "BoundProject": "database",
+    "ForeignJobError": "database",
+    "close_connections": "database",
     "open_project": "database",
     "DamagedJobError": "layout",
     "export_extxyz": "export",
@@ -48,6 +56,8 @@ _SOURCES: dict[str, str] = {
     "AssystRelax": "jobs",
     "AssystSample": "jobs",
     "AssystStage": "jobs",
+    "InputChangedError": "jobs",
+    "MissingInputError": "jobs",
     "Link": "queries",
     "history": "queries",
     "stage_jobs": "queries",
@@ -55,6 +65,7 @@ _SOURCES: dict[str, str] = {
     "structures": "queries",
     "ProjectRecorder": "recorder",
     "stale_jobs": "recorder",
+    "remove_pipeline": "pipelines",
     "rerun": "rerun",
 }
 
@@ -69,12 +80,17 @@ __all__ = [
     "AssystStage",
     "BoundProject",
     "DamagedJobError",
+    "ForeignJobError",
+    "InputChangedError",
     "Link",
+    "MissingInputError",
     "ProjectRecorder",
+    "close_connections",
     "export_extxyz",
     "export_table",
     "history",
     "open_project",
+    "remove_pipeline",
     "rerun",
     "stage_jobs",
     "stale_jobs",

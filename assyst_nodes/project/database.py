@@ -1,24 +1,41 @@
 """Which pyiron database a project's jobs go to, and opening pyiron projects bound to it.
 
-Two kinds of database, chosen per call (``use_user_config``) or automatically (``None``):
+Two kinds of database:
 
-* **the user's pyiron configuration** (``~/.pyiron``, the file named by ``PYIRONCONFIG``, or
-  ``PYIRON*`` environment variables: a central PostgreSQL, or the user's SQLite file). This is
-  the default whenever such a configuration exists, exactly as a plain ``pyiron_base.Project``
-  would use it, so jobs sit in the same job table as the user's other jobs;
-* **an embedded SQLite database** when there is no pyiron configuration at all: the file
-  ``pyiron.db`` in the *root* folder of the project (the folder first opened, or the nearest
-  ancestor that is already an embedded root). Sub-projects (``create_group``/``open``) share
-  their root's database. Nothing is read from or written to the home directory.
+* **an embedded SQLite database**: the file ``pyiron.db`` in a project's *root* folder.
+  Sub-projects (``create_group``/``open``) share their root's database. A folder inside an
+  embedded root is **always** opened on that root's database, whatever the environment says
+  (``PYIRON*`` variables or a ``~/.pyiron`` that appeared since): asking for the user's
+  database there raises ``ValueError`` saying how to move the jobs over (pack, then unpack).
+* **the user's pyiron configuration**: a ``~/.pyiron`` file, the file named by
+  ``PYIRONCONFIG``, or ``PYIRON*`` variables that say where pyiron keeps its jobs
+  (:data:`DATABASE_VARIABLES`: a central PostgreSQL, or the user's SQLite file). A new folder
+  outside every embedded root uses it when it exists, exactly as a plain ``pyiron_base.Project``
+  would, so jobs sit in the same job table as the user's other jobs. Variables that do not say
+  where jobs go (``PYIRONRESOURCEPATHS``, ``PYIRONCONNECTIONTIMEOUT``, ...) do not count: with
+  only those, a new folder becomes an embedded root, and its queue adapter still comes from the
+  resource paths.
+
+A new embedded root is refused in a folder that already holds pyiron job files (they belong to
+another job table, e.g. the user's database when its configuration has gone), and a job file
+that is not in the job table is only ever deleted or written if it was written from the same
+database (:func:`database_identity`, stored in every assyst job file): no setting appearing or
+disappearing later makes one job table write another's files.
+
+The embedded ``pyiron.db`` is kept in SQLite's rollback-journal mode (``DELETE``), so the job
+table is complete in that one file whenever no transaction is running: copying or backing up
+``pyiron.db`` alone copies the job table.
 
 pyiron_base keeps its configuration and connection in process-wide singletons. The projects
 this module returns are :class:`BoundProject` instances: ``pyiron_base.Project`` objects (and
 the groups, copies and jobs made from them) that re-point pyiron's global state at *their*
 database whenever they touch it, so several embedded roots (or an embedded root and the user's
-database) can be used side by side in one process. Not thread-safe on its own: hold
-:data:`pyiron_lock` around pyiron calls made from several threads.
+database) can be used side by side in one process; the assyst job classes bind a loaded job's
+project the same way. Not thread-safe on its own: hold :data:`pyiron_lock` around pyiron calls
+made from several threads. Every connection opened here is closed before the interpreter exits
+(:func:`close_connections`), so no pyiron watchdog thread holds the exit.
 
-An embedded root remembers where it lives (a one-row table ``assyst_embedded_root`` in its
+An embedded root remembers where it lives (a small table ``assyst_embedded_root`` in its
 ``pyiron.db``). pyiron stores absolute paths in the job table, so when the folder is found
 somewhere else (moved, or copied with ``cp -r``), the paths are rewritten to the new place the
 first time it is opened: a copy then works on its own files and never touches the original.
@@ -36,14 +53,24 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Final
 
+from . import pyiron_internals
+
 __all__ = [
+    "BOOKKEEPING",
+    "DATABASE_VARIABLES",
     "DB_FILE",
     "BoundProject",
+    "ForeignJobError",
+    "binding_of",
+    "close_connections",
+    "database_identity",
     "database_kind",
     "embedded_root",
     "open_project",
@@ -56,25 +83,75 @@ __all__ = [
 DB_FILE: Final = "pyiron.db"
 """Name of the embedded job-table SQLite file inside a root project folder."""
 MARKER_TABLE: Final = "assyst_embedded_root"
-"""Table in an embedded ``pyiron.db`` that marks its folder as a root and remembers its path."""
+"""Table in an embedded ``pyiron.db`` that marks its folder as a root: its path (``root``) and
+an id that names this database in the job files written from it (``id``)."""
 JOB_TABLE: Final = "jobs_pyiron"
 """pyiron's default job-table name (used by the embedded database)."""
+DATABASE_VARIABLES: Final = (
+    "PYIRONCONFIG",
+    "PYIRONSQLCONNECTIONSTRING",
+    "PYIRONSQLTABLENAME",
+    "PYIRONSQLFILE",
+    "PYIRONSQHOST",
+    "PYIRONSQLTYPE",
+    "PYIRONSQLDATABASE",
+    "PYIRONSQLUSERKEY",
+    "PYIRONPROJECTPATHS",
+    "PYIRONPROJECTCHECKENABLED",
+    "PYIRONDISABLE",
+)
+"""The ``PYIRON*`` variables that configure where pyiron keeps its jobs (its database and
+project paths); any of them set means the user has a pyiron configuration. The others
+(``PYIRONRESOURCEPATHS``, ``PYIRONCONNECTIONTIMEOUT``, ``PYIRONUSER``, ...) do not."""
+
+BOOKKEEPING: Final = frozenset(
+    {
+        *(f"{DB_FILE}{suffix}" for suffix in ("", "-journal", "-wal", "-shm")),
+        *(f"assyst_index.db{suffix}" for suffix in ("", "-journal", "-wal", "-shm")),
+        ".locks",
+    }
+)
+"""What this package keeps in a project folder beside the jobs (the embedded database, the
+structure index, the recorder's lock files): never copied or moved with a project's files."""
 
 _BUSY_TIMEOUT_S: Final = 60.0
+_FOREIGN_SCAN_LIMIT: Final = 200
+"""How many ``.h5`` files a new embedded root looks into for jobs of another job table."""
+
+
+class ForeignJobError(ValueError):
+    """A job file belongs to another job table than the one in use (``file``, ``database``:
+    the identity stored in it, ``current``: the one in use)."""
+
+    def __init__(self, file: str | Path, database: str, current: str) -> None:
+        super().__init__(
+            f"{file} is a job file written from another job table ({database or 'unknown'}) "
+            f"than the one in use ({current}); it is not in this job table, and it is left as "
+            "it is. Open its folder with the configuration of that database, or remove the "
+            "file yourself if it is no longer needed."
+        )
+        self.file = str(file)
+        self.database = database
+        self.current = current
+
+
+def _config_file() -> Path:
+    """The pyiron configuration file pyiron would read (``PYIRONCONFIG`` or ``~/.pyiron``)."""
+    return Path(os.environ.get("PYIRONCONFIG") or "~/.pyiron").expanduser()
 
 
 def user_config_present() -> bool:
-    """Whether the user has a pyiron configuration: a ``PYIRON*`` configuration variable
-    (pyiron_base's own list), ``PYIRONCONFIG`` naming a file, or ``~/.pyiron``."""
-    if any(name.startswith("PYIRON") for name in os.environ):
+    """Whether the user has a pyiron configuration that says where jobs go: one of
+    :data:`DATABASE_VARIABLES` set, or a configuration file (``PYIRONCONFIG``, ``~/.pyiron``)."""
+    if any(os.environ.get(name) for name in DATABASE_VARIABLES):
         return True
-    return Path("~/.pyiron").expanduser().is_file()
+    return _config_file().is_file()
 
 
 def _user_config_fingerprint() -> tuple[Any, ...]:
     """What identifies the user's configuration now (its variables and config file)."""
     variables = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("PYIRON")))
-    file = Path(os.environ.get("PYIRONCONFIG", "~/.pyiron")).expanduser()
+    file = _config_file()
     try:
         stamp: Any = (str(file), file.stat().st_mtime_ns)
     except OSError:
@@ -129,17 +206,31 @@ def _import_pyiron_base() -> Any:
 
 
 pyiron_base = _import_pyiron_base()
+pyiron_internals.check_version(pyiron_base.__version__)
 state = pyiron_base.state
+from pyiron_base.state.queue_adapter import queue_adapters as _queue_adapters  # noqa: E402
 
 pyiron_lock = threading.RLock()
 """Serialises this process's use of pyiron's global state (re-entrant)."""
 
+Binding = tuple[Any, ...]
+"""Which database a project is bound to: ``("user",)`` or ``("embedded", root folder)``."""
+
 _live: tuple[Any, ...] | None = None
 """The binding pyiron's global state points at now: ("user", fingerprint) or ("embedded", root)."""
 _embedded_connections: dict[str, Any] = {}
-"""One pyiron ``DatabaseAccess`` per embedded root, kept open for the whole process."""
+"""One pyiron ``DatabaseAccess`` per embedded root, kept open until :func:`close_connections`."""
+_user_connections: dict[tuple[Any, ...], Any] = {}
+"""The user's database connections, by configuration fingerprint (a new one when it changes)."""
+_resource_paths: list[str] | None = None
+"""The resource paths of the embedded configuration last set (queue adapters follow them)."""
 _roots: dict[str, str] = {}
 """Folder -> the embedded root it belongs to (cache of :func:`embedded_root`)."""
+_hiding_bookkeeping: ContextVar[bool] = ContextVar("hiding_bookkeeping", default=False)
+"""Whether projects hide :data:`BOOKKEEPING` from their file and folder lists now (while
+pyiron copies or moves a project's files)."""
+_prepared: set[str] = set()
+"""Embedded roots checked in this process (place, id, journal mode, stage-job ownership)."""
 
 
 @contextlib.contextmanager
@@ -205,13 +296,12 @@ def _retry_locked(action: Any) -> Any:
             time.sleep(0.05)
 
 
-def _marked_root(file: Path) -> str | None:
-    """The root path recorded in embedded database ``file`` (None if it is none of ours)."""
+def _marker(file: Path, key: str = "root") -> str | None:
+    """Value ``key`` of the marker table in embedded database ``file`` (None if it is none of
+    ours, or has no such row)."""
     try:
         with _sqlite(file) as db:
-            row = db.execute(
-                f"SELECT value FROM {MARKER_TABLE} WHERE key = 'root'"
-            ).fetchone()
+            row = db.execute(f"SELECT value FROM {MARKER_TABLE} WHERE key = ?", (key,)).fetchone()
     except sqlite3.Error:
         return None
     return None if row is None else str(row[0])
@@ -226,19 +316,47 @@ def embedded_root(path: str | os.PathLike[str]) -> Path | None:
         return Path(_roots[key])
     for candidate in (folder, *folder.parents):
         file = candidate / DB_FILE
-        if file.is_file() and _marked_root(file) is not None:
+        if file.is_file() and _marker(file) is not None:
             _roots[key] = str(candidate)
             return candidate
     return None
 
 
+def _job_files(folder: Path, limit: int = _FOREIGN_SCAN_LIMIT) -> list[Path]:
+    """pyiron job files below ``folder`` (HDF5 files with a job group: one holding ``TYPE``),
+    at most the first ``limit`` ``.h5`` files looked into."""
+    import h5py
+
+    found = []
+    for k, file in enumerate(folder.rglob("*.h5")):
+        if k >= limit:
+            break
+        try:
+            with h5py.File(file, "r") as handle:
+                if any(isinstance(g, h5py.Group) and "TYPE" in g for g in handle.values()):
+                    found.append(file)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def _make_root(root: Path) -> None:
-    """Make ``root/pyiron.db`` an embedded root's database (WAL mode, marker row)."""
+    """Make ``root/pyiron.db`` an embedded root's database (rollback journal, marker rows);
+    refused where the folder holds pyiron jobs of another job table."""
+    foreign = _job_files(root)
+    if foreign:
+        shown = ", ".join(str(f.relative_to(root)) for f in foreign[:3])
+        raise ValueError(
+            f"{root} holds pyiron job files ({shown}{', ...' if len(foreign) > 3 else ''}) but "
+            "no embedded database: they belong to another job table, most likely the database "
+            "of a pyiron configuration that is not set now (~/.pyiron, PYIRON* variables). Set "
+            "that configuration again to open this folder, or give another folder"
+        )
 
     def create() -> None:
         with _sqlite(root / DB_FILE) as db:
-            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                db.execute("PRAGMA journal_mode=WAL")
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "delete":
+                db.execute("PRAGMA journal_mode=DELETE")
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {MARKER_TABLE} "
                 "(key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -246,12 +364,13 @@ def _make_root(root: Path) -> None:
             db.execute(
                 f"INSERT OR IGNORE INTO {MARKER_TABLE} VALUES ('root', ?)", (_posix_dir(root),)
             )
+            db.execute(
+                f"INSERT OR IGNORE INTO {MARKER_TABLE} VALUES ('id', ?)", (str(uuid.uuid4()),)
+            )
 
     _retry_locked(create)
     nested = [
-        str(file.parent)
-        for file in root.glob(f"*/**/{DB_FILE}")
-        if _marked_root(file) is not None
+        str(file.parent) for file in root.glob(f"*/**/{DB_FILE}") if _marker(file) is not None
     ]
     if nested:
         warnings.warn(
@@ -263,9 +382,14 @@ def _make_root(root: Path) -> None:
         )
 
 
-def _relocate(root: Path) -> None:
-    """Rewrite the job-table paths of the embedded database in ``root`` if it was moved or
-    copied there (its marker names another folder). One transaction; idempotent."""
+def _prepare_root(root: Path) -> None:
+    """Once per process and root: rewrite the job-table paths if the root was moved or copied
+    here (its marker names another folder; one transaction, idempotent), give a root of an
+    older version its id, and switch a write-ahead-log database to the rollback journal (the
+    job table then lives in ``pyiron.db`` alone; retried while another process has it open,
+    left as it is if that never ends)."""
+    if str(root) in _prepared:
+        return
     file = root / DB_FILE
     new = _posix_dir(root)
 
@@ -281,13 +405,32 @@ def _relocate(root: Path) -> None:
                     db.execute(
                         f"UPDATE {MARKER_TABLE} SET value = ? WHERE key = 'root'", (new,)
                     )
+                db.execute(
+                    f"INSERT OR IGNORE INTO {MARKER_TABLE} VALUES ('id', ?)", (str(uuid.uuid4()),)
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
 
-    if _marked_root(file) != new:
+    if _marker(file) != new or _marker(file, "id") is None:
         _retry_locked(rewrite)
+
+    def journal() -> None:
+        with _sqlite(file) as db:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "delete":
+                db.execute("PRAGMA journal_mode=DELETE")  # checkpoints the log into the file
+
+    try:
+        _retry_locked(journal)
+    except sqlite3.OperationalError as error:  # another process holds it for a minute
+        warnings.warn(
+            f"{file} stays in write-ahead-log mode for now ({error}): copy it together with "
+            f"its {DB_FILE}-wal file",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    _prepared.add(str(root))
 
 
 def _rewrite_paths(db: sqlite3.Connection, old: str, new: str) -> None:
@@ -309,56 +452,71 @@ def _rewrite_paths(db: sqlite3.Connection, old: str, new: str) -> None:
 
 
 def _embedded_configuration(root: Path) -> dict[str, Any]:
+    """pyiron's configuration for embedded root ``root``; the resource paths (queue adapters
+    live there) are the user's configuration's."""
     return {
         "sql_type": "SQLite",
         "sql_file": str(root / DB_FILE),
         "sql_table_name": JOB_TABLE,
         "project_paths": [_posix_dir(root.parent)],
-        "resource_paths": [],
+        "resource_paths": pyiron_internals.configured_resource_paths(state),
         "project_check_enabled": False,
         "disable_database": False,
         "write_work_dir_warnings": False,
     }
 
 
-def _release_embedded_connection() -> None:
-    """Take an embedded connection out of pyiron's manager before pyiron replaces it (pyiron
-    closes the connection it holds; ours stay open for the objects still holding them)."""
-    manager = state.database
-    if manager.database is not None and manager.database in _embedded_connections.values():
-        manager._database = None
+def _ours(connection: Any) -> bool:
+    """Whether ``connection`` is one this module keeps (embedded or the user's)."""
+    kept = [*_embedded_connections.values(), *_user_connections.values()]
+    return any(connection is c for c in kept)
 
 
-def _activate(binding: tuple[Any, ...]) -> None:
+def _activate(binding: Binding) -> None:
     """Point pyiron's global state at ``binding``: ("user",) or ("embedded", root)."""
-    global _live
+    global _live, _resource_paths
+    manager = state.database
+    if _live is None and manager.database is not None and not _ours(manager.database):
+        # pyiron's state as it stands (read from the configuration at import, or set up by the
+        # user in code with state.update({...})): the user's database, never replaced by a re-read
+        _user_connections[("user", _user_config_fingerprint())] = manager.database
+        _live = ("user", _user_config_fingerprint())
     if binding[0] == "user":
         key: tuple[Any, ...] = ("user", _user_config_fingerprint())
-        if _live == key and state.database.database is not None:
+        if _live == key and manager.database is not None:
             return
-        if _live is None and state.database.database is not None:
-            # pyiron's state as it stands: read from the configuration at import, or set up
-            # by the user in code (state.update({...})); never replace that with a re-read
-            _live = key
-            return
-        _release_embedded_connection()
-        state.update()
-        if state.database.database_is_disabled:
-            raise ValueError(
-                "the pyiron configuration disables the database (disable_database / "
-                "PYIRONDISABLE); assyst_nodes records stage runs as jobs in a job table: enable "
-                "a database in the configuration, or pass use_user_config=False for an "
-                "embedded SQLite database in the project folder"
-            )
+        pyiron_internals.release_database(state, _ours)
+        connection = _user_connections.get(key)
+        if connection is None:
+            state.update()  # pyiron reads the user's configuration and connects
+            if manager.database_is_disabled:
+                raise ValueError(
+                    "the pyiron configuration disables the database (disable_database / "
+                    "PYIRONDISABLE); assyst_nodes records stage runs as jobs in a job table: "
+                    "enable a database in the configuration, or pass use_user_config=False for "
+                    "an embedded SQLite database in a new project folder"
+                )
+            _user_connections[key] = manager.database
+        else:
+            state.settings.update()
+            _queue_adapters.update()
+            pyiron_internals.set_database(state, connection)
+        _resource_paths = None
         _live = key
         return
     root = Path(binding[1])
     key = ("embedded", str(root))
-    if _live == key and state.database.database is not None:
+    if _live == key and manager.database is not None:
         return
-    _release_embedded_connection()
-    state.settings.update(user_dict=_embedded_configuration(root))
+    pyiron_internals.release_database(state, _ours)
+    configuration = _embedded_configuration(root)
+    state.settings.update(user_dict=configuration)
+    if configuration["resource_paths"] != _resource_paths:
+        _queue_adapters.update()
+        _resource_paths = configuration["resource_paths"]
     connection = _embedded_connections.get(str(root))
+    if connection is not None and getattr(connection.conn, "closed", False):
+        connection = None  # closed by pyiron (its queue wrapper closes the live connection)
     if connection is None:
         from pyiron_base.database.generic import DatabaseAccess
 
@@ -366,28 +524,100 @@ def _activate(binding: tuple[Any, ...]) -> None:
         connection.conn.exec_driver_sql(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
         connection.conn.commit()
         _embedded_connections[str(root)] = connection
-    manager = state.database
-    if manager.database is not None:
-        manager.close_connection()
-    manager._database = connection
-    manager._use_local_database = False
-    manager._database_is_disabled = False
+    elif manager.database is not None and manager.database is not connection:
+        manager.close_connection()  # a connection pyiron opened itself
+    pyiron_internals.set_database(state, connection)
     _live = key
 
 
+def close_connections() -> None:
+    """Close every database connection this process opened through this module (embedded
+    roots and the user's database, with pyiron's watchdog threads), so nothing holds the
+    interpreter's exit; the next use opens them again. Called at exit; the CLI calls it when
+    a command is done."""
+    global _live
+    with pyiron_lock:
+        connections = [*_embedded_connections.values(), *_user_connections.values()]
+        manager = state.database
+        if manager.database is not None and not _ours(manager.database):
+            connections.append(manager.database)
+        pyiron_internals.release_database(state, lambda _: True)
+        for connection in connections:
+            pyiron_internals.close_access(connection)
+        _embedded_connections.clear()
+        _user_connections.clear()
+        _live = None
+
+
+pyiron_internals.on_exit(close_connections)
+
+
+def database_identity(binding: Binding) -> str:
+    """A name of the job table ``binding`` uses, stored in every assyst job file written from
+    it: ``embedded:<id of the root>`` or the user's database as ``<dialect>://<host or file>/
+    <database>#<table>`` (no user name, no password)."""
+    if binding[0] == "embedded":
+        root = Path(binding[1])
+        return f"embedded:{_marker(root / DB_FILE, 'id') or _posix_dir(root)}"
+    with pyiron_lock:
+        _activate(binding)
+        from sqlalchemy.engine import make_url
+
+        url = make_url(state.database.sql_connection_string)
+        table = state.database.sql_table_name
+    location = url.host or ""
+    if url.port:
+        location += f":{url.port}"
+    return f"{url.drivername}://{location}/{url.database or ''}#{table}"
+
+
 def database_kind(use_user_config: bool | None = None) -> str:
-    """``"user"`` or ``"embedded"``: what ``use_user_config`` (None: automatic) selects."""
+    """``"user"`` or ``"embedded"``: what ``use_user_config`` (None: automatic) selects for a
+    folder outside every embedded root."""
     if use_user_config is None:
         use_user_config = user_config_present()
     return "user" if use_user_config else "embedded"
+
+
+def _move_hint(root: Path) -> str:
+    return (
+        f"its jobs are in the embedded database {root / DB_FILE}, and a folder with an "
+        "embedded database is always opened on it. To move the jobs into your configured "
+        "database: pr = open_project(<folder>); pr.pack(destination_path='jobs'); then "
+        "open_project(<a new folder>, use_user_config=True).unpack('jobs.tar.gz')"
+    )
+
+
+def binding_of(folder: str | os.PathLike[str], use_user_config: bool | None = None) -> Binding:
+    """The database of ``folder``: its embedded root's, whatever ``use_user_config`` says
+    (``True`` raises ``ValueError`` saying how to move the jobs), else the user's (with a
+    configuration, or ``True``), else a new embedded root in ``folder`` (refused with
+    ``ValueError`` where the folder holds job files of another job table)."""
+    folder = Path(folder).expanduser().absolute().resolve()
+    root = embedded_root(folder)
+    if root is not None:
+        if use_user_config:
+            raise ValueError(f"cannot open {folder} on your configured pyiron database: " + (
+                _move_hint(root)
+            ))
+        _prepare_root(root)
+        return ("embedded", str(root))
+    if database_kind(use_user_config) == "user":
+        return ("user",)
+    _make_root(folder)
+    _roots[str(folder)] = str(folder)
+    _prepare_root(folder)
+    return ("embedded", str(folder))
 
 
 class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
     """A ``pyiron_base.Project`` bound to one database (the user's, or an embedded root's).
 
     It re-points pyiron's global state at its database whenever it touches the job table. A
-    project pyiron makes from it (groups, copies, the project of a loaded job) is bound to the
-    database live when it is made, which is this one. Everything else is pyiron's.
+    project pyiron makes from it (groups, copies) is bound to the database live when it is made,
+    which is this one. ``pack`` and ``unpack`` work from any working directory, with relative
+    or absolute paths; ``unpack`` refuses an archive whose jobs would take the names of jobs
+    already there. Everything else is pyiron's.
     """
 
     def __init__(
@@ -396,7 +626,7 @@ class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
         user: str | None = None,
         sql_query: str | None = None,
         default_working_directory: bool = False,
-        binding: tuple[Any, ...] | None = None,
+        binding: Binding | None = None,
     ) -> None:
         self._assyst_binding = _current_binding() if binding is None else binding
         with pyiron_lock:
@@ -419,10 +649,82 @@ class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
         """The root folder whose ``pyiron.db`` holds this project's jobs (None: user's)."""
         return Path(self._assyst_binding[1]) if self._assyst_binding[0] == "embedded" else None
 
+    @property
+    def binding(self) -> Binding:
+        """The database this project is bound to: ``("user",)`` or ``("embedded", root)``."""
+        return self._assyst_binding
+
     def copy(self) -> BoundProject:
         with pyiron_lock:
             _activate(self._assyst_binding)  # the copy is made bound to the live database
             return super().copy()
+
+    def list_files(self, extension: str | None = None) -> list[str]:
+        files = super().list_files(extension)
+        if _hiding_bookkeeping.get() and extension is None:
+            return [f for f in files if f not in BOOKKEEPING]
+        return files
+
+    def list_groups(self) -> list[str]:
+        groups = super().list_groups()
+        if _hiding_bookkeeping.get():
+            return [g for g in groups if g not in BOOKKEEPING]
+        return groups
+
+    def copy_to(self, destination: Any, delete_original_data: bool = False) -> Any:
+        """pyiron's ``copy_to`` (and so ``move_to``) of this project into ``destination``, jobs
+        and files, except what this package keeps beside the jobs (:data:`BOOKKEEPING`):
+        pyiron copies every other file of the folder, which would put this folder's embedded
+        database and structure index over the destination's."""
+        token = _hiding_bookkeeping.set(True)
+        try:
+            return super().copy_to(destination, delete_original_data=delete_original_data)
+        finally:
+            _hiding_bookkeeping.reset(token)
+
+    def pack(
+        self,
+        destination_path: str | None = None,
+        compress: bool = True,
+        copy_all_files: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """pyiron's ``pack``, from any working directory: ``destination_path`` (relative to
+        the working directory, or absolute; default: this project's folder) gets the archive.
+        pyiron computes the paths it stores relative to the working directory, so the pack
+        itself runs from the folder pyiron's paths start at (``root_path``)."""
+        destination = os.path.abspath(destination_path or self.path.rstrip("/"))
+        with pyiron_lock:
+            _activate(self._assyst_binding)
+            # without project paths pyiron stores absolute folders: from the file-system root
+            # its relative paths have no "..", which the archive could not hold
+            with contextlib.chdir(self.root_path or os.path.abspath(os.sep)):
+                super().pack(
+                    destination_path=destination, compress=compress,
+                    copy_all_files=copy_all_files, **kwargs,
+                )
+
+    def unpack(self, origin_path: str, **kwargs: Any) -> None:
+        """pyiron's ``unpack`` of ``origin_path`` (an archive ``.tar.gz`` or a folder, relative
+        to the working directory or absolute), from any working directory. Refused
+        (``ValueError`` naming them, nothing changed) if a job of the archive would take the
+        name of a job already in its project: pyiron would overwrite that job's file."""
+        origin = os.path.abspath(origin_path)
+        with pyiron_lock:
+            _activate(self._assyst_binding)
+            if _archived_jobs(origin).empty:
+                return  # an archive of a project without jobs: nothing to take in
+            clashes = _unpack_clashes(self, origin)
+            if clashes:
+                shown = ", ".join(clashes[:5]) + (", ..." if len(clashes) > 5 else "")
+                raise ValueError(
+                    f"cannot unpack {origin} into {self.path}: {len(clashes)} of its jobs have "
+                    f"the names of jobs already there ({shown}); pyiron would overwrite their "
+                    "files. Unpack into a new group instead (pr.create_group('imported'))"
+                )
+            with tempfile.TemporaryDirectory() as empty, contextlib.chdir(empty):
+                # pyiron reads an export.csv of the working directory before the archive's
+                super().unpack(origin_path=origin, **kwargs)
 
     def __getstate__(self) -> dict[str, Any]:
         data = super().__getstate__()
@@ -434,14 +736,46 @@ class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
         self._assyst_binding = data.get("assyst_binding", ("user",))
 
 
-def _current_binding() -> tuple[Any, ...]:
+def _archived_jobs(origin: str) -> Any:
+    """The job table pyiron's ``pack`` wrote into the archive ``origin`` (``.tar.gz`` or a
+    folder)."""
+    import pandas as pd
+
+    if origin.endswith(".tar.gz"):
+        return pyiron_base.Project.unpack_csv(origin)
+    found = sorted(Path(origin).rglob("export.csv"))
+    if not found:
+        raise FileNotFoundError(f"no export.csv (pyiron's archived job table) in {origin}")
+    return pd.read_csv(found[0], index_col=0)
+
+
+def _unpack_clashes(project: BoundProject, origin: str) -> list[str]:
+    """Names of the archive's jobs (``origin``: ``.tar.gz`` or a folder) that would land on a
+    job of the same name in ``project``'s database."""
+    import posixpath
+
+    table = _archived_jobs(origin)
+    if table.empty:
+        return []
+    common = posixpath.commonpath(list(table["project"]))
+    clashes = []
+    for name, folder in zip(table["job"], table["project"], strict=True):
+        target = posixpath.normpath(
+            posixpath.join(project.project_path, posixpath.relpath(folder, common))
+        ) + "/"
+        if project.db.get_items_dict({"job": str(name), "project": target}):
+            clashes.append(f"{target}{name}")
+    return clashes
+
+
+def _current_binding() -> Binding:
     """The binding pyiron's global state points at now (the user's if none yet)."""
     if _live is not None and _live[0] == "embedded":
         return ("embedded", _live[1])
     return ("user",)
 
 
-def _bound(path: str, binding: tuple[Any, ...]) -> BoundProject:
+def _bound(path: str, binding: Binding) -> BoundProject:
     """A :class:`BoundProject` of folder ``path`` bound to ``binding``."""
     from . import jobs  # noqa: F401 - registers the stage jobs: pr.create.job.AssystSample ...
 
@@ -449,15 +783,28 @@ def _bound(path: str, binding: tuple[Any, ...]) -> BoundProject:
         return BoundProject(path, binding=binding)
 
 
+def bound_project(path: str | os.PathLike[str]) -> BoundProject:
+    """A :class:`BoundProject` of an existing job folder ``path`` on the database its jobs are
+    in (its embedded root's, else the user's); used to bind the project of a loaded job."""
+    folder = Path(path).expanduser().absolute()
+    root = embedded_root(folder)
+    binding: Binding = ("embedded", str(root)) if root is not None else ("user",)
+    if root is not None:
+        _prepare_root(root)
+    return _bound(str(folder), binding)
+
+
 def open_project(project_or_path: Any, use_user_config: bool | None = None) -> BoundProject:
     """The pyiron project of ``project_or_path`` (a folder, a ``pyiron_base.Project`` or any
     group of one, or an object with a ``path``/``project()`` such as a ``ProjectRecorder``),
     bound to its database; the folder is created if missing.
 
-    ``use_user_config``: ``None`` (default) uses the user's pyiron configuration if there is one,
-    else an embedded SQLite database in the project's root folder; ``True``/``False`` force
-    either. A :class:`BoundProject` passed in keeps its database. Raises ``PermissionError`` or
-    ``ValueError`` naming a folder that cannot be created or written.
+    A folder inside an embedded root always opens on that root's database. Elsewhere,
+    ``use_user_config``: ``None`` (default) uses the user's pyiron configuration if there is
+    one, else makes the folder an embedded root; ``True``/``False`` force either. Raises
+    ``ValueError`` for ``use_user_config=True`` inside an embedded root (the message says how
+    to move the jobs), for a new embedded root in a folder holding another job table's job
+    files, and, like ``PermissionError``, naming a folder that cannot be created or written.
     """
     if isinstance(project_or_path, BoundProject) and (
         use_user_config is None
@@ -469,12 +816,5 @@ def open_project(project_or_path: Any, use_user_config: bool | None = None) -> B
     path = getattr(project_or_path, "path", project_or_path)
     with pyiron_lock:
         folder = project_folder(path)
-        if database_kind(use_user_config) == "user":
-            return _bound(str(folder), ("user",))
-        root = embedded_root(folder)
-        if root is None:
-            root = folder
-            _make_root(root)
-            _roots[str(folder)] = str(root)
-        _relocate(root)
-        return _bound(str(folder), ("embedded", str(root)))
+        binding = binding_of(folder, use_user_config)
+        return _bound(str(folder), binding)

@@ -1,12 +1,13 @@
 """pyiron_base job classes: one per stage (its class name is the job table's ``hamilton``), and
-:class:`AssystPipeline`, which runs the whole ASSYST macro with its stage jobs as children.
+:class:`AssystPipeline`, which lists the stage jobs of one ASSYST run (and can run the whole
+macro itself).
 
 They are ordinary pyiron jobs::
 
     pr = open_project("cu_ag")                    # or any pyiron Project (group) of the user
     job = pr.create.job.AssystRelax("relax_cu")
     job.input.settings = VolumeRelax(calculator=EMT())
-    job.input.structures = pr.load("sample_cu")   # a stage job, its id or name, or list[ase.Atoms]
+    job.input.structures = pr.load("sample_cu")   # a stage job, its name or id, or list[ase.Atoms]
     job.server.cores = 2                          # worker processes of the stage
     job.run()                                     # or job.server.queue = "..." first: submitted
     job.output.structures                         # list[ase.Atoms]; job.output.report, ...
@@ -17,18 +18,24 @@ runs into a project (named by a hash of stage, settings and inputs, so a rerun f
 
 ``job.input`` holds the keyword arguments of the stage's node (``assyst_nodes.nodes.stages``;
 e.g. ``settings`` and ``time_limit`` of ``relax``) and ``structures``, where the input comes
-from. Layout of a stage job ``<name>`` in its project folder ``<folder>``::
+from. An input that is another stage job's output is referenced by that job's **name** (and
+its folder relative to this job's), never by pyiron's numeric id, which ``unpack`` renumbers;
+the uuids of every input list are stored when the job is saved, and reading the input checks
+that the referenced job still holds exactly those structures (:class:`InputChangedError`
+otherwise), so a job can never be computed again from another job's structures. Layout of a
+stage job ``<name>`` in its project folder ``<folder>``::
 
     <folder>/<name>.h5
+      /<name>/assyst_database              the job table it was written from (its identity)
       /<name>/input/stage                  the stage name
       /<name>/input/settings               readable text of the settings (keys sorted)
       /<name>/input/settings_pickle        base64 of the pickled settings mapping
       /<name>/input/key_settings           the settings that decide a structure's outcome
                                            (:func:`key_settings`), hashed into the index key
-      /<name>/input/input_job_ids          per input list: the job whose output it is, -1 if
-                                           the list is stored in this job
-      /<name>/input/input_sizes            length of each input list
-      /<name>/input_structures/uuids       the input structures' uuids, lists concatenated
+      /<name>/input/input_jobs             per input list (JSON): the job whose output it is,
+                                           as a path relative to <folder> ("sample_ab12..."),
+                                           or "" where the list is stored in this job
+      /<name>/input_structures/uuids, sizes  the input structures' uuids, lists concatenated
       /<name>/input_structures/list_<k>    input list k when it is no job's output (a store)
       /<name>/output/report                the stage report (JSON)
       /<name>/output/n_structures, n_lost  structures out; structures lost to errors
@@ -43,15 +50,22 @@ Job-table columns filled here: ``status`` is ``finished``, ``warning`` when stru
 to errors (calculator errors, non-finite results, time limits; the report says which), or
 ``aborted`` when every input was lost so; ``chemicalformula`` is the empirical formula when all
 output structures share one (e.g. ``Cu``), else the chemical system (``Ag-Cu``); ``parentid`` is
-the job that produced the first input list; ``masterid`` the :class:`AssystPipeline` job.
+the job whose output the first input list is (or that made its first structure). No stage job
+has a ``masterid``: a stage job may serve several pipelines (see
+:mod:`assyst_nodes.project.pipelines`).
 """
 
 from __future__ import annotations
 
 import base64
 import inspect
+import json
+import os
 import pickle
+import posixpath
+import shlex
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Any, Final
@@ -63,24 +77,44 @@ from ase.formula import Formula
 from assyst_nodes.lineage import UUID
 from assyst_nodes.reports import StageReport
 
-from .database import pyiron_base, pyiron_lock, quiet
+from . import pyiron_internals
+from .database import (
+    BoundProject,
+    ForeignJobError,
+    bound_project,
+    database_identity,
+    embedded_root,
+    pyiron_base,
+    pyiron_lock,
+    quiet,
+    user_config_present,
+)
 from .index import Index, Stored, settings_key
 from .layout import (
+    DATABASE,
     INPUT_LISTS,
     USABLE_STATUSES,
     DamagedJobError,
-    delete_partial,
     job_file,
+    read_database,
     read_input_uuids,
     read_output,
+    read_output_uuids,
     read_partial,
     report_from_json,
     report_to_json,
-    write_input_lists,
-    write_input_uuids,
-    write_output,
+    write_inputs,
+    write_result,
 )
 from .outcomes import outcomes_by_input, with_cache
+from .pipelines import (
+    JOBS,
+    OLD_JOB_IDS,
+    add_jobs,
+    listed_jobs,
+    pipeline_state,
+    update_pipelines_listing,
+)
 from .store import read_structures
 
 __all__ = [
@@ -95,10 +129,14 @@ __all__ = [
     "AssystRelax",
     "AssystSample",
     "AssystStage",
+    "InputChangedError",
+    "JobInput",
+    "MissingInputError",
     "StageInput",
     "StageOutput",
     "job_class",
     "job_h5",
+    "job_stamp",
     "key_settings",
     "settings_repr",
 ]
@@ -180,24 +218,107 @@ class StoredList(int):
         return f"StoredList({int(self)})"
 
 
-Source = int | list[Atoms]
-"""Where one input list comes from: a job id, the structures themselves, or a
-:class:`StoredList` of a loaded job."""
+@dataclass(frozen=True)
+class JobInput:
+    """An input list that is the output of stage job ``name`` in ``folder``: a POSIX path
+    relative to the folder of the job that takes it ("" for the same folder). Names and
+    relative folders survive ``pack``/``unpack``, ``copy_to``, ``cp -r`` and ``mv``, which
+    pyiron's numeric ids do not."""
+
+    name: str
+    folder: str = ""
+
+    def __str__(self) -> str:
+        return posixpath.join(self.folder, self.name) if self.folder else self.name
+
+    @classmethod
+    def parse(cls, text: str) -> JobInput:
+        """The reference written as ``str(reference)``."""
+        folder, name = posixpath.split(text)
+        return cls(name, folder)
 
 
-def _as_source(value: Any, project: Any) -> Source:
-    """One input list from a stage job, its id, its name or a list of Atoms."""
+@dataclass(frozen=True)
+class OldJobId:
+    """An input list referenced by numeric job id, as versions before 0.2 stored them (read
+    only; the stored input uuids check that the id still names the right job)."""
+
+    job_id: int
+
+
+Source = JobInput | list[Atoms] | StoredList | OldJobId
+"""Where one input list comes from: a stage job's output, the structures themselves, a
+:class:`StoredList` of a loaded job, or an :class:`OldJobId` of a job of an older version."""
+
+
+def _source_text(source: Source) -> str:
+    """How ``input/input_jobs`` stores a source: the reference's path, ``id:<n>`` for a job
+    of an older version referenced by id, ``""`` for a list stored in the job."""
+    if isinstance(source, JobInput):
+        return str(source)
+    if isinstance(source, OldJobId):
+        return f"id:{source.job_id}"
+    return ""
+
+
+def _parse_source(text: str, positions: Any) -> Source:
+    """The source :func:`_source_text` wrote (``positions`` numbers the stored lists)."""
+    if not text:
+        return StoredList(next(positions))
+    if text.startswith("id:"):
+        return OldJobId(int(text[3:]))
+    return JobInput.parse(text)
+
+
+class InputChangedError(ValueError):
+    """A job's input job no longer holds the structures the job was made from (it was removed
+    and made again with other settings, or another job took its name)."""
+
+
+class MissingInputError(ValueError):
+    """A job's input job is not in the job table (removed, or not copied along)."""
+
+
+def job_stamp(row: Mapping[str, Any], file: Path) -> str:
+    """What the structure index compares to know a job unchanged since it was indexed: the id
+    and start time of its job-table ``row`` (a job removed and made again under its name, or
+    renumbered by ``unpack``, gets another) and the size and modification time of its
+    ``file`` (one written, truncated or deleted since is indexed again, which reads it: a
+    damaged file is then reported, not listed)."""
+    try:
+        stat = os.stat(file)
+        written = f"{stat.st_size}|{stat.st_mtime_ns}"
+    except OSError:
+        written = "missing"
+    return f"{int(row['id'])}|{row.get('timestart')}|{written}"
+
+
+def _relative(folder: str | Path, start: str | Path) -> str:
+    """``folder`` relative to ``start`` as a POSIX path ("" for the same folder)."""
+    relative = os.path.relpath(os.path.abspath(folder), os.path.abspath(start))
+    return "" if relative == "." else Path(relative).as_posix()
+
+
+def _as_source(value: Any, project: Any, folder: Path) -> Source:
+    """One input list from a stage job, its id, its name (or a path ``group/name`` relative to
+    ``folder``, the folder of the job that takes it) or a list of Atoms."""
     if isinstance(value, AssystStage):
         if value.job_id is None:
             raise ValueError(f"input job {value.job_name} has not been saved or run yet")
-        return int(value.job_id)
+        return JobInput(value.job_name, _relative(value.folder, folder))
+    if isinstance(value, JobInput):
+        return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
+        row = project.db.get_item_by_id(int(value))
+        if row is None:
+            raise ValueError(f"no job with id {int(value)} in the job table of {folder}")
+        return JobInput(str(row["job"]), _relative(job_h5(row).parent, folder))
     if isinstance(value, str):
-        job_id = project.get_job_id(value)
-        if job_id is None:
+        reference = JobInput.parse(value)
+        where = posixpath.normpath(posixpath.join(project.project_path, reference.folder)) + "/"
+        if not project.db.get_items_dict({"job": reference.name, "project": where}):
             raise ValueError(f"no job named {value!r} in project {project.path}")
-        return int(job_id)
+        return reference
     if isinstance(value, Atoms):
         return [value]
     if isinstance(value, (list, tuple)) and all(isinstance(a, Atoms) for a in value):
@@ -222,7 +343,8 @@ class StageInput:
         self.__dict__["_defaults"] = None if defaults is None else dict(defaults)
         self.__dict__["_values"] = {}
         self.__dict__["_sources"] = []
-        self.__dict__["_project"] = None
+        self.__dict__["_project"] = None  # the job's project and folder (set by the job)
+        self.__dict__["_folder"] = None
 
     def _valid(self) -> str:
         return ", ".join(self.keys())
@@ -269,27 +391,30 @@ class StageInput:
         return [*super().__dir__(), *self.keys()]
 
     def __repr__(self) -> str:
-        sources = [s if isinstance(s, int) else f"<{len(s)} structures>" for s in self._sources]
+        sources = [
+            f"<{len(s)} structures>" if isinstance(s, list) else str(s) for s in self._sources
+        ]
         return f"{self._stage} input: {settings_repr(self.kwargs(check=False))}; {sources}"
 
     @property
     def structures(self) -> list[Source]:
-        """The input lists' sources: job ids, or lists of structures (a loaded job's stored
-        lists are :class:`StoredList` positions until read)."""
+        """The input lists' sources: :class:`JobInput` references to stage jobs, or lists of
+        structures (a loaded job's stored lists are :class:`StoredList` positions until
+        read)."""
         return list(self._sources)
 
     def _set_sources(self, value: Any) -> None:
-        project = self.__dict__["_project"]
+        project, folder = self.__dict__["_project"], self.__dict__["_folder"]
         if self._stage == "combine" and isinstance(value, (list, tuple)) and value and not all(
             isinstance(a, Atoms) for a in value
         ):
             if len(value) > _MAX_INPUTS:
                 raise ValueError(f"combine takes at most {_MAX_INPUTS} inputs, got {len(value)}")
-            sources = [_as_source(v, project) for v in value]
+            sources = [_as_source(v, project, folder) for v in value]
         elif value is None:
             sources = []
         else:
-            sources = [_as_source(value, project)]
+            sources = [_as_source(value, project, folder)]
         self.__dict__["_sources"] = sources
 
     def kwargs(self, check: bool = True) -> dict[str, Any]:
@@ -341,11 +466,27 @@ class StageOutput:
 
 
 class AssystJob(pyiron_base.GenericJob):  # type: ignore[misc,name-defined]
-    """Base of the assyst job classes: pyiron removal also clears the folder's index."""
+    """Base of the assyst job classes.
+
+    A job always talks to its own job table: pyiron gives a loaded job a plain ``Project``,
+    which uses whichever database pyiron's process-wide state points at, so the job's project
+    is replaced by one bound to the database of its folder (its embedded root's, else the
+    user's). Its file records that database (:data:`~assyst_nodes.project.layout.DATABASE`);
+    saving over a job file written from another job table raises :class:`ForeignJobError`.
+    pyiron's removal also clears the folder's index and marks the pipelines using a stage job.
+    """
 
     def __init__(self, project: Any, job_name: str) -> None:
+        _bind(project)
         super().__init__(project, job_name)
-        self.__version__ = "0.2"
+        self.__version__ = "0.3"
+
+    @property
+    def project(self) -> Any:
+        """The job's project, bound to the database of its folder (pyiron hands a job plain
+        projects when it loads, copies or moves it; they are bound here on first use)."""
+        _bind(self.project_hdf5)
+        return self.project_hdf5.project
 
     @property
     def h5_file(self) -> Path:
@@ -360,23 +501,142 @@ class AssystJob(pyiron_base.GenericJob):  # type: ignore[misc,name-defined]
     def _to_dict(self) -> dict[str, Any]:
         data = super()._to_dict()
         data["REQUIRE_FULL_OBJ_FOR_RM"] = True  # pyiron calls _before_generic_remove_child
+        data[DATABASE] = _identity(self.project)
         return data
 
     def _check_if_input_should_be_written(self) -> bool:
         """No input files: the job runs in Python (no ``<name>_hdf5`` folder on save)."""
         return False
 
+    def save(self) -> None:
+        """Save as pyiron does; refused (:class:`ForeignJobError`, nothing written) where a
+        file of this name that the job table does not know was written from another job
+        table."""
+        error = _foreign_file(self)
+        if error is not None:
+            raise error
+        super().save()
+
+    def _internal_copy_to(
+        self,
+        project: Any = None,
+        new_job_name: str | None = None,
+        new_database_entry: bool = True,
+        copy_files: bool = True,
+        delete_existing_job: bool = False,
+    ) -> Any:
+        """pyiron's copy; into a project of *another* database (another embedded root, or the
+        user's database) the copy's job-table row is made in that database from this job's row
+        (pyiron assumes one database and would look this job's id up in the other one)."""
+        if not (new_database_entry and self._across(project)):
+            return super()._internal_copy_to(
+                project=project, new_job_name=new_job_name,
+                new_database_entry=new_database_entry, copy_files=copy_files,
+                delete_existing_job=delete_existing_job,
+            )
+        row = dict(self.project.db.get_item_by_id(self.job_id))
+        copied = super()._internal_copy_to(
+            project=project, new_job_name=new_job_name, new_database_entry=False,
+            copy_files=copy_files, delete_existing_job=delete_existing_job,
+        )
+        job, _, _, reloaded = copied
+        if not reloaded:
+            pyiron_internals.add_copied_row(job, row)
+        return copied
+
+    def _across(self, project: Any) -> bool:
+        """Whether ``project`` (a project, a job or an HDF5 handle) is in another database than
+        this (saved) job."""
+        source = self.project
+        target = getattr(project, "project", project)  # a job or an HDF5 handle: its project
+        return (
+            self.job_id is not None
+            and isinstance(source, BoundProject)
+            and isinstance(target, BoundProject)
+            and source.binding != target.binding
+        )
+
+    def move_to(self, project: Any) -> None:
+        """pyiron's move; into a project of another database it is a copy (a row of its own in
+        that database) and the removal of this job, after which this object is the copy
+        (pyiron would re-point this job's row, by its id, in the other database)."""
+        if not self._across(project):
+            super().move_to(project)
+            return
+        copied = self.copy_to(project=project)
+        self.remove()
+        self.project_hdf5 = copied.project_hdf5.copy()
+        self.reset_job_id(job_id=copied.job_id)
+
+    def drop_status_to_aborted(self) -> None:
+        """pyiron's, but a job file of another job table is left as it is (pyiron writes the
+        status into the file when ``run`` fails, also when it failed because of that file)."""
+        if _foreign_file(self) is None:
+            super().drop_status_to_aborted()
+
     def _before_generic_remove_child(self) -> None:
         """pyiron is removing this job (``remove_job``, ``remove_jobs``, ``remove``,
         ``job.remove()``): forget its index rows and lock file."""
-        if self.job_id is not None:
-            Index(self.folder).remove_job(int(self.job_id))
+        Index(self.folder).remove_job(self.job_name)
         (self.folder / ".locks" / f"{self.job_name}.lock").unlink(missing_ok=True)
 
-    def _set_status(self, status: str) -> None:
-        """Set the status in the job table and in the file."""
+    def _set_status(self, status: str, file: bool = True) -> None:
+        """Set the status in the job table (and, with ``file``, in the job's file)."""
         setattr(self.status, status, True)
-        self.project_hdf5["status"] = self.status.string
+        if file:
+            self.project_hdf5["status"] = self.status.string
+
+    def run_if_scheduler(self) -> Any:
+        """Submit to pyiron's queue adapter (``job.server.queue``). A job of the user's
+        configured database goes as any pyiron job; one of an embedded database is run in the
+        batch job by ``python -m assyst_nodes.project.wrapper``, which opens that database
+        first (pyiron's own wrapper would look the job's id up in the user's database)."""
+        root = self.project.embedded_root if isinstance(self.project, BoundProject) else None
+        if root is None:
+            return super().run_if_scheduler()
+        command = " ".join(
+            shlex.quote(part)
+            for part in (
+                "python", "-m", "assyst_nodes.project.wrapper", "--root", str(root),
+                "--job-id", str(self.job_id), "--working-directory", self.working_directory,
+            )
+        )
+        self.project_hdf5.create_working_directory()
+        pyiron_internals.submit_to_queue(self, command)
+        return None
+
+
+def _bind(project_hdf5: Any) -> None:
+    """Give a job's HDF5 handle a project bound to the database of its folder, when it holds
+    a plain pyiron ``Project`` (a loaded job) and the folder has a database we know (an
+    embedded root, or the user's configuration)."""
+    project = pyiron_internals.project_of(project_hdf5)
+    if project is None or isinstance(project, BoundProject):
+        return
+    folder = Path(project.path)
+    if embedded_root(folder) is None and not user_config_present():
+        return  # no database we know: pyiron's own state decides, as for any pyiron job
+    pyiron_internals.set_project_of(project_hdf5, bound_project(folder))
+
+
+def _identity(project: Any) -> str:
+    """The identity of the job table ``project`` uses ('' for a project we do not bind)."""
+    if not isinstance(project, BoundProject):
+        return ""
+    return database_identity(project.binding)
+
+
+def _foreign_file(job: AssystJob) -> ForeignJobError | None:
+    """The error to raise if ``job``'s file exists, the job table has no row for it, and it was
+    written from another job table than ``job``'s (None otherwise)."""
+    if job.job_id is not None or not job.h5_file.exists():
+        return None
+    current = _identity(job.project)
+    try:
+        written = read_database(job.h5_file, job.job_name)
+    except DamagedJobError:
+        return None  # not a readable job of this name: pyiron writes its group anew
+    return ForeignJobError(job.h5_file, written, current) if written != current else None
 
 
 class AssystStage(AssystJob):
@@ -387,7 +647,8 @@ class AssystStage(AssystJob):
     def __init__(self, project: Any, job_name: str) -> None:
         super().__init__(project, job_name)
         self._input = StageInput(self.stage, _stage_defaults(self.stage) if self.stage else None)
-        self._input.__dict__["_project"] = project
+        self._input.__dict__["_project"] = self.project
+        self._input.__dict__["_folder"] = self.folder
         self._output = StageOutput(self)
 
     @property
@@ -413,9 +674,7 @@ class AssystStage(AssystJob):
             "input/settings": settings_repr(settings),
             "input/settings_pickle": _pickled(settings),
             "input/key_settings": key_settings(self.stage_name, settings),
-            "input/input_job_ids": np.array(  # -1: a list stored in this job
-                [-1 if isinstance(s, (list, StoredList)) else s for s in sources], dtype=np.int64
-            ),
+            "input/input_jobs": json.dumps([_source_text(s) for s in sources]),
         }
 
     def _to_dict(self) -> dict[str, Any]:
@@ -436,11 +695,16 @@ class AssystStage(AssystJob):
             except Exception as error:  # a class that no longer imports, ...
                 raise DamagedJobError(self.job_name, self.h5_file, error) from error
             self._input.__dict__["_values"].update(values)
-        ids = [int(i) for i in np.atleast_1d(stored.get("input_job_ids", []))]
-        positions = iter(range(len(ids)))
-        self._input.__dict__["_sources"] = [
-            StoredList(next(positions)) if i < 0 else i for i in ids
-        ]
+        positions = iter(range(_MAX_INPUTS))
+        sources: list[Source] = []
+        if "input_jobs" in stored:
+            for text in json.loads(str(stored["input_jobs"])):
+                sources.append(_parse_source(text, positions))
+        else:  # a job of a version before 0.2: numeric ids, -1 for a stored list
+            for job_id in np.atleast_1d(stored.get("input_job_ids", [])).tolist():
+                stored_list = StoredList(next(positions)) if job_id < 0 else None
+                sources.append(OldJobId(int(job_id)) if stored_list is None else stored_list)
+        self._input.__dict__["_sources"] = sources
 
     def from_hdf(self, hdf: Any = None, group_name: str | None = None) -> None:
         super().from_hdf(hdf=hdf, group_name=group_name)
@@ -470,26 +734,60 @@ class AssystStage(AssystJob):
         return self._input.kwargs(check=False)
 
     def input_uuids(self) -> list[list[str]]:
-        """The uuids of each input list, in order (stored when the job finished)."""
-        return read_input_uuids(self.h5_file, self.job_name)
+        """The uuids of each input list, in order (stored when the job was saved)."""
+        return read_input_uuids(self.h5_file, self.job_name) or []
+
+    def _input_row(self, source: JobInput | OldJobId) -> dict[str, Any]:
+        """The job-table row of the job whose output ``source`` is; ``ValueError`` naming it if
+        it is not in the job table."""
+        if isinstance(source, OldJobId):
+            row = self.project.db.get_item_by_id(source.job_id)
+        else:
+            where = posixpath.normpath(
+                posixpath.join(self.project.project_path, source.folder)
+            ) + "/"
+            rows = self.project.db.get_items_dict({"job": source.name, "project": where})
+            row = rows[0] if rows else None
+        if row is None:
+            raise MissingInputError(
+                f"job {self.job_name}: its input job {source} is not in the job table (removed, "
+                "or not copied along); run the pipeline that made it again, or give the job its "
+                "input again"
+            )
+        return dict(row)
 
     def input_structures(self) -> list[list[Atoms]]:
-        """The input lists: read from the jobs that produced them, or from this job's file."""
+        """The input lists: read from the jobs whose output they are, or from this job's file.
+
+        A list read from another job must hold exactly the structures (uuids, in order) this
+        job was saved with; :class:`InputChangedError` otherwise."""
         lists: list[list[Atoms]] = []
-        for source in self._input.structures:
+        expected = None
+        for k, source in enumerate(self._input.structures):
             if isinstance(source, list):
                 lists.append(source)
-            elif isinstance(source, StoredList):
+                continue
+            if isinstance(source, StoredList):
                 with job_file(self.h5_file, self.job_name) as handle:
                     group = handle[f"{self.job_name}/{INPUT_LISTS.format(int(source))}"]
                     lists.append(read_structures(group))
-            else:
-                row = self.project.db.get_item_by_id(source)
-                if row is None:
-                    raise ValueError(
-                        f"job {self.job_name}: its input job {source} is not in the job table"
-                    )
-                lists.append(read_output(job_h5(row), str(row["job"]))[0])
+                continue
+            row = self._input_row(source)
+            structures = read_output(job_h5(row), str(row["job"]))[0]
+            if expected is None:
+                expected = read_input_uuids(self.h5_file, self.job_name) if (
+                    self.h5_file.exists()
+                ) else None
+                expected = expected if expected is not None else []
+            found = [str(a.info.get(UUID, "")) for a in structures]
+            if k < len(expected) and found != expected[k]:
+                raise InputChangedError(
+                    f"job {self.job_name}: its input job {row['job']} now holds other structures "
+                    f"({len(found)}) than the {len(expected[k])} it was made from; it was made "
+                    "again with other settings, or another job took its name. The job cannot be "
+                    "computed from it: run its pipeline again, or give it its input again"
+                )
+            lists.append(structures)
         return lists
 
     def _materialize_stored_lists(self) -> None:
@@ -498,14 +796,23 @@ class AssystStage(AssystJob):
         sources = self._input.structures
         if not any(isinstance(s, StoredList) for s in sources) or not self.h5_file.exists():
             return
-        lists = self.input_structures()
+        stored = {}
+        with job_file(self.h5_file, self.job_name) as handle:
+            for source in sources:
+                if isinstance(source, StoredList):
+                    group = handle[f"{self.job_name}/{INPUT_LISTS.format(int(source))}"]
+                    stored[int(source)] = read_structures(group)
         self._input.__dict__["_sources"] = [
-            lists[k] if isinstance(s, StoredList) else s for k, s in enumerate(sources)
+            stored[int(s)] if isinstance(s, StoredList) else s for s in sources
         ]
 
     def remove_child(self) -> None:
         self._materialize_stored_lists()
         super().remove_child()
+
+    def _before_generic_remove_child(self) -> None:
+        super()._before_generic_remove_child()
+        update_pipelines_listing(self.project, self.folder, self.job_name, removed=True)
 
     # ---------------------------------------------------------------- running
 
@@ -523,16 +830,33 @@ class AssystStage(AssystJob):
                 "list of ase.Atoms) before running it"
             )
 
-    def save(self) -> None:
-        """Save as pyiron does, then store each input list given as structures."""
+    def save(self, input_uuids: Sequence[Sequence[str]] | None = None) -> None:
+        """Save as pyiron does, then store, in one session, each input list given as
+        structures and the uuids of every input list (``input_uuids`` if the caller knows
+        them, else read from the input jobs). The parent is the job whose output the first
+        input list is, unless one was set."""
         self._materialize_stored_lists()
-        first = next(iter(self._input.structures), None)
-        if self.parent_id is None and isinstance(first, int) and not isinstance(first, StoredList):
-            self.parent_id = first
+        sources = self._input.structures
+        rows = {
+            k: self._input_row(s)
+            for k, s in enumerate(sources)
+            if isinstance(s, (JobInput, OldJobId))
+        }
+        if self.parent_id is None and 0 in rows:
+            self.parent_id = int(rows[0]["id"])
+        if input_uuids is None:
+            input_uuids = [
+                read_output_uuids(job_h5(rows[k]), str(rows[k]["job"])) if k in rows
+                else [str(a.info.get(UUID, "")) for a in s]  # type: ignore[union-attr]
+                for k, s in enumerate(sources)
+            ]
         super().save()
-        lists = [s for s in self._input.structures if isinstance(s, list)]
-        if lists:
-            write_input_lists(self.h5_file, self.job_name, lists)
+        write_inputs(
+            self.h5_file,
+            self.job_name,
+            [s for s in sources if isinstance(s, list)],
+            [list(u) for u in input_uuids],
+        )
 
     def run_static(self) -> None:
         """Compute the stage from ``job.input`` (with ``server.cores`` worker processes) and
@@ -540,7 +864,7 @@ class AssystStage(AssystJob):
         function = _stage_function(self.stage)
         if function is None:  # pragma: no cover - validate_ready_to_run refuses first
             raise NotImplementedError(f"{type(self).__name__} has no stage function")
-        self._set_status("running")
+        self._set_status("running", file=False)
         try:
             inputs = self.input_structures()
         except BaseException:
@@ -575,43 +899,47 @@ class AssystStage(AssystJob):
         seconds_compute: float,
         inputs: Sequence[Sequence[Atoms]],
     ) -> None:
-        """Write output, report and timings; set status, chemical formula and run time in the
-        job table; index the structures."""
+        """Write output, report, timings and status into the job's file (one session); set
+        status, chemical formula and run time in the job table; index the structures."""
         start = perf_counter()
         report_json = report_to_json(report)
-        uuids = [[str(a.info.get(UUID, "")) for a in s] for s in inputs]
-        write_input_uuids(self.h5_file, self.job_name, uuids)
-        write_output(self.h5_file, self.job_name, structures, report_json)
-        delete_partial(self.h5_file, self.job_name)
         n_in = sum(len(s) for s in inputs) if inputs else report.n_in
-        values = {
+        status = status_of(report, n_in)
+        values: dict[str, Any] = {
             "report": report_json,
             "n_structures": len(structures),
             "n_lost": report.n_lost,
             "seconds_compute": float(seconds_compute),
-            "seconds_store": perf_counter() - start,
             "executor": str(report.execution.get("executor", "")),
             "slurm_job_ids": np.array(
                 [int(i) for i in report.execution.get("slurm_job_ids", [])], dtype=np.int64
             ),
         }
+        table, parents, values["seconds_store"] = write_result(
+            self.h5_file, self.job_name, structures, report_json, values, status, start
+        )
         self._output.values = dict(values)
         with pyiron_lock:
-            self.project_hdf5.write_dict({f"output/{k}": v for k, v in values.items()})
             self.refresh_job_status()  # pyiron's status object may hold an older connection
             formula = chemical_formula(structures or [a for s in inputs for a in s])
             if formula:
                 self.project.db.item_update({"chemicalformula": formula}, self.job_id)
-            self._set_status(status_of(report, n_in))
+            self._set_status(status, file=False)
             self.run_time_to_db()
-        if self.status.string in USABLE_STATUSES:
+            row = self.project.db.get_item_by_id(self.job_id)
+            update_pipelines_listing(self.project, self.folder, self.job_name)
+        if status in USABLE_STATUSES:
             stored = Stored(
-                structures,
-                [u for us in uuids for u in us],
+                table,
+                parents,
+                [str(a.info.get(UUID, "")) for s in inputs for a in s],
                 self.settings_key(),
                 [(d.label, d.reason, d.detail) for d in report.drops],
             )
-            Index(self.folder).add_job(int(self.job_id), self.job_name, self.stage_name, stored)
+            Index(self.folder).add_job(
+                self.job_name, int(self.job_id), job_stamp(row, self.h5_file), self.stage_name,
+                stored,
+            )
 
 
 class _IntoJob:
@@ -741,28 +1069,64 @@ def job_class(stage: str) -> type[AssystStage]:
 
 
 class AssystPipeline(AssystJob):
-    """One ASSYST pipeline run: the parent (``masterid``) of its stage jobs.
+    """One ASSYST pipeline run: lists, by name, the stage jobs the run used (reused ones
+    included); it is not their pyiron master, so removing it removes no stage job (see
+    :mod:`assyst_nodes.project.pipelines`).
 
     Made by a :class:`~assyst_nodes.project.recorder.ProjectRecorder` with a ``pipeline`` name
-    (then it only groups: ``input.pipeline`` holds the name, ``output.job_ids`` every stage job
-    the run used, reused ones included), or by a user: ``pr.create.job.AssystPipeline("cu_ag")``
-    with ``job.input`` holding the macro's inputs (``elements``, ``max_atoms``, ``calculator``,
-    ... see :func:`assyst_nodes.nodes.assyst`); ``job.run()`` then runs the whole macro with
-    ``server.cores`` workers, every stage a child job.
+    (then it only groups: ``input.pipeline`` holds the name), or by a user:
+    ``pr.create.job.AssystPipeline("cu_ag")`` with ``job.input`` holding the macro's inputs
+    (``elements``, ``max_atoms``, ``calculator``, ... see :func:`assyst_nodes.nodes.assyst`);
+    ``job.run()`` then runs the whole macro with ``server.cores`` workers, every stage a job of
+    its folder listed here.
+
+    ``job.output``: ``jobs`` (the names listed), ``job_ids`` (the ids of those in the job
+    table now), ``missing`` (the names listed that are not: removed since), ``status`` (the
+    aggregate of the listed jobs' statuses, as the job table shows it once a run or a removal
+    has updated it).
     """
 
     def __init__(self, project: Any, job_name: str) -> None:
         super().__init__(project, job_name)
         self._input = StageInput("pipeline", {**_macro_defaults(), "pipeline": None})
-        self._output_values: dict[str, Any] = {"job_ids": np.zeros(0, np.int64)}
 
     @property
     def input(self) -> StageInput:
         return self._input
 
+    def jobs(self) -> list[str]:
+        """The names of the stage jobs this pipeline lists (for a pipeline of a version before
+        0.2, which listed ids, the names those ids have in the job table now)."""
+        if not self.h5_file.exists():
+            return []
+        names = listed_jobs(self.h5_file, self.job_name)
+        if names is not None:
+            return names
+        with job_file(self.h5_file, self.job_name) as handle:
+            ids = [int(i) for i in np.atleast_1d(handle[f"{self.job_name}/{OLD_JOB_IDS}"][...])]
+        rows = [self.project.db.get_item_by_id(i) for i in ids]
+        return [str(r["job"]) for r in rows if r is not None]
+
     @property
     def output(self) -> dict[str, Any]:
-        return self._output_values
+        names = self.jobs()
+        status, ids, missing = pipeline_state(self.project, names)
+        return {
+            "jobs": names,
+            "job_ids": np.array([ids[n] for n in names if n in ids], dtype=np.int64),
+            "missing": missing,
+            "status": status,
+        }
+
+    def refresh_status(self) -> str:
+        """Set this pipeline's status in the job table (and its file) to the aggregate of its
+        stage jobs' (see :func:`~assyst_nodes.project.pipelines.aggregate_status`); returns it."""
+        status = self.output["status"]
+        with pyiron_lock:
+            self.refresh_job_status()
+            if self.status.string != status:
+                self._set_status(status)
+        return str(status)
 
     def _to_dict(self) -> dict[str, Any]:
         data = super()._to_dict()
@@ -771,7 +1135,7 @@ class AssystPipeline(AssystJob):
         data["input/settings_pickle"] = _pickled(settings)
         if "pipeline" in settings:
             data["input/pipeline"] = str(settings["pipeline"])
-        data["output/job_ids"] = np.asarray(self._output_values["job_ids"], dtype=np.int64)
+        data[JOBS] = json.dumps(self.jobs() if self.job_id is not None else [])
         return data
 
     def _from_dict(self, obj_dict: dict[str, Any], version: str | None = None) -> None:
@@ -780,20 +1144,9 @@ class AssystPipeline(AssystJob):
         if blob:
             self._input.__dict__["_values"].update(pickle.loads(base64.b64decode(blob)))
 
-    def from_hdf(self, hdf: Any = None, group_name: str | None = None) -> None:
-        super().from_hdf(hdf=hdf, group_name=group_name)
-        if "output" in self.project_hdf5.list_groups():
-            with self.project_hdf5.open("output") as output:
-                self._output_values = {key: output[key] for key in output.list_nodes()}
-
-    def add_job_ids(self, job_ids: Sequence[int]) -> None:
-        """Append stage job ids the run used (each once) to ``output.job_ids`` and store it."""
-        known = [int(i) for i in np.atleast_1d(self._output_values.get("job_ids", []))]
-        new = [int(i) for i in job_ids if int(i) not in known]
-        if not new:
-            return
-        self._output_values["job_ids"] = np.array(known + new, dtype=np.int64)
-        self.project_hdf5.write_dict({"output/job_ids": self._output_values["job_ids"]})
+    def add_jobs(self, names: Sequence[str]) -> list[str]:
+        """List stage jobs ``names`` (each once) in this pipeline; all names listed."""
+        return add_jobs(self.h5_file, self.job_name, names)
 
     def validate_ready_to_run(self) -> None:
         settings = self._input.kwargs()
@@ -804,17 +1157,17 @@ class AssystPipeline(AssystJob):
             )
 
     def run_static(self) -> None:
-        """Run the ASSYST macro with ``job.input`` into this job's project, every stage a
-        child job (``masterid`` = this job); ``output.job_ids`` lists them."""
+        """Run the ASSYST macro with ``job.input`` into this job's project, every stage a job
+        of its folder listed here; the status is then the stage jobs' aggregate."""
         import pyiron_workflow as pwf
 
         from assyst_nodes.nodes import assyst
 
         from .recorder import ProjectRecorder
 
-        self._set_status("running")
+        self._set_status("running", file=False)
         settings = {k: v for k, v in self._input.kwargs().items() if k != "pipeline"}
-        recorder = ProjectRecorder(self.project, master_id=int(self.job_id))
+        recorder = ProjectRecorder(self.project, pipeline_job=self.job_name)
         try:
             with quiet():
                 pwf.run(assyst, **settings, workers=max(1, int(self.server.cores or 1)),
@@ -822,9 +1175,8 @@ class AssystPipeline(AssystJob):
         except BaseException:
             self._set_status("aborted")
             raise
+        self.refresh_status()
         with pyiron_lock:
-            self.refresh_job_status()
-            self._set_status("finished")
             self.run_time_to_db()
 
 

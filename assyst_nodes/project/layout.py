@@ -7,6 +7,7 @@ Plain h5py (no pyiron), so queries read stored jobs without importing pyiron_bas
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,32 +16,44 @@ from typing import Final
 
 import h5py
 import numpy as np
+import pandas as pd
 from ase import Atoms
 
+from assyst_nodes.lineage import UUID
 from assyst_nodes.reports import Drop, StageReport
 
 from .index import Stored, settings_key
-from .store import append_structures, read_structures, write_structures
+from .pyiron_internals import write_h5io
+from .store import (
+    LIBVER,
+    append_structures,
+    compact,
+    lineage_parents,
+    read_structures,
+    structure_table,
+    write_structures,
+)
 
 __all__ = [
+    "DATABASE",
     "INPUT_LISTS",
     "INPUT_UUIDS",
     "STRUCTURES",
     "USABLE_STATUSES",
     "DamagedJobError",
     "append_partial",
-    "delete_partial",
     "job_file",
+    "read_database",
     "read_for_index",
     "read_input_uuids",
     "read_output",
+    "read_output_uuids",
     "read_partial",
     "read_stage",
     "report_from_json",
     "report_to_json",
-    "write_input_lists",
-    "write_input_uuids",
-    "write_output",
+    "write_inputs",
+    "write_result",
 ]
 
 USABLE_STATUSES: Final = ("finished", "warning")
@@ -58,6 +71,9 @@ INPUT_SIZES: Final = "input_structures/sizes"
 INPUT_LISTS: Final = "input_structures/list_{}"
 """Path (format with the list's position) of an input list stored in the job itself: a
 structure store like the output's, for inputs that are no job's output."""
+DATABASE: Final = "assyst_database"
+"""Path of the identity of the job table a job was written from (see
+:func:`assyst_nodes.project.database.database_identity`) inside a job's group."""
 
 
 class DamagedJobError(ValueError):
@@ -122,14 +138,38 @@ def report_from_json(text: str) -> StageReport:
     )
 
 
-def write_output(file: str | Path, name: str, structures: list[Atoms], report_json: str) -> None:
-    """Write the structure store and report of job ``name`` into its HDF5 ``file``."""
-    with h5py.File(file, "a") as handle:
-        output = handle.require_group(f"{name}/output")
+def write_result(
+    file: str | Path,
+    name: str,
+    structures: list[Atoms],
+    report_json: str,
+    values: dict[str, object],
+    status: str,
+    started: float,
+) -> tuple[pd.DataFrame, list[str | None], float]:
+    """Write what job ``name`` computed into its HDF5 ``file`` in one session: the output
+    structure store, the report (JSON, an attribute of ``output``), ``values`` as
+    ``output/<key>`` datasets pyiron's readers know, ``status``, and last ``seconds_store``
+    (wall seconds since ``started``, a ``time.perf_counter()`` reading); the ``partial`` group
+    of an interrupted run goes. Returns the structure table of the output, each structure's
+    parent (what the structure index keeps) and ``seconds_store``."""
+    with h5py.File(file, "a", libver=LIBVER) as handle:
+        group = handle[name]
+        output = group.require_group("output")
         if "structures" in output:
             del output["structures"]
-        write_structures(output.create_group("structures"), structures)
+        store = output.create_group("structures")
+        write_structures(store, structures)
         output.attrs["report"] = report_json
+        for key, value in values.items():
+            write_h5io(output, key, value)
+        write_h5io(group, "status", status)
+        if PARTIAL in group:
+            del group[PARTIAL]
+        table, parents = structure_table(store), lineage_parents(store)
+        seconds = time.perf_counter() - started
+        write_h5io(output, "seconds_store", seconds)
+        return table, parents, seconds
 
 
 def read_output(file: str | Path, name: str) -> tuple[list[Atoms], StageReport]:
@@ -144,48 +184,62 @@ def read_output(file: str | Path, name: str) -> tuple[list[Atoms], StageReport]:
         return structures, report_from_json(text)
 
 
-def _replace(group: h5py.Group, path: str, data: np.ndarray, dtype: object = None) -> None:
-    """Write dataset ``path`` of ``group`` anew (titled, so pyiron's accessors read it)."""
-    if path in group:
-        del group[path]
-    dataset = group.create_dataset(path, data=data, dtype=dtype)
-    dataset.attrs["TITLE"] = "ndarray"
-
-
-def write_input_uuids(file: str | Path, name: str, uuids: list[list[str]]) -> None:
-    """Store the uuids of each input list (concatenated, plus the lists' sizes)."""
-    flat = np.array([u for us in uuids for u in us], dtype=object)
-    with h5py.File(file, "a") as handle:
-        group = handle.require_group(name)
-        _replace(group, INPUT_UUIDS, flat, h5py.string_dtype("utf-8"))
-        _replace(group, INPUT_SIZES, np.array([len(us) for us in uuids], dtype=np.int64))
-
-
-def read_input_uuids(file: str | Path, name: str) -> list[list[str]]:
-    """The uuids of each input list as :func:`write_input_uuids` stored them ([] if none)."""
+def read_output_uuids(file: str | Path, name: str) -> list[str]:
+    """The uuids of job ``name``'s output structures, in order ("" where one has none), read
+    from the store's table without building the structures."""
     with job_file(file, name) as handle:
-        group = handle[name]
-        if INPUT_UUIDS not in group:
-            return []
-        flat = group[INPUT_UUIDS].asstr()[...].tolist()
-        sizes = group[INPUT_SIZES][...].tolist()
-    out, start = [], 0
-    for n in sizes:
-        out.append(flat[start : start + n])
-        start += n
-    return out
+        table = structure_table(handle[f"{name}/{STRUCTURES}"])
+    return ["" if u is None else str(u) for u in table[UUID].tolist()]
 
 
-def write_input_lists(file: str | Path, name: str, lists: list[list[Atoms]]) -> None:
-    """Store the input lists given as structures, each a structure store
-    (``input_structures/list_<k>``, k counting only such lists)."""
-    with h5py.File(file, "a") as handle:
+def write_inputs(
+    file: str | Path, name: str, lists: list[list[Atoms]], uuids: list[list[str]]
+) -> None:
+    """Store, in one session, the input lists given as structures (each a structure store,
+    ``input_structures/list_<k>``, k counting only such lists) and the uuids of every input
+    list (concatenated as fixed-length UTF-8, plus the lists' sizes)."""
+    flat = [u.encode("utf-8") for us in uuids for u in us]
+    with h5py.File(file, "a", libver=LIBVER) as handle:
         group = handle.require_group(name)
         for k, structures in enumerate(lists):
             path = INPUT_LISTS.format(k)
             if path in group:
                 del group[path]
             write_structures(group.create_group(path), structures)
+        _replace(group, INPUT_UUIDS, np.array(flat, dtype=f"S{max([1, *map(len, flat)])}"))
+        _replace(group, INPUT_SIZES, np.array([len(us) for us in uuids], dtype=np.int64))
+
+
+def _replace(group: h5py.Group, path: str, data: np.ndarray) -> None:
+    """Write dataset ``path`` of ``group`` anew (titled, so pyiron's accessors read it;
+    compact where it is small)."""
+    if path in group:
+        del group[path]
+    if 0 < data.nbytes <= 16 * 1024:
+        dataset = group.create_dataset(path, shape=data.shape, dtype=data.dtype, dcpl=compact())
+        dataset[...] = data
+    else:
+        dataset = group.create_dataset(path, data=data)
+    dataset.attrs["TITLE"] = "ndarray"
+
+
+def read_input_uuids(file: str | Path, name: str) -> list[list[str]] | None:
+    """The uuids of each input list as :func:`write_inputs` stored them (None if none are)."""
+    with job_file(file, name) as handle:
+        group = handle[name]
+        if INPUT_UUIDS not in group:
+            return None
+        dataset = group[INPUT_UUIDS]
+        if dataset.dtype.kind == "S":
+            flat = [b.decode("utf-8") for b in dataset[...].tolist()]
+        else:  # written by an older version: variable-length strings
+            flat = dataset.asstr()[...].tolist()
+        sizes = group[INPUT_SIZES][...].tolist()
+    out, start = [], 0
+    for n in sizes:
+        out.append(flat[start : start + n])
+        start += n
+    return out
 
 
 def _text(handle: h5py.File, path: str) -> str:
@@ -199,25 +253,36 @@ def read_stage(file: str | Path, name: str) -> str:
         return _text(handle, f"{name}/input/stage")
 
 
-def read_for_index(file: str | Path, name: str) -> Stored:
-    """What the structure index keeps of job ``name``: output structures, input uuids, the
-    key of its stage and settings, its drops."""
-    structures, report = read_output(file, name)
+def read_database(file: str | Path, name: str) -> str:
+    """The identity of the job table job ``name`` was written from ('' if none is stored)."""
     with job_file(file, name) as handle:
+        return _text(handle, f"{name}/{DATABASE}")
+
+
+def read_for_index(file: str | Path, name: str) -> Stored:
+    """What the structure index keeps of job ``name``: the table and parents of its output
+    structures (no structures are built), its input uuids, the key of its stage and settings,
+    its drops."""
+    with job_file(file, name) as handle:
+        output = handle[f"{name}/output"]
+        store = output["structures"]
+        table, parents = structure_table(store), lineage_parents(store)
+        report = output.attrs["report"]
+        report = report_from_json(report.decode() if isinstance(report, bytes) else report)
         settings = f"{name}/input/key_settings"  # older jobs: all settings
         if settings not in handle:
             settings = f"{name}/input/settings"
         key = settings_key(_text(handle, f"{name}/input/stage"), _text(handle, settings))
-    uuids = [u for us in read_input_uuids(file, name) for u in us]
+    uuids = [u for us in read_input_uuids(file, name) or [] for u in us]
     drops = [(d.label, d.reason, d.detail) for d in report.drops]
-    return Stored(structures, uuids, key, drops)
+    return Stored(table, parents, uuids, key, drops)
 
 
 def append_partial(
     file: str | Path, name: str, results: list[Atoms], drops: list[Drop]
 ) -> None:
     """Keep the outcomes of a finished chunk in job ``name``'s ``partial`` group."""
-    with h5py.File(file, "a") as handle:
+    with h5py.File(file, "a", libver=LIBVER) as handle:
         group = handle.require_group(f"{name}/{PARTIAL}")
         if results:
             append_structures(group.require_group("structures"), results)
@@ -245,10 +310,3 @@ def read_partial(file: str | Path, name: str) -> tuple[list[Atoms], list[Drop]]:
             "drops" in group
         ) else []
     return results, drops
-
-
-def delete_partial(file: str | Path, name: str) -> None:
-    """Remove job ``name``'s ``partial`` group (once its output is written)."""
-    with h5py.File(file, "a") as handle:
-        if f"{name}/{PARTIAL}" in handle:
-            del handle[f"{name}/{PARTIAL}"]

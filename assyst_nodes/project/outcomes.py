@@ -65,7 +65,7 @@ class ProjectOutcomes:
     ``folder``/``name``: the job's folder and name (its file gets the ``partial`` group);
     ``key``: its settings key; ``carried``: outcomes by input uuid it already holds (also
     written to its ``partial`` group now, so a second interruption keeps them); ``usable``:
-    ids of the folder's usable jobs in the job table (the index may hold a removed job).
+    names of the folder's usable jobs in the job table (the index may hold a removed job).
     """
 
     def __init__(
@@ -74,12 +74,12 @@ class ProjectOutcomes:
         name: str,
         key: str,
         carried: Mapping[str, Outcome] | None = None,
-        usable: Iterable[int] = (),
+        usable: Iterable[str] = (),
     ) -> None:
         self.folder = Path(folder)
         self.name = name
         self.key = key
-        self.usable = {int(i) for i in usable}
+        self.usable = {str(n) for n in usable}
         self.carried = dict(carried or {})
         if self.carried:
             outcomes = list(self.carried.values())
@@ -94,16 +94,14 @@ class ProjectOutcomes:
         wanted = [u for u in uuids if u and u not in self.carried]
         stored = Index(self.folder).outcomes(self.key, wanted, RETRYABLE_REASONS, self.usable)
         found = dict(self.carried)
-        by_job: dict[int, list[tuple[str, int]]] = {}
-        names = Index(self.folder).jobs()
+        by_job: dict[str, list[tuple[str, int]]] = {}
         for uid, (kind, first, second) in stored.items():
             if kind == "drop":
                 found[uid] = (None, Drop(uid, str(first), str(second)))
             else:
-                by_job.setdefault(int(first), []).append((uid, int(second)))
+                by_job.setdefault(str(first), []).append((uid, int(second)))
         taken: list[Outcome] = []
-        for job_id, rows in by_job.items():
-            name = names[job_id][0]
+        for name, rows in by_job.items():
             try:
                 with job_file(self.folder / f"{name}.h5", name) as handle:
                     read = read_structures(handle[f"{name}/{STRUCTURES}"], [r for _, r in rows])
@@ -128,21 +126,21 @@ class ProjectOutcomes:
 
 class SampledPoints:
     """The :class:`~assyst_nodes.crystals.PointCache` of a sample job (see the module
-    docstring): ``folder``, ``key`` (the job's settings key) and ``usable`` (ids of the
+    docstring): ``folder``, ``key`` (the job's settings key) and ``usable`` (names of the
     folder's usable jobs in the job table)."""
 
-    def __init__(self, folder: Path, key: str, usable: Iterable[int] = ()) -> None:
+    def __init__(self, folder: Path, key: str, usable: Iterable[str] = ()) -> None:
         self.folder = Path(folder)
         self.key = key
-        self.usable = {int(i) for i in usable}
+        self.usable = {str(n) for n in usable}
 
     def get(
         self, points: Sequence[tuple[str, int]]
     ) -> list[tuple[Atoms | None, Drop | None] | None]:
         index = Index(self.folder)
-        jobs = [(i, n) for i, n in index.jobs_of_key(self.key) if i in self.usable]
+        jobs = [n for n in index.jobs_of_key(self.key) if n in self.usable]
         by_seed: dict[int, Atoms] = {}
-        for _, name in reversed(jobs):  # the oldest job wins among equals
+        for name in reversed(jobs):  # the oldest job wins among equals
             try:
                 with job_file(self.folder / f"{name}.h5", name) as handle:
                     structures = read_structures(handle[f"{name}/{STRUCTURES}"])
@@ -151,7 +149,7 @@ class SampledPoints:
             by_seed.update((int(a.info[RNG_SEED]), a) for a in structures if RNG_SEED in a.info)
         drops = {
             label: Drop(label, reason, detail)
-            for label, reason, detail in reversed(index.drops_of(i for i, _ in jobs))
+            for label, reason, detail in reversed(index.drops_of(jobs))
             if reason not in RETRYABLE_REASONS and reason != "time_limit"
         }
         found: list[tuple[Atoms | None, Drop | None] | None] = []
@@ -181,10 +179,9 @@ def with_cache(
     rows = project.db.get_items_dict(
         {"project": project.project_path, "status": list(USABLE_STATUSES)}
     )
+    usable = [str(r["job"]) for r in rows]
     if "points" in parameters:
-        points = SampledPoints(job.folder, job.settings_key(), [int(r["id"]) for r in rows])
+        points = SampledPoints(job.folder, job.settings_key(), usable)
         return functools.partial(compute, points=points)
-    cache = ProjectOutcomes(
-        job.folder, job.job_name, job.settings_key(), carried, [int(r["id"]) for r in rows]
-    )
+    cache = ProjectOutcomes(job.folder, job.job_name, job.settings_key(), carried, usable)
     return functools.partial(compute, cache=cache)

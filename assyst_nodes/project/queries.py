@@ -20,13 +20,13 @@ from typing import Any
 import pandas as pd
 from ase import Atoms
 
-from assyst_nodes.lineage import LINEAGE, SEED, STEP, UUID
+from assyst_nodes.lineage import LINEAGE, STEP, UUID
 
 from .database import open_project, pyiron_lock
-from .index import Index
-from .jobs import STAGE_OF_CLASS, USABLE_STATUSES, job_h5
+from .index import Index, frame_of
+from .jobs import STAGE_OF_CLASS, USABLE_STATUSES, job_h5, job_stamp
 from .layout import STRUCTURES, job_file, read_for_index, read_stage
-from .store import read_structures, structure_table
+from .store import read_structures
 
 __all__ = ["Link", "history", "stage_jobs", "structure_frame", "structures"]
 
@@ -55,6 +55,10 @@ class _Job:
     folder: Path
 
 
+JobKey = tuple[Path, str]
+"""(folder, name): a job, which pyiron's renumbering of ids does not change."""
+
+
 def stage_jobs(project_or_path: ProjectLike, recursive: bool = True) -> list[Any]:
     """The job-table rows (dicts) of the stage jobs in the project (and its sub-projects if
     ``recursive``), any status, oldest first."""
@@ -74,25 +78,26 @@ def stage_jobs(project_or_path: ProjectLike, recursive: bool = True) -> list[Any
     return sorted(rows, key=lambda r: int(r["id"]))
 
 
-def _usable_jobs(project_or_path: ProjectLike, recursive: bool) -> dict[int, _Job]:
+def _usable_jobs(project_or_path: ProjectLike, recursive: bool) -> dict[JobKey, _Job]:
     """The usable stage jobs, every folder's index reconciled with them."""
     rows: dict[Path, list[dict[str, Any]]] = {}
     for row in stage_jobs(project_or_path, recursive):
         if row["status"] in USABLE_STATUSES:
             rows.setdefault(job_h5(row).parent, []).append(row)
-    jobs: dict[int, _Job] = {}
+    jobs: dict[JobKey, _Job] = {}
     for folder, found in rows.items():
         index = Index(folder)
         indexed = index.jobs()
         table = {}
         for row in found:
             job_id, name = int(row["id"]), str(row["job"])
+            stamp = job_stamp(row, folder / f"{name}.h5")
             stage = STAGE_OF_CLASS[str(row["hamilton"])]
             if not stage:  # a stage without its own class: its name is in the index or file
-                known = indexed.get(job_id)
-                stage = known[1] if known and known[0] == name else _stage_of(folder, name)
-            table[job_id] = (name, stage)
-            jobs[job_id] = _Job(job_id, name, stage, folder)
+                known = indexed.get(name)
+                stage = known[2] if known and known[1] == stamp else _stage_of(folder, name)
+            table[name] = (job_id, stamp, stage)
+            jobs[(folder, name)] = _Job(job_id, name, stage, folder)
         index.reconcile(table, _loader(folder))
     return jobs
 
@@ -103,74 +108,84 @@ def _stage_of(folder: Path, name: str) -> str:
 
 def _loader(folder: Path) -> Any:
     """Reads what the index keeps of a job in ``folder`` from its file."""
-    return lambda job_id, name: read_for_index(folder / f"{name}.h5", name)
+    return lambda name: read_for_index(folder / f"{name}.h5", name)
 
 
-def _job_ids(jobs: dict[int, _Job], job: int | str | Sequence[int | str] | None) -> list[int]:
-    """Job ids of ``job`` (an id, a job name or a list of them); KeyError naming an unknown one."""
+def _job_keys(
+    jobs: dict[JobKey, _Job], job: int | str | Sequence[int | str] | None
+) -> set[JobKey]:
+    """The jobs ``job`` names (an id, a job name or a list of them); ``KeyError`` naming an
+    unknown one."""
     wanted = [job] if isinstance(job, int | str) else list(job or [])
-    by_name = {j.name: i for i, j in jobs.items()}
-    ids = []
+    by_id = {j.job_id: key for key, j in jobs.items()}
+    keys: set[JobKey] = set()
     for item in wanted:
         if isinstance(item, str) and not item.isdigit():
-            if item not in by_name:
+            found = {key for key in jobs if key[1] == item}
+            if not found:
                 raise KeyError(f"no finished stage job named {item!r}")
-            ids.append(by_name[item])
-        else:
-            ids.append(int(item))
-    return ids
+            keys |= found
+        elif int(item) in by_id:
+            keys.add(by_id[int(item)])
+    return keys
 
 
-Row = tuple[str, int, int, str, "str | None", int]
-"""(uuid, job_id, row, stage, step, created) of one stored structure."""
+Row = tuple[Any, ...]
+"""(uuid, folder, name, row, stage, step, created, job_id[, frame columns]) of one stored
+structure."""
 
 
 def _rows(
-    jobs: dict[int, _Job],
+    jobs: dict[JobKey, _Job],
     step: str | None,
     job: int | str | Sequence[int | str] | None,
     stage: str | None,
     uuids: Sequence[str] | None,
+    frame: bool = False,
 ) -> list[Row]:
-    """The matching rows of every folder. Without ``job`` and ``stage`` each uuid comes once,
-    from the job that made it (else the oldest job holding it)."""
-    job_ids = None if job is None else _job_ids(jobs, job)
+    """The matching rows of every folder (with the structure-table columns if ``frame``).
+    Without ``job`` and ``stage`` each uuid comes once, from the job that made it (else the
+    oldest job holding it)."""
+    keys = None if job is None else _job_keys(jobs, job)
     wanted = None if uuids is None else [str(u) for u in uuids]
     rows: list[Row] = []
-    for folder in dict.fromkeys(j.folder for j in jobs.values()):
-        rows.extend(
-            r
-            for r in Index(folder).select(step=step, job_ids=job_ids, stage=stage, uuids=wanted)
-            if r[1] in jobs
-        )
+    for folder in dict.fromkeys(key[0] for key in jobs):
+        names = None if keys is None else [name for f, name in keys if f == folder]
+        if names == []:
+            continue
+        for found in Index(folder).select(step, names, stage, wanted, frame):
+            uid, name, row, found_stage, found_step, created = found[:6]
+            if (folder, name) in jobs:
+                job_id = jobs[(folder, name)].job_id
+                rows.append((uid, folder, name, row, found_stage, found_step, created, job_id,
+                             *found[7:]))
     if job is None and stage is None:
         best: dict[str, tuple[int, int, int]] = {}
-        for uid, job_id, row, _, _, created in rows:
-            rank = (-created, job_id, row)
-            if uid not in best or rank < best[uid]:
-                best[uid] = rank
-        rows = [r for r in rows if best[r[0]] == (-r[5], r[1], r[2])]
+        for r in rows:
+            rank = (-r[6], r[7], r[3])
+            if r[0] not in best or rank < best[r[0]]:
+                best[r[0]] = rank
+        rows = [r for r in rows if best[r[0]] == (-r[6], r[7], r[3])]
     if wanted is not None:
         position = {uid: k for k, uid in reversed(list(enumerate(wanted)))}
-        rows.sort(key=lambda r: (position[r[0]], -r[5], r[1], r[2]))
+        rows.sort(key=lambda r: (position[r[0]], -r[6], r[7], r[3]))
     else:
-        rows.sort(key=lambda r: (r[1], r[2]))
+        rows.sort(key=lambda r: (r[7], r[3]))
     return rows
 
 
-def _read(jobs: dict[int, _Job], rows: Sequence[Row]) -> list[Atoms]:
+def _read(rows: Sequence[Row]) -> list[Atoms]:
     """The structures of ``rows``, in order, one read per job."""
-    by_job: dict[int, list[int]] = {}
-    for _, job_id, row, *_ in rows:
-        by_job.setdefault(job_id, []).append(row)
-    found: dict[tuple[int, int], Atoms] = {}
-    for job_id, wanted in by_job.items():
-        job = jobs[job_id]
+    by_job: dict[JobKey, list[int]] = {}
+    for _, folder, name, row, *_ in rows:
+        by_job.setdefault((folder, name), []).append(row)
+    found: dict[tuple[Path, str, int], Atoms] = {}
+    for (folder, name), wanted in by_job.items():
         unique = sorted(set(wanted))
-        with job_file(job.folder / f"{job.name}.h5", job.name) as handle:
-            atoms = read_structures(handle[f"{job.name}/{STRUCTURES}"], unique)
-        found.update({(job_id, row): a for row, a in zip(unique, atoms, strict=True)})
-    return [found[(job_id, row)] for _, job_id, row, *_ in rows]
+        with job_file(folder / f"{name}.h5", name) as handle:
+            atoms = read_structures(handle[f"{name}/{STRUCTURES}"], unique)
+        found.update({(folder, name, row): a for row, a in zip(unique, atoms, strict=True)})
+    return [found[(folder, name, row)] for _, folder, name, row, *_ in rows]
 
 
 def structures(
@@ -189,12 +204,12 @@ def structures(
     it; with them, every job's copy.
     """
     jobs = _usable_jobs(project_or_path, recursive)
-    return _read(jobs, _rows(jobs, step, job, stage, uuids))
+    return _read(_rows(jobs, step, job, stage, uuids))
 
 
 _FIRST = [
     UUID,
-    SEED,
+    "seed",
     STEP,
     "job_id",
     "stage",
@@ -216,33 +231,22 @@ def structure_frame(
     uuids: Sequence[str] | None = None,
     recursive: bool = True,
 ) -> pd.DataFrame:
-    """One row per structure :func:`structures` would return, built without Atoms.
+    """One row per structure :func:`structures` would return, read from the folders' structure
+    indexes alone (no job file is opened, no Atoms built).
 
     Columns: uuid, seed, step, job_id, stage, formula, natoms, volume_per_atom (Å^3),
     energy_per_atom (eV), max_force (eV/Å), spacegroup, relax_converged, then the other scalar
     info keys.
     """
     jobs = _usable_jobs(project_or_path, recursive)
-    rows = _rows(jobs, step, job, stage, uuids)
+    rows = _rows(jobs, step, job, stage, uuids, frame=True)
     if not rows:
         return pd.DataFrame({column: [] for column in _FIRST})
-    by_job: dict[int, list[tuple[int, int]]] = {}
-    for position, (_, job_id, row, *_) in enumerate(rows):
-        by_job.setdefault(job_id, []).append((position, row))
-    parts = []
-    for job_id, wanted in by_job.items():
-        job = jobs[job_id]
-        with job_file(job.folder / f"{job.name}.h5", job.name) as handle:
-            table = structure_table(handle[f"{job.name}/{STRUCTURES}"])
-        part = table.iloc[[row for _, row in wanted]].reset_index(drop=True)
-        part.insert(3, "job_id", job_id)
-        part.insert(4, "stage", job.stage)
-        part.index = pd.Index([position for position, _ in wanted])
-        parts.append(part)
-    frame = (parts[0] if len(parts) == 1 else pd.concat(parts)).sort_index()
-    frame = frame.reset_index(drop=True)
-    order = [c for c in _FIRST if c in frame.columns]
-    return frame[order + [c for c in frame.columns if c not in order]]
+    # uuid, step, seed, formula, natoms, volume, energy, force, spacegroup, converged, extra
+    frame = frame_of([(r[0], r[5], *r[8:]) for r in rows])
+    frame.insert(3, "job_id", pd.Series([r[7] for r in rows], dtype="int64"))
+    frame.insert(4, "stage", pd.Series([r[4] for r in rows], dtype=object))
+    return frame
 
 
 def history(project_or_path: ProjectLike, uuid: str, recursive: bool = True) -> list[Link]:
@@ -256,16 +260,15 @@ def history(project_or_path: ProjectLike, uuid: str, recursive: bool = True) -> 
     rows = _rows(jobs, None, None, None, [uuid])
     if not rows:
         raise KeyError(f"structure {uuid} is not in project {_path_of(project_or_path)}")
-    (structure,) = _read(jobs, rows)
+    (structure,) = _read(rows)
     lineage = [str(u) for u in structure.info.get(LINEAGE, [])]
     ancestor_rows = _rows(jobs, None, None, None, lineage)
-    ancestors = _read(jobs, ancestor_rows)
+    ancestors = _read(ancestor_rows)
     links = [
-        Link(uid, atoms.info.get(STEP), job_id, atoms)
-        for (uid, job_id, *_), atoms in zip(ancestor_rows, ancestors, strict=True)
+        Link(r[0], atoms.info.get(STEP), r[7], atoms)
+        for r, atoms in zip(ancestor_rows, ancestors, strict=True)
     ]
-    (uid, job_id, *_) = rows[0]
-    return [*links, Link(uid, structure.info.get(STEP), job_id, structure)]
+    return [*links, Link(rows[0][0], structure.info.get(STEP), rows[0][7], structure)]
 
 
 def _path_of(project_or_path: ProjectLike) -> str:

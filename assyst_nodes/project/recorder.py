@@ -23,7 +23,16 @@ by the OS when a process dies) while it looks the job up, computes and stores. S
 * a process killed at any point (SIGKILL; power loss aside: nothing is fsynced) leaves jobs
   that the next run finds unfinished and computes again, or finished ones that the folder's
   index takes in when it is next reconciled; :func:`stale_jobs` lists (and removes) the
-  unfinished ones no live process owns.
+  unfinished ones no live process owns;
+* a job file that the job table has no row for is deleted before the job is made again only
+  if it was written from this job table (a process killed between writing it and adding its
+  row); one written from another job table raises
+  :class:`~assyst_nodes.project.database.ForeignJobError` and stays as it is.
+
+A recorder with a ``pipeline`` name lists every job the run used, by name, in the pipeline job
+``pipeline_<name>_<8 hex>`` of the folder, and sets that job's status to the aggregate of its
+stage jobs' (:mod:`assyst_nodes.project.pipelines`). Stage jobs have no pyiron master: several
+pipelines may use one.
 
 ``flock`` needs a local or lock-aware file system (NFS with lockd works; some network file
 systems ignore it) and is not available on Windows, where recording runs without the lock.
@@ -42,19 +51,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
-import numpy as np
 from ase import Atoms
 
 from assyst_nodes.lineage import UUID, geometry_digest
 from assyst_nodes.relaxations import Outcome
 from assyst_nodes.reports import RETRYABLE_REASONS, StageReport
 
-from .database import BoundProject, open_project, project_folder, pyiron_lock, quiet
+from .database import (
+    BoundProject,
+    ForeignJobError,
+    database_identity,
+    open_project,
+    project_folder,
+    pyiron_lock,
+    quiet,
+)
 from .index import Index
-from .jobs import USABLE_STATUSES, AssystPipeline, AssystStage, job_class, settings_repr
-from .layout import DamagedJobError, read_for_index, read_output, read_partial
+from .jobs import (
+    USABLE_STATUSES,
+    AssystPipeline,
+    AssystStage,
+    JobInput,
+    job_class,
+    job_stamp,
+    settings_repr,
+)
+from .layout import DamagedJobError, read_database, read_for_index, read_output, read_partial
 from .outcomes import outcomes_by_input, with_cache
+from .pipelines import PIPELINE_CLASS, add_jobs, listed_jobs, pipeline_state
 
 try:  # pragma: no cover - platform dependent
     import fcntl
@@ -122,12 +146,12 @@ def _locked(folder: Path, name: str, blocking: bool = True) -> Iterator[bool]:
 def stale_jobs(
     project_or_path: Any, remove: bool = False, use_user_config: bool | None = None
 ) -> list[str]:
-    """Names of the jobs a dead or failed process left unfinished in this project folder: any
-    status but ``finished``/``warning`` (``running``, ``created``, ``aborted``, ...) while no
+    """Names of the stage jobs a dead or failed process left unfinished in this project folder:
+    any status but ``finished``/``warning`` (``running``, ``created``, ``aborted``, ...) while no
     live process records them (their lock is free). A pipeline that asks for such a job
     computes it again; with ``remove`` they are deleted now (table row, HDF5 file, index rows),
-    each under its lock. ``project_or_path``: a folder, a pyiron ``Project`` or a
-    :class:`ProjectRecorder`."""
+    each under its lock. Pipeline jobs are never stale: their status is their stage jobs'.
+    ``project_or_path``: a folder, a pyiron ``Project`` or a :class:`ProjectRecorder`."""
     with pyiron_lock:
         project = open_project(project_or_path, use_user_config)
         table = project.job_table(recursive=False, auto_refresh_job_status=False)
@@ -136,8 +160,10 @@ def stale_jobs(
         return []
     names = [
         str(name)
-        for name, status in zip(table["job"], table["status"], strict=True)
-        if status not in USABLE_STATUSES
+        for name, status, kind in zip(
+            table["job"], table["status"], table["hamilton"], strict=True
+        )
+        if status not in USABLE_STATUSES and kind != PIPELINE_CLASS
     ]
     stale = []
     for name in names:
@@ -161,26 +187,23 @@ def _row(project: Any, name: str) -> dict[str, Any] | None:
 
 
 def _discard(project: Any, folder: Path, name: str, row: dict[str, Any] | None) -> None:
-    """Remove every trace of job ``name``: table row, HDF5 file, working folder, index rows."""
+    """Remove every trace of job ``name``: table row, HDF5 file, working folder, index rows.
+    Without a row, the file is deleted only if it was written from this job table (a process
+    was killed between writing it and adding its row); :class:`ForeignJobError` otherwise."""
+    file = folder / f"{name}.h5"
     if row is not None:
         project.db.delete_item(int(row["id"]))
-        Index(folder).remove_job(int(row["id"]))
-    (folder / f"{name}.h5").unlink(missing_ok=True)
+    elif file.exists():
+        current = database_identity(project.binding)
+        try:
+            written = read_database(file, name)
+        except DamagedJobError:
+            written = current  # no readable job group: half-written by a killed process
+        if written != current:
+            raise ForeignJobError(file, written, current)
+    Index(folder).remove_job(name)
+    file.unlink(missing_ok=True)
     shutil.rmtree(folder / f"{name}_hdf5", ignore_errors=True)
-
-
-def _append_job_ids(file: Path, name: str, job_ids: Sequence[int]) -> None:
-    """Append ``job_ids`` (each once) to ``output/job_ids`` of pipeline job ``name``."""
-    with h5py.File(file, "a") as handle:
-        group = handle.require_group(f"{name}/output")
-        known = group["job_ids"][...].tolist() if "job_ids" in group else []
-        new = [int(i) for i in job_ids if int(i) not in known]
-        if not new:
-            return
-        if "job_ids" in group:
-            del group["job_ids"]
-        dataset = group.create_dataset("job_ids", data=np.array(known + new, dtype=np.int64))
-        dataset.attrs["TITLE"] = "ndarray"
 
 
 @dataclass(frozen=True)
@@ -189,18 +212,19 @@ class ProjectRecorder:
 
     ``path``: the project folder, or a pyiron ``Project`` (any group of the user's project; it
     is kept as its path and database kind). ``pipeline``: name of an
-    :class:`~assyst_nodes.project.jobs.AssystPipeline` job that is made on first use, becomes
-    the ``masterid`` of the jobs created and lists every job the run used (``output/job_ids``);
-    ``use_user_config``: ``None`` uses the user's pyiron configuration if there is one, else an
-    embedded SQLite database (see :func:`~assyst_nodes.project.database.open_project`);
-    ``master_id``: an existing pipeline job to use instead of ``pipeline``. Plain fields:
+    :class:`~assyst_nodes.project.jobs.AssystPipeline` job that is made on first use and lists
+    every job the run used; ``use_user_config``: ``None`` uses the user's pyiron configuration
+    if there is one, else an embedded SQLite database (see
+    :func:`~assyst_nodes.project.database.open_project`; a folder inside an embedded root always
+    uses that root's); ``pipeline_job``: the name of an existing pipeline job of the folder to
+    list the jobs in instead (a pipeline job that runs the macro itself). Plain fields:
     picklable, hashable.
     """
 
     path: str
     pipeline: str | None = None
     use_user_config: bool | None = None
-    master_id: int | None = None
+    pipeline_job: str | None = None
 
     def __post_init__(self) -> None:
         path = self.path
@@ -213,6 +237,8 @@ class ProjectRecorder:
                 f"{type(self.path).__name__}"
             )
         object.__setattr__(self, "path", os.fspath(path))
+        if self.pipeline is not None and self.pipeline_job is not None:
+            raise ValueError("give ProjectRecorder a pipeline name or a pipeline_job, not both")
 
     def project(self) -> BoundProject:
         """The pyiron ``Project`` of the folder, bound to its database."""
@@ -235,25 +261,32 @@ class ProjectRecorder:
         with _locked(folder, name):
             with pyiron_lock:
                 project = self.project()
+                self._pipeline(project, folder)  # made on first use, before the run's jobs
                 row = _row(project, name)
                 stored, carried = self._stored(project, folder, row, stage)
                 if stored is not None:
+                    self._note(project, folder, [name])
                     return stored
                 _discard(project, folder, name, row)
                 job = self._create(project, folder, name, stage, settings, inputs)
+                self._note(project, folder, [name])
             compute = with_cache(compute, job, carried)
-            return job.compute_and_store(compute, inputs)
+            try:
+                return job.compute_and_store(compute, inputs)
+            finally:
+                with pyiron_lock:
+                    self._note(project, folder, [])
 
     def _stored(
         self, project: Any, folder: Path, row: dict[str, Any] | None, stage: str
     ) -> tuple[tuple[list[Atoms], StageReport] | None, dict[str, Outcome]]:
         """What job ``row`` (if any) holds: its stored output if it is usable and lost nothing
-        that a rerun may get (then it is indexed if the index lacks it and listed in the
-        pipeline), else the outcomes by input uuid it already has (a run with structures lost
-        to their workers, or an interrupted run's finished chunks) to carry over."""
+        that a rerun may get (then it is indexed if the index lacks it), else the outcomes by
+        input uuid it already has (a run with structures lost to their workers, or an
+        interrupted run's finished chunks) to carry over."""
         if row is None:
             return None, {}
-        name, job_id = str(row["job"]), int(row["id"])
+        name = str(row["job"])
         file = folder / f"{name}.h5"
         if row["status"] not in USABLE_STATUSES:  # left by a process that died or failed
             try:
@@ -263,8 +296,9 @@ class ProjectRecorder:
         try:
             structures, report = read_output(file, name)
             index = Index(folder)
-            if job_id not in index.jobs():  # its process was killed before indexing it
-                index.add_job(job_id, name, stage, read_for_index(file, name))
+            stamp = job_stamp(row, file)
+            if index.jobs().get(name, (0, None, ""))[1] != stamp:  # killed before indexing
+                index.add_job(name, int(row["id"]), stamp, stage, read_for_index(file, name))
         except DamagedJobError as error:
             warnings.warn(
                 f"stored output of finished job {name} in {folder} cannot be read "
@@ -275,48 +309,59 @@ class ProjectRecorder:
             return None, {}
         if any(drop.reason in RETRYABLE_REASONS for drop in report.drops):
             return None, outcomes_by_input(structures, report.drops)
-        self._note(project, folder, [job_id])
         return (structures, report), {}
 
-    def _master(self, project: Any, folder: Path) -> tuple[int, Path, str] | None:
-        """(id, file, name) of the pipeline job, made (finished) on first use; None if none."""
-        if self.master_id is not None:
-            row = project.db.get_item_by_id(int(self.master_id))
-            if row is None:
-                raise ValueError(f"pipeline job {self.master_id} is not in the job table")
-            return int(row["id"]), folder / f"{row['job']}.h5", str(row["job"])
+    def _pipeline(self, project: Any, folder: Path) -> str | None:
+        """The name of the pipeline job that lists the run's jobs (made on first use, with the
+        pipeline name); None without one."""
+        if self.pipeline_job is not None:
+            if _row(project, self.pipeline_job) is None:
+                raise ValueError(
+                    f"pipeline job {self.pipeline_job} is not in the job table of {folder}"
+                )
+            return self.pipeline_job
         if self.pipeline is None:
             return None
         name = pipeline_job_name(self.pipeline)
         with _locked(folder, name):
             row = _row(project, name)
-            if row is not None and row["status"] == "finished":
-                return int(row["id"]), folder / f"{name}.h5", name
-            # an unfinished one was left by a process killed while creating it, before any stage
-            # job could point at it: make it again
+            if row is not None and (folder / f"{name}.h5").exists():
+                return name
+            # none, or one whose file is gone (a process killed while making it): make it
             _discard(project, folder, name, row)
             job = project.create_job(AssystPipeline, name)
             job.input.pipeline = self.pipeline
             with quiet():
                 job.save()
             job._set_status("finished")
-            return int(job.job_id), folder / f"{name}.h5", name
+            return name
 
-    def _note(self, project: Any, folder: Path, job_ids: Sequence[int]) -> None:
-        """List ``job_ids`` in the pipeline job's ``output/job_ids`` (if there is one)."""
-        master = self._master(project, folder)
-        if master is None:
+    def _note(self, project: Any, folder: Path, names: Sequence[str]) -> None:
+        """List stage jobs ``names`` in the pipeline job (if there is one) and set its status
+        to the aggregate of its stage jobs' (left to a pipeline job that runs the macro
+        itself)."""
+        pipeline = self._pipeline(project, folder)
+        if pipeline is None:
             return
-        _, file, name = master
-        with _locked(folder, name):
-            _append_job_ids(file, name, job_ids)
+        file = folder / f"{pipeline}.h5"
+        with _locked(folder, pipeline):
+            listed = add_jobs(file, pipeline, names) if names else None
+            if self.pipeline_job is not None:
+                return
+            if listed is None:
+                listed = listed_jobs(file, pipeline) or []
+            status, _, _ = pipeline_state(project, listed)
+            row = _row(project, pipeline)
+            if row is not None and row["status"] != status:
+                project.db.item_update({"status": status}, int(row["id"]))
 
     def pipeline_job_id(self) -> int | None:
         """The id of the pipeline job (made now if it does not exist; None without one)."""
         with pyiron_lock:
             project = self.project()
-            master = self._master(project, Path(project.path))
-        return None if master is None else master[0]
+            name = self._pipeline(project, Path(project.path))
+            row = None if name is None else _row(project, name)
+        return None if row is None else int(row["id"])
 
     def _create(
         self,
@@ -328,29 +373,27 @@ class ProjectRecorder:
         inputs: Sequence[Sequence[Atoms]],
     ) -> AssystStage:
         """Create and save job ``name`` with its input, status running. An input list that is
-        exactly a stored job's output is kept as that job's id, any other is stored in the job."""
+        exactly a stored job's output is kept as a reference to that job (by name), any other
+        is stored in the job. The parent is the job that made the first input list (or its
+        first structure)."""
         index = Index(folder)
         input_uuids = [_uuids(structures) for structures in inputs]
         sources: list[Any] = []
         for structures, uuids in zip(inputs, input_uuids, strict=True):
             exact = index.exact_producer(uuids) if all(uuids) else None
-            sources.append(exact if exact is not None else list(structures))
+            sources.append(JobInput(exact) if exact is not None else list(structures))
         parent = next(
             (p for p in (index.producer(uuids) for uuids in input_uuids) if p is not None), None
         )
-        master = self._master(project, folder)
         job = project.create_job(job_class(stage), name)
         job.input.__dict__["_stage"] = stage
         job.input.__dict__["_values"] = dict(settings)  # exactly as recorded (the name's hash)
         job.input.__dict__["_sources"] = sources
         if parent is not None:
-            job.parent_id = parent
-        if master is not None:
-            job.master_id = master[0]
+            parent_row = _row(project, parent)
+            if parent_row is not None:
+                job.parent_id = int(parent_row["id"])
         with quiet():
-            job.save()
-        job._set_status("running")
-        if master is not None:
-            with _locked(folder, master[2]):
-                _append_job_ids(master[1], master[2], [int(job.job_id)])
+            job.save(input_uuids=input_uuids)
+        job._set_status("running", file=False)
         return job

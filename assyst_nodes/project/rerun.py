@@ -11,7 +11,13 @@ from ase import Atoms
 from assyst_nodes.reports import StageReport
 
 from .database import open_project, pyiron_lock
-from .jobs import USABLE_STATUSES, AssystStage, run_stage
+from .jobs import (
+    USABLE_STATUSES,
+    AssystStage,
+    InputChangedError,
+    MissingInputError,
+    run_stage,
+)
 from .layout import DamagedJobError
 from .recorder import ProjectRecorder, _discard, _locked, _row, job_name
 
@@ -42,7 +48,10 @@ def rerun(
     pyiron's ``run(delete_existing_job=True)``. Returns the structures and report (``None`` for
     combine). Raises ``KeyError`` if there is no such stage job,
     :class:`~assyst_nodes.project.layout.DamagedJobError` (naming the job and its file) if the
-    job's file cannot be read.
+    job's file cannot be read, :class:`~assyst_nodes.project.jobs.MissingInputError` if a job
+    whose output is its input is no longer in the job table, and
+    :class:`~assyst_nodes.project.jobs.InputChangedError` if such a job now holds other
+    structures than the ones it was made from; in these cases nothing is removed or computed.
     """
     with pyiron_lock:
         project = open_project(project_or_path, use_user_config)
@@ -53,7 +62,7 @@ def rerun(
             stage = loaded.stage_name
             settings = loaded.input.kwargs(check=False)
             inputs = loaded.input_structures()
-        except (KeyError, DamagedJobError):
+        except (KeyError, DamagedJobError, InputChangedError, MissingInputError):
             raise
         except Exception as error:  # pyiron/h5py deep inside: name the job and its file
             name = _job_name_of(project, job)

@@ -35,7 +35,11 @@ Layout of a store group (``n`` structures, ``N`` atoms in total)::
 
 Columns are chunked and resizable, so :func:`append_structures` grows a store in batches.
 ``n_structures`` is updated last: a half-finished append leaves datasets longer than it, which
-:func:`read_structures` reports as an inconsistency.
+:func:`read_structures` reports as an inconsistency. A store written at once
+(:func:`write_structures`) has one chunk per column, as long as the column (up to 1 MiB): a
+small store then costs a few hundred bytes per column, not the 8 KiB chunks of a growing one
+(:func:`append_structures`). Open files with :data:`LIBVER` (HDF5's newest object formats,
+as pyiron's own writer does): their chunk indexes take far less room than the oldest format's.
 
 Not stored: constraints, ``celldisp``, calculator parameters and any calculator result other
 than energy, free energy, forces and stress. Results are taken from ``atoms.calc.results`` as
@@ -51,6 +55,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any, Final
@@ -72,7 +77,10 @@ from assyst_nodes.lineage import LINEAGE, RELAX_CONVERGED, SEED, SPACEGROUP, STE
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "LIBVER",
     "append_structures",
+    "compact",
+    "lineage_parents",
     "read_file",
     "read_structures",
     "structure_table",
@@ -105,39 +113,69 @@ _NUMBERS_DTYPE: Final = np.int16
 _ABSENT: Final = object()
 _CHUNK_MIN: Final = 8 * 1024
 _CHUNK_MAX: Final = 1024 * 1024
+_COMPACT_MAX: Final = 16 * 1024
+"""Largest fixed-size column (bytes) stored compact in a store written at once."""
+_GROWING: ContextVar[bool] = ContextVar("growing", default=True)
+"""Whether the columns being created belong to a store that grows in batches (8 KiB to 1 MiB
+chunks) or to one written at once (one chunk as long as the column, up to 1 MiB)."""
+LIBVER: Final = "latest"
+"""HDF5 format bounds to open store files with (h5py's ``libver``): the newest object formats,
+as pyiron's own HDF5 writer (h5io_browser) uses."""
 
 
 # ----------------------------------------------------------------------------------------------
 # low-level column helpers
 
 
+def compact() -> Any:
+    """An HDF5 dataset-creation property list with the compact layout: the data live inside
+    the dataset's object header (at most ~64 KiB; checksummed with the header in HDF5's
+    newest format), with no chunk index and no data block of their own."""
+    layout = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    layout.set_layout(h5py.h5d.COMPACT)
+    return layout
+
+
 def _chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
-    """Chunk shape of a resizable dataset: whole rows, 8 KiB to 1 MiB per chunk."""
+    """Chunk shape of a resizable dataset: whole rows, up to 1 MiB per chunk; at least 8 KiB
+    in a growing store (see :data:`_GROWING`), else the column's own length."""
     row = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize)
-    target = min(max(shape[0] * row, _CHUNK_MIN), _CHUNK_MAX)
+    smallest = _CHUNK_MIN if _GROWING.get() else row
+    target = min(max(shape[0] * row, smallest), _CHUNK_MAX)
     return (max(1, target // row), *shape[1:])
 
 
-def _create(parent: h5py.Group, name: str, data: np.ndarray, dtype: Any = None) -> h5py.Dataset:
-    """A chunked dataset resizable along axis 0, holding ``data``; fixed-size columns carry a
-    Fletcher-32 checksum per chunk, so damaged bytes fail on read instead of reading wrong.
-    Fixed-length byte strings (e.g. uuids) are compressed (byte shuffle and gzip level 1:
-    a uuid's 36 hex characters take about 18 bytes, at ~0.6 µs each to write)."""
+def _create(
+    parent: h5py.Group, name: str, data: np.ndarray, dtype: Any = None
+) -> h5py.Dataset:
+    """A dataset holding ``data``.
+
+    In a growing store (:data:`_GROWING`) it is chunked (8 KiB to 1 MiB) and resizable along
+    axis 0. In a store written at once, a fixed-size column of at most
+    :data:`_COMPACT_MAX` bytes is *compact* (its data inside its object header, which HDF5's
+    newest format checksums), a larger one has one chunk as long as the column (up to 1 MiB).
+    Chunked fixed-size columns carry a Fletcher-32 checksum per chunk, so damaged bytes fail on
+    read instead of reading wrong. Chunked fixed-length byte strings (e.g. uuids) are
+    compressed (byte shuffle and gzip level 1: a uuid's 36 hex characters take about 18 bytes,
+    at ~0.6 µs each to write)."""
     dtype = data.dtype if dtype is None else dtype
     vlen = h5py.check_vlen_dtype(np.dtype(dtype)) is not None or np.dtype(dtype).kind == "O"
     itemsize = 16 if vlen else np.dtype(dtype).itemsize
     text = not vlen and np.dtype(dtype).kind == "S"
-    dataset = parent.create_dataset(
-        name,
-        shape=data.shape,
-        dtype=dtype,
-        maxshape=(None, *data.shape[1:]),
-        chunks=_chunks(data.shape, itemsize),
-        fletcher32=not vlen,
-        shuffle=text,
-        compression="gzip" if text else None,
-        compression_opts=1 if text else None,
-    )
+    if not _GROWING.get() and not vlen and 0 < data.size * itemsize <= _COMPACT_MAX:
+        dataset = parent.create_dataset(name, shape=data.shape, dtype=dtype, dcpl=compact())
+    else:
+        dataset = parent.create_dataset(
+            name,
+            shape=data.shape,
+            dtype=dtype,
+            maxshape=(None, *data.shape[1:]),
+            chunks=_chunks(data.shape, itemsize),
+            fletcher32=not vlen,
+            shuffle=text,
+            compression="gzip" if text else None,
+            compression_opts=1 if text else None,
+        )
     dataset.attrs["TITLE"] = "ndarray"  # what pyiron's (h5io's) readers expect of an array
     if len(data):
         dataset[...] = data
@@ -145,15 +183,27 @@ def _create(parent: h5py.Group, name: str, data: np.ndarray, dtype: Any = None) 
 
 
 def _extend(parent: h5py.Group, name: str, data: np.ndarray, dtype: Any = None) -> None:
-    """Append ``data`` along axis 0 to dataset ``name`` (created if missing)."""
+    """Append ``data`` along axis 0 to dataset ``name`` (created if missing; a column of a store
+    written at once is made anew, as a growing one, to take more)."""
     if name not in parent:
         _create(parent, name, data, dtype)
         return
     dataset = parent[name]
+    if not len(data):
+        return
+    if dataset.maxshape[0] is not None:  # fixed size: write it again, resizable
+        old = dataset[...]
+        dtype = dataset.dtype
+        del parent[name]
+        token = _GROWING.set(True)
+        try:
+            _create(parent, name, np.concatenate([old, data]).astype(dtype, copy=False), dtype)
+        finally:
+            _GROWING.reset(token)
+        return
     start = dataset.shape[0]
-    if len(data):
-        dataset.resize(start + len(data), axis=0)
-        dataset[start:] = data
+    dataset.resize(start + len(data), axis=0)
+    dataset[start:] = data
 
 
 def _filled(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -609,13 +659,20 @@ def append_structures(group: h5py.Group, structures: Sequence[Atoms]) -> None:
 
 
 def _append(group: h5py.Group, structures: Sequence[Atoms]) -> None:
-    """Implementation of :func:`append_structures`."""
-    if "format" not in group.attrs and len(group) == 0:
-        _init(group)
-    n_old, offsets_old = _validate(group)
-    atoms_old = int(offsets_old[-1])
+    """Implementation of :func:`append_structures`; a store written at once (not
+    :data:`_GROWING`) gets each column in one piece."""
     structures = list(structures)
     n = len(structures)
+    fresh = "format" not in group.attrs and len(group) == 0
+    if fresh and (_GROWING.get() or n == 0):
+        _init(group)
+        fresh = False
+    if fresh:  # written at once: the columns are made below, each with all its rows
+        group.attrs["format"] = FORMAT
+        n_old, offsets_old = 0, np.zeros(1, np.int64)
+    else:
+        n_old, offsets_old = _validate(group)
+    atoms_old = int(offsets_old[-1])
     if n == 0:
         return
     natoms = np.fromiter((len(atoms) for atoms in structures), np.int64, n)
@@ -628,7 +685,8 @@ def _append(group: h5py.Group, structures: Sequence[Atoms]) -> None:
     pbc = np.array([atoms.pbc for atoms in structures], dtype=bool)
     _extend(group, "numbers", numbers.astype(_NUMBERS_DTYPE))
     _extend(group, "positions", positions)
-    _extend(group, "offsets", atoms_old + np.cumsum(natoms))
+    offsets = atoms_old + np.cumsum(natoms)
+    _extend(group, "offsets", np.concatenate([[0], offsets]) if fresh else offsets)
     _extend(group, "cell", cell)
     _extend(group, "pbc", pbc)
     _append_results(group, structures, natoms, n_old, atoms_old)
@@ -639,14 +697,21 @@ def _append(group: h5py.Group, structures: Sequence[Atoms]) -> None:
 
 
 def write_structures(group: h5py.Group, structures: Sequence[Atoms]) -> None:
-    """Write ``structures`` as a new store into the empty ``group``."""
-    _init(group)
-    append_structures(group, structures)
+    """Write ``structures`` as a new store into the empty ``group`` (one chunk per column)."""
+    if "format" in group.attrs or len(group):
+        raise ValueError(
+            f"{group.file.filename}:{group.name} already holds a store; use append_structures"
+        )
+    token = _GROWING.set(False)
+    try:
+        append_structures(group, structures)
+    finally:
+        _GROWING.reset(token)
 
 
 def write_file(path: str | Path, structures: Sequence[Atoms]) -> None:
     """Write ``structures`` to a new HDF5 file at ``path`` (its root group is the store)."""
-    with h5py.File(path, "w") as handle:
+    with h5py.File(path, "w", libver=LIBVER) as handle:
         write_structures(handle, structures)
 
 
@@ -934,6 +999,21 @@ def _table_column(column: h5py.Group, n: int) -> pd.Series | None:
     series = pd.Series(column["values"][...]).astype(dtype)
     series[~mask] = pd.NA
     return series.astype("float64") if kind == "float" else series
+
+
+def lineage_parents(group: h5py.Group) -> list[str | None]:
+    """The last ``lineage`` entry of each structure of the store in ``group`` (the uuid of the
+    structure it was made from; None where the lineage is empty or missing)."""
+    n, _ = _validate(group)
+    for _, column in _columns(group, _INFO):
+        if _attr_str(column, "key") != LINEAGE:
+            continue
+        values, mask = _info_values(column, 0, n)
+        return [
+            str(v[-1]) if m and isinstance(v, list) and v else None
+            for v, m in zip(values, mask, strict=True)
+        ]
+    return [None] * n
 
 
 def structure_table(group: h5py.Group) -> pd.DataFrame:

@@ -1,0 +1,183 @@
+"""Pipeline jobs and the stage jobs they use: membership by name, status, and removal.
+
+A pipeline job (:class:`~assyst_nodes.project.jobs.AssystPipeline`) lists the stage jobs its run
+used, by **name** (``output/jobs``, JSON), in its own folder. A stage job may serve several
+pipelines (a second run reuses the first's jobs), so it is nobody's pyiron child (``masterid``):
+pyiron's ``remove_job`` of a pipeline removes the pipeline job only.
+:func:`remove_pipeline` with ``with_stage_jobs=True`` removes the stage jobs no other pipeline
+lists as well.
+
+A pipeline's status in the job table aggregates its stage jobs' (:func:`aggregate_status`):
+``aborted`` if one is aborted or no longer in the job table, ``running`` while one is being
+computed, ``warning`` if one lost structures to errors, else ``finished``. Removing a stage job
+with pyiron's tools marks every pipeline of its folder that lists it ``aborted`` at once (and
+storing it again gives them back their aggregate), and a pipeline job's ``output["missing"]``
+names the jobs it lists that are gone.
+
+Plain h5py for the files; the job table is reached through the project given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import h5py
+
+from .layout import USABLE_STATUSES, job_file
+from .pyiron_internals import write_h5io
+from .store import LIBVER
+
+__all__ = [
+    "JOBS",
+    "PIPELINE_CLASS",
+    "add_jobs",
+    "aggregate_status",
+    "listed_jobs",
+    "pipeline_state",
+    "remove_pipeline",
+    "update_pipelines_listing",
+]
+
+JOBS: Final = "output/jobs"
+"""Path of a pipeline job's list of stage-job names (JSON) inside its group."""
+OLD_JOB_IDS: Final = "output/job_ids"
+"""Where pipeline jobs of versions before 0.2 listed their stage jobs, by numeric id."""
+PIPELINE_CLASS: Final = "AssystPipeline"
+"""The job class (``hamilton``) of pipeline jobs."""
+
+
+def listed_jobs(file: str | Path, name: str) -> list[str] | None:
+    """The stage-job names pipeline job ``name`` lists (None: an older pipeline listing ids)."""
+    with job_file(file, name) as handle:
+        group = handle[name]
+        if JOBS in group:
+            return [str(n) for n in json.loads(group[JOBS][...].tobytes().decode())]
+        if OLD_JOB_IDS in group:
+            return None
+    return []
+
+
+def add_jobs(file: str | Path, name: str, jobs: Iterable[str]) -> list[str]:
+    """Append ``jobs`` (each once) to the names pipeline job ``name`` lists; the whole list.
+    Hold the pipeline's lock around it when several processes may add at once."""
+    with h5py.File(file, "a", libver=LIBVER) as handle:
+        group = handle[name]
+        known = json.loads(group[JOBS][...].tobytes().decode()) if JOBS in group else []
+        new = [str(j) for j in jobs if str(j) not in known]
+        if new or JOBS not in group:
+            write_h5io(group.require_group("output"), "jobs", json.dumps(known + new))
+        return [*known, *new]
+
+
+def aggregate_status(statuses: Sequence[str], missing: int = 0) -> str:
+    """A pipeline's status from its stage jobs' ``statuses`` and the number of jobs it lists
+    that are ``missing`` from the job table."""
+    if missing or "aborted" in statuses:
+        return "aborted"
+    if any(s not in USABLE_STATUSES for s in statuses):
+        return "running"
+    return "warning" if "warning" in statuses else "finished"
+
+
+def pipeline_state(project: Any, names: Sequence[str]) -> tuple[str, dict[str, int], list[str]]:
+    """(aggregated status, name -> job id of the listed jobs in the table, names missing) of
+    the stage jobs ``names`` in ``project``'s folder."""
+    if not names:
+        return "finished", {}, []
+    rows = project.db.get_items_dict({"job": list(names), "project": project.project_path})
+    found = {str(r["job"]): r for r in rows}
+    missing = [n for n in names if n not in found]
+    status = aggregate_status([str(found[n]["status"]) for n in names if n in found], len(missing))
+    return status, {n: int(found[n]["id"]) for n in names if n in found}, missing
+
+
+def _pipeline_rows(project: Any) -> list[dict[str, Any]]:
+    """The job-table rows of the pipeline jobs in ``project``'s folder."""
+    return list(
+        project.db.get_items_dict({"hamilton": PIPELINE_CLASS, "project": project.project_path})
+    )
+
+
+def update_pipelines_listing(
+    project: Any, folder: Path, job: str, removed: bool = False
+) -> list[str]:
+    """Set the status of the pipeline jobs of ``folder`` (``project``'s) that list stage job
+    ``job`` to their stage jobs' aggregate, in the job table and their files: ``aborted`` for
+    every one of them when ``job`` is being ``removed``; else (``job`` was just stored) for
+    those marked ``aborted``, which may be complete again. Returns the names updated."""
+    updated = []
+    for row in _pipeline_rows(project):
+        name = str(row["job"])
+        if not removed and row["status"] != "aborted":
+            continue
+        file = folder / f"{name}.h5"
+        try:
+            listed = listed_jobs(file, name)
+        except ValueError:  # a damaged pipeline file lists nothing we can read
+            continue
+        if listed is None or job not in listed:
+            continue
+        status = "aborted" if removed else pipeline_state(project, listed)[0]
+        if status == row["status"]:
+            continue
+        project.db.item_update({"status": status}, int(row["id"]))
+        if file.exists():
+            with h5py.File(file, "a", libver=LIBVER) as handle:
+                write_h5io(handle[name], "status", status)
+        updated.append(name)
+    return updated
+
+
+def remove_pipeline(
+    project_or_path: Any,
+    pipeline: str | int,
+    with_stage_jobs: bool = False,
+    use_user_config: bool | None = None,
+) -> list[str]:
+    """Remove pipeline job ``pipeline`` (its job name, its id, or the ``pipeline`` name given to
+    a :class:`~assyst_nodes.project.ProjectRecorder`) from its project.
+
+    pyiron's ``remove_job`` does the same with ``with_stage_jobs=False``: the stage jobs stay,
+    also those only this pipeline used. With ``with_stage_jobs=True`` every stage job it lists
+    that no other pipeline job of the folder lists is removed too (pyiron's ``remove_job`` on
+    each). Returns the names of the jobs removed. ``KeyError`` if there is no such pipeline
+    job; ``ValueError`` for a pipeline of an older version that lists its jobs by id.
+    """
+    from .database import open_project, pyiron_lock
+    from .recorder import pipeline_job_name
+
+    with pyiron_lock:
+        project = open_project(project_or_path, use_user_config)
+        folder = Path(project.path)
+        rows = {str(r["job"]): r for r in _pipeline_rows(project)}
+        if isinstance(pipeline, int) or str(pipeline).isdigit():
+            by_id = {int(r["id"]): n for n, r in rows.items()}
+            name = by_id.get(int(pipeline))
+        else:
+            name = next(
+                (n for n in (str(pipeline), pipeline_job_name(str(pipeline))) if n in rows), None
+            )
+        if name is None:
+            raise KeyError(f"no pipeline job {pipeline!r} in project {project.path}")
+        removed: list[str] = []
+        if with_stage_jobs:
+            mine = listed_jobs(folder / f"{name}.h5", name)
+            if mine is None:
+                raise ValueError(
+                    f"pipeline job {name} was made by an older version and lists its stage "
+                    "jobs by numeric id; remove its stage jobs by name with pr.remove_job"
+                )
+            others: set[str] = set()
+            for other in rows:
+                if other != name:
+                    others.update(listed_jobs(folder / f"{other}.h5", other) or [])
+            for job in mine:
+                if job not in others and project.get_job_id(job) is not None:
+                    project.remove_job(job)
+                    removed.append(job)
+        project.remove_job(name)
+        removed.append(name)
+    return removed
