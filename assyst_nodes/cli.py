@@ -541,6 +541,7 @@ def _run_into_project(settings: RunSettings) -> PipelineResult:
         pipeline=f"assyst-nodes run (seed {settings.seed})",
         use_user_config=use_user_config(settings.database),
     )
+    recorder.project()  # a folder that cannot be used (its database, its rights) fails now
     return _run_macro(settings, recorder)
 
 

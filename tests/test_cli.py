@@ -276,6 +276,15 @@ def test_cli_records_into_the_users_pyiron_database_or_the_embedded_one_when_ask
     assert capsys.readouterr().out.count("Assyst") == 8
     assert main(["jobs", str(shared), "--database", "embedded"]) == 2  # nothing embedded there
     assert "no embedded pyiron.db" in capsys.readouterr().err
+    # the embedded project keeps its database although a configuration exists, and asking
+    # for the configured one there says how to move the jobs
+    assert main(["jobs", str(local)]) == 0
+    assert capsys.readouterr().out.count("Assyst") == 8
+    assert main(["jobs", str(local), "--database", "user"]) == 2
+    error = capsys.readouterr().err
+    assert "embedded database" in error and "pack" in error and "unpack" in error
+    assert main([*CLI_TINY, "--project", str(local), "--database", "user"]) == 2
+    assert "always opened on it" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["run", "--database", "central"])
     assert "invalid choice: 'central'" in capsys.readouterr().err

@@ -153,6 +153,31 @@ def test_remove_pipeline_with_its_stage_jobs_keeps_those_another_pipeline_lists(
     assert len(pr.job_table()) == 2  # pyiron's way: the stage jobs stay
 
 
+def test_stage_jobs_an_older_version_made_children_of_their_pipeline_are_set_free(
+    tmp_path: Path,
+) -> None:
+    """Versions before 0.3 gave stage jobs their pipeline as ``masterid``: pyiron removed them
+    with it. Opened with this version (a new process), they are nobody's children."""
+    pr = open_project(tmp_path / "old")
+    chain(pr, pipeline="p")
+    table = pr.job_table().set_index("job")
+    pipeline_id = int(table.loc[table["hamilton"] == "AssystPipeline", "id"].iloc[0])
+    for job_id in table.loc[table["hamilton"] != "AssystPipeline", "id"]:
+        pr.db.item_update({"masterid": pipeline_id}, int(job_id))  # as the old version did
+    code = f"""
+        from assyst_nodes.project import open_project, structure_frame
+        pr = open_project({str(tmp_path / "old")!r})
+        pr.remove_job({pipeline_id})
+        print(len(pr.job_table()), len(structure_frame(pr)))
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+        timeout=300, check=True,
+    )
+    assert done.stdout.split() == ["2", str(len(structure_frame(pr)))]
+    assert pr.job_table()["masterid"].isna().all()
+
+
 def test_remove_jobs_removes_everything_without_warnings(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -230,6 +230,8 @@ _hiding_bookkeeping: ContextVar[bool] = ContextVar("hiding_bookkeeping", default
 """Whether projects hide :data:`BOOKKEEPING` from their file and folder lists now (while
 pyiron copies or moves a project's files)."""
 _prepared: set[str] = set()
+_identities: dict[str, str] = {}
+"""Embedded root -> its :func:`database_identity` (the id in its marker table)."""
 """Embedded roots checked in this process (place, id, journal mode, stage-job ownership)."""
 
 
@@ -369,6 +371,7 @@ def _make_root(root: Path) -> None:
             )
 
     _retry_locked(create)
+    _identities.pop(str(root), None)
     nested = [
         str(file.parent) for file in root.glob(f"*/**/{DB_FILE}") if _marker(file) is not None
     ]
@@ -558,7 +561,9 @@ def database_identity(binding: Binding) -> str:
     <database>#<table>`` (no user name, no password)."""
     if binding[0] == "embedded":
         root = Path(binding[1])
-        return f"embedded:{_marker(root / DB_FILE, 'id') or _posix_dir(root)}"
+        if str(root) not in _identities:
+            _identities[str(root)] = f"embedded:{_marker(root / DB_FILE, 'id')}"
+        return _identities[str(root)]
     with pyiron_lock:
         _activate(binding)
         from sqlalchemy.engine import make_url
@@ -817,4 +822,8 @@ def open_project(project_or_path: Any, use_user_config: bool | None = None) -> B
     with pyiron_lock:
         folder = project_folder(path)
         binding = binding_of(folder, use_user_config)
-        return _bound(str(folder), binding)
+        project = _bound(str(folder), binding)
+        from .jobs import release_stage_jobs
+
+        release_stage_jobs(project)  # stage jobs of an older version: no pipeline's children
+        return project

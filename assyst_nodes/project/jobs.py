@@ -95,6 +95,7 @@ from .layout import (
     INPUT_LISTS,
     USABLE_STATUSES,
     DamagedJobError,
+    input_uuid_arrays,
     job_file,
     read_database,
     read_input_uuids,
@@ -103,7 +104,7 @@ from .layout import (
     read_partial,
     report_from_json,
     report_to_json,
-    write_inputs,
+    write_input_lists,
     write_result,
 )
 from .outcomes import outcomes_by_input, with_cache
@@ -138,6 +139,7 @@ __all__ = [
     "job_h5",
     "job_stamp",
     "key_settings",
+    "release_stage_jobs",
     "settings_repr",
 ]
 
@@ -650,6 +652,7 @@ class AssystStage(AssystJob):
         self._input.__dict__["_project"] = self.project
         self._input.__dict__["_folder"] = self.folder
         self._output = StageOutput(self)
+        self._saving_uuids: list[list[str]] | None = None  # stored by the next save
 
     @property
     def input(self) -> StageInput:
@@ -680,6 +683,9 @@ class AssystStage(AssystJob):
     def _to_dict(self) -> dict[str, Any]:
         data = super()._to_dict()
         data.update(self._input_entries())
+        uuids = self._saving_uuids
+        if uuids is not None:  # written with the input, in pyiron's own session
+            data.update(input_uuid_arrays(uuids))
         return data
 
     def _from_dict(self, obj_dict: dict[str, Any], version: str | None = None) -> None:
@@ -831,10 +837,10 @@ class AssystStage(AssystJob):
             )
 
     def save(self, input_uuids: Sequence[Sequence[str]] | None = None) -> None:
-        """Save as pyiron does, then store, in one session, each input list given as
-        structures and the uuids of every input list (``input_uuids`` if the caller knows
-        them, else read from the input jobs). The parent is the job whose output the first
-        input list is, unless one was set."""
+        """Save as pyiron does, with the uuids of every input list (``input_uuids`` if the
+        caller knows them, else read from the input jobs); then store each input list given
+        as structures. The parent is the job whose output the first input list is, unless one
+        was set."""
         self._materialize_stored_lists()
         sources = self._input.structures
         rows = {
@@ -850,13 +856,14 @@ class AssystStage(AssystJob):
                 else [str(a.info.get(UUID, "")) for a in s]  # type: ignore[union-attr]
                 for k, s in enumerate(sources)
             ]
-        super().save()
-        write_inputs(
-            self.h5_file,
-            self.job_name,
-            [s for s in sources if isinstance(s, list)],
-            [list(u) for u in input_uuids],
-        )
+        self._saving_uuids = [list(u) for u in input_uuids]
+        try:
+            super().save()
+        finally:
+            self._saving_uuids = None
+        lists = [s for s in sources if isinstance(s, list)]
+        if lists:
+            write_input_lists(self.h5_file, self.job_name, lists)
 
     def run_static(self) -> None:
         """Compute the stage from ``job.input`` (with ``server.cores`` worker processes) and
@@ -1061,6 +1068,36 @@ STAGE_JOBS: Final[dict[str, type[AssystStage]]] = {
 }
 STAGE_OF_CLASS: Final[dict[str, str]] = {cls.__name__: s for s, cls in STAGE_JOBS.items()}
 STAGE_OF_CLASS["AssystStage"] = ""
+
+
+_RELEASED: set[tuple[Any, ...]] = set()
+"""(binding, project path) of the folders :func:`release_stage_jobs` went through."""
+
+
+def release_stage_jobs(project: Any) -> list[int]:
+    """Make the stage jobs of ``project``'s folder (and below) that versions before 0.3 made
+    pyiron children of a pipeline job (``masterid``) nobody's child, so that removing that
+    pipeline removes no stage job. Once per process and folder; returns the ids changed."""
+    key = (project.binding, project.project_path)
+    if key in _RELEASED:
+        return []
+    rows = project.db.get_items_dict(
+        {"project": project.project_path + "%", "hamilton": list(STAGE_OF_CLASS)}
+    )
+    masters = {int(r["masterid"]) for r in rows if r.get("masterid") not in (None, "")}
+    pipelines = {
+        i for i in masters
+        if (row := project.db.get_item_by_id(i)) is not None
+        and row["hamilton"] == "AssystPipeline"
+    }
+    changed = [
+        int(r["id"]) for r in rows
+        if r.get("masterid") not in (None, "") and int(r["masterid"]) in pipelines
+    ]
+    for job_id in changed:
+        project.db.item_update({"masterid": None}, job_id)
+    _RELEASED.add(key)
+    return changed
 
 
 def job_class(stage: str) -> type[AssystStage]:

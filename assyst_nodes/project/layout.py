@@ -27,7 +27,6 @@ from .pyiron_internals import write_h5io
 from .store import (
     LIBVER,
     append_structures,
-    compact,
     lineage_parents,
     read_structures,
     structure_table,
@@ -37,11 +36,13 @@ from .store import (
 __all__ = [
     "DATABASE",
     "INPUT_LISTS",
+    "INPUT_SIZES",
     "INPUT_UUIDS",
     "STRUCTURES",
     "USABLE_STATUSES",
     "DamagedJobError",
     "append_partial",
+    "input_uuid_arrays",
     "job_file",
     "read_database",
     "read_for_index",
@@ -52,7 +53,7 @@ __all__ = [
     "read_stage",
     "report_from_json",
     "report_to_json",
-    "write_inputs",
+    "write_input_lists",
     "write_result",
 ]
 
@@ -192,13 +193,20 @@ def read_output_uuids(file: str | Path, name: str) -> list[str]:
     return ["" if u is None else str(u) for u in table[UUID].tolist()]
 
 
-def write_inputs(
-    file: str | Path, name: str, lists: list[list[Atoms]], uuids: list[list[str]]
-) -> None:
-    """Store, in one session, the input lists given as structures (each a structure store,
-    ``input_structures/list_<k>``, k counting only such lists) and the uuids of every input
-    list (concatenated as fixed-length UTF-8, plus the lists' sizes)."""
+def input_uuid_arrays(uuids: list[list[str]]) -> dict[str, np.ndarray]:
+    """The datasets (by path inside a job's group) that hold the uuids of each input list:
+    all of them as fixed-length UTF-8, and the lists' sizes; what pyiron's writer stores with
+    the job's input when it is saved (see :func:`read_input_uuids`)."""
     flat = [u.encode("utf-8") for us in uuids for u in us]
+    return {
+        INPUT_UUIDS: np.array(flat, dtype=f"S{max([1, *map(len, flat)])}"),
+        INPUT_SIZES: np.array([len(us) for us in uuids], dtype=np.int64),
+    }
+
+
+def write_input_lists(file: str | Path, name: str, lists: list[list[Atoms]]) -> None:
+    """Store the input lists given as structures, each a structure store
+    (``input_structures/list_<k>``, k counting only such lists), in one session."""
     with h5py.File(file, "a", libver=LIBVER) as handle:
         group = handle.require_group(name)
         for k, structures in enumerate(lists):
@@ -206,25 +214,11 @@ def write_inputs(
             if path in group:
                 del group[path]
             write_structures(group.create_group(path), structures)
-        _replace(group, INPUT_UUIDS, np.array(flat, dtype=f"S{max([1, *map(len, flat)])}"))
-        _replace(group, INPUT_SIZES, np.array([len(us) for us in uuids], dtype=np.int64))
-
-
-def _replace(group: h5py.Group, path: str, data: np.ndarray) -> None:
-    """Write dataset ``path`` of ``group`` anew (titled, so pyiron's accessors read it;
-    compact where it is small)."""
-    if path in group:
-        del group[path]
-    if 0 < data.nbytes <= 16 * 1024:
-        dataset = group.create_dataset(path, shape=data.shape, dtype=data.dtype, dcpl=compact())
-        dataset[...] = data
-    else:
-        dataset = group.create_dataset(path, data=data)
-    dataset.attrs["TITLE"] = "ndarray"
 
 
 def read_input_uuids(file: str | Path, name: str) -> list[list[str]] | None:
-    """The uuids of each input list as :func:`write_inputs` stored them (None if none are)."""
+    """The uuids of each input list as :func:`input_uuid_arrays` gives them (None if none are
+    stored)."""
     with job_file(file, name) as handle:
         group = handle[name]
         if INPUT_UUIDS not in group:
