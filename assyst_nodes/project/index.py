@@ -329,6 +329,12 @@ class Index:
             rows = db.execute("SELECT name, job_id, stamp, stage FROM jobs").fetchall()
         return {str(n): (int(i), str(s), str(st)) for n, i, s, st in rows}
 
+    def stamp_of(self, name: str) -> str | None:
+        """The stamp job ``name`` was indexed with (None if it is not indexed)."""
+        with self._connect() as db:
+            row = db.execute("SELECT stamp FROM jobs WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
     def jobs_of_key(self, key: str) -> list[str]:
         """Names of the jobs of settings key ``key``, oldest (lowest job id) first."""
         with self._connect() as db:

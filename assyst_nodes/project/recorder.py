@@ -297,7 +297,7 @@ class ProjectRecorder:
             structures, report = read_output(file, name)
             index = Index(folder)
             stamp = job_stamp(row, file)
-            if index.jobs().get(name, (0, None, ""))[1] != stamp:  # killed before indexing
+            if index.stamp_of(name) != stamp:  # its process was killed before indexing it
                 index.add_job(name, int(row["id"]), stamp, stage, read_for_index(file, name))
         except DamagedJobError as error:
             warnings.warn(
@@ -381,7 +381,9 @@ class ProjectRecorder:
         sources: list[Any] = []
         for structures, uuids in zip(inputs, input_uuids, strict=True):
             exact = index.exact_producer(uuids) if all(uuids) else None
-            sources.append(JobInput(exact) if exact is not None else list(structures))
+            row = None if exact is None else _row(project, exact)
+            usable = row is not None and row["status"] in USABLE_STATUSES  # the index may lag
+            sources.append(JobInput(str(exact)) if usable else list(structures))
         parent = next(
             (p for p in (index.producer(uuids) for uuids in input_uuids) if p is not None), None
         )
