@@ -230,8 +230,9 @@ _hiding_bookkeeping: ContextVar[bool] = ContextVar("hiding_bookkeeping", default
 """Whether projects hide :data:`BOOKKEEPING` from their file and folder lists now (while
 pyiron copies or moves a project's files)."""
 _prepared: set[str] = set()
-_identities: dict[str, str] = {}
-"""Embedded root -> its :func:`database_identity` (the id in its marker table)."""
+_identities: dict[Any, str] = {}
+"""Embedded root, or the user's configuration (its key of ``_live``) -> its
+:func:`database_identity`."""
 """Embedded roots checked in this process (place, id, journal mode, stage-job ownership)."""
 
 
@@ -566,14 +567,17 @@ def database_identity(binding: Binding) -> str:
         return _identities[str(root)]
     with pyiron_lock:
         _activate(binding)
+        if _live in _identities:
+            return _identities[_live]
         from sqlalchemy.engine import make_url
 
         url = make_url(state.database.sql_connection_string)
-        table = state.database.sql_table_name
-    location = url.host or ""
-    if url.port:
-        location += f":{url.port}"
-    return f"{url.drivername}://{location}/{url.database or ''}#{table}"
+        location = url.host or ""
+        if url.port:
+            location += f":{url.port}"
+        identity = f"{url.drivername}://{location}/{url.database or ''}"
+        _identities[_live] = f"{identity}#{state.database.sql_table_name}"
+        return _identities[_live]
 
 
 def database_kind(use_user_config: bool | None = None) -> str:

@@ -8,10 +8,10 @@ seed never open a job they do not need, and a table of every structure opens non
 Jobs are keyed by **name** (unique within a folder, and kept by pyiron's ``pack``/``unpack``,
 ``copy_to`` and ``cp -r``), never by pyiron's numeric id, which ``unpack`` renumbers. Each job
 row keeps the ``stamp`` it was indexed with (:func:`~assyst_nodes.project.jobs.job_stamp`: the
-job-table row's id and start time, the job file's size and modification time): a job whose
-stamp changed (renumbered by ``unpack``, removed and made again under its name, its file
-written, truncated or deleted) is indexed again from its file, so a damaged file is reported
-instead of listed. A query therefore costs one ``stat`` per job, not one file read.
+job's id in the job table, its file's size and modification time): a job whose stamp changed
+(renumbered by ``unpack``, removed and made again under its name, its file written, truncated
+or deleted) is indexed again from its file, so a damaged file is reported instead of listed. A
+query therefore costs one ``stat`` per job, not one file read.
 
 The index is a cache, never the record: pyiron's job table is. Before every query it is
 reconciled with the job table (:meth:`Index.reconcile`): rows of a job that is no longer in the

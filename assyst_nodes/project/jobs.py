@@ -281,18 +281,18 @@ class MissingInputError(ValueError):
     """A job's input job is not in the job table (removed, or not copied along)."""
 
 
-def job_stamp(row: Mapping[str, Any], file: Path) -> str:
-    """What the structure index compares to know a job unchanged since it was indexed: the id
-    and start time of its job-table ``row`` (a job removed and made again under its name, or
-    renumbered by ``unpack``, gets another) and the size and modification time of its
-    ``file`` (one written, truncated or deleted since is indexed again, which reads it: a
-    damaged file is then reported, not listed)."""
+def job_stamp(job_id: int, file: str | os.PathLike[str]) -> str:
+    """What the structure index compares to know a job unchanged since it was indexed: its id
+    in the job table (``unpack`` renumbers) and the size and modification time of its ``file``
+    (a job removed and made again under its name has a new file; one written, truncated or
+    deleted since is indexed again, which reads it: a damaged file is then reported, not
+    listed)."""
     try:
         stat = os.stat(file)
         written = f"{stat.st_size}|{stat.st_mtime_ns}"
     except OSError:
         written = "missing"
-    return f"{int(row['id'])}|{row.get('timestart')}|{written}"
+    return f"{int(job_id)}|{written}"
 
 
 def _relative(folder: str | Path, start: str | Path) -> str:
@@ -631,7 +631,7 @@ def _identity(project: Any) -> str:
 def _foreign_file(job: AssystJob) -> ForeignJobError | None:
     """The error to raise if ``job``'s file exists, the job table has no row for it, and it was
     written from another job table than ``job``'s (None otherwise)."""
-    if job.job_id is not None or not job.h5_file.exists():
+    if not job.h5_file.exists() or job.job_id is not None:  # the file first: no query
         return None
     current = _identity(job.project)
     try:
@@ -843,11 +843,9 @@ class AssystStage(AssystJob):
         was set."""
         self._materialize_stored_lists()
         sources = self._input.structures
-        rows = {
-            k: self._input_row(s)
-            for k, s in enumerate(sources)
-            if isinstance(s, (JobInput, OldJobId))
-        }
+        referenced = [k for k, s in enumerate(sources) if isinstance(s, (JobInput, OldJobId))]
+        needed = input_uuids is None or (self.parent_id is None and 0 in referenced)
+        rows = {k: self._input_row(sources[k]) for k in referenced} if needed else {}
         if self.parent_id is None and 0 in rows:
             self.parent_id = int(rows[0]["id"])
         if input_uuids is None:
@@ -933,7 +931,6 @@ class AssystStage(AssystJob):
                 self.project.db.item_update({"chemicalformula": formula}, self.job_id)
             self._set_status(status, file=False)
             self.run_time_to_db()
-            row = self.project.db.get_item_by_id(self.job_id)
             update_pipelines_listing(self.project, self.folder, self.job_name)
         if status in USABLE_STATUSES:
             stored = Stored(
@@ -944,8 +941,8 @@ class AssystStage(AssystJob):
                 [(d.label, d.reason, d.detail) for d in report.drops],
             )
             Index(self.folder).add_job(
-                self.job_name, int(self.job_id), job_stamp(row, self.h5_file), self.stage_name,
-                stored,
+                self.job_name, int(self.job_id), job_stamp(self.job_id, self.h5_file),
+                self.stage_name, stored,
             )
 
 

@@ -12,6 +12,7 @@ file that is missing, truncated or damaged raises
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,18 +81,20 @@ def stage_jobs(project_or_path: ProjectLike, recursive: bool = True) -> list[Any
 
 def _usable_jobs(project_or_path: ProjectLike, recursive: bool) -> dict[JobKey, _Job]:
     """The usable stage jobs, every folder's index reconciled with them."""
-    rows: dict[Path, list[dict[str, Any]]] = {}
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in stage_jobs(project_or_path, recursive):
-        if row["status"] in USABLE_STATUSES:
-            rows.setdefault(job_h5(row).parent, []).append(row)
+        if row["status"] in USABLE_STATUSES:  # one folder per (projectpath, project): no Path
+            rows.setdefault((row.get("projectpath") or "", row["project"]), []).append(row)
     jobs: dict[JobKey, _Job] = {}
-    for folder, found in rows.items():
+    for found in rows.values():
+        folder = job_h5(found[0]).parent
+        where = os.fspath(folder)
         index = Index(folder)
         indexed = index.jobs()
         table = {}
         for row in found:
             job_id, name = int(row["id"]), str(row["job"])
-            stamp = job_stamp(row, folder / f"{name}.h5")
+            stamp = job_stamp(job_id, os.path.join(where, f"{name}.h5"))
             stage = STAGE_OF_CLASS[str(row["hamilton"])]
             if not stage:  # a stage without its own class: its name is in the index or file
                 known = indexed.get(name)

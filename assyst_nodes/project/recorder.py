@@ -296,7 +296,7 @@ class ProjectRecorder:
         try:
             structures, report = read_output(file, name)
             index = Index(folder)
-            stamp = job_stamp(row, file)
+            stamp = job_stamp(int(row["id"]), file)
             if index.stamp_of(name) != stamp:  # its process was killed before indexing it
                 index.add_job(name, int(row["id"]), stamp, stage, read_for_index(file, name))
         except DamagedJobError as error:
