@@ -356,12 +356,18 @@ class Index:
             ).fetchall()
         return [(str(a), str(b), str(c)) for a, b, c in rows]
 
-    def reconcile(self, table: Mapping[str, JobRow], load: Loader) -> list[str]:
+    def reconcile(
+        self,
+        table: Mapping[str, JobRow],
+        load: Loader,
+        indexed: Mapping[str, tuple[int, str, str]] | None = None,
+    ) -> list[str]:
         """Make the index hold exactly the usable stage jobs ``table`` lists (name -> (job id,
         stamp, stage), from pyiron's job table for this folder): drop the others, index the
         missing or re-stamped ones with ``load`` (which may raise, e.g. for a damaged file).
-        Returns the names indexed now."""
-        indexed = self.jobs()
+        ``indexed``: :meth:`jobs`, if the caller has just read it. Returns the names indexed
+        now."""
+        indexed = self.jobs() if indexed is None else indexed
         stale = [n for n, (_, stamp, _) in indexed.items() if table.get(n, (0, None))[1] != stamp]
         missing = [n for n, (_, stamp, _) in table.items() if indexed.get(n, (0, None))[1] != stamp]
         if not stale and not missing:

@@ -101,7 +101,7 @@ def _usable_jobs(project_or_path: ProjectLike, recursive: bool) -> dict[JobKey, 
                 stage = known[2] if known and known[1] == stamp else _stage_of(folder, name)
             table[name] = (job_id, stamp, stage)
             jobs[(folder, name)] = _Job(job_id, name, stage, folder)
-        index.reconcile(table, _loader(folder))
+        index.reconcile(table, _loader(folder), indexed)
     return jobs
 
 
