@@ -38,6 +38,7 @@ from assyst_nodes.lineage import UUID, update_uuid
 from assyst_nodes.project import (
     DamagedJobError,
     ProjectRecorder,
+    history,
     open_project,
     rerun,
     stale_jobs,
@@ -429,6 +430,7 @@ def test_a_damaged_job_file_is_named_on_load_and_recomputed_on_rerun(
         lambda: structures(folder),
         lambda: read_output(file, name),
         lambda: structure_frame(folder, stage="shift"),
+        lambda: history(folder, moved[0].info[UUID]),  # a point query reads the damaged job
     ):
         with pytest.raises(DamagedJobError) as error:
             load_it()

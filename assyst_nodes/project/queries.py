@@ -13,7 +13,7 @@ file that is missing, truncated or damaged raises
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,13 @@ class Link:
 
 @dataclass(frozen=True)
 class _Job:
-    """A usable stage job of the job table."""
+    """A usable stage job of the job table, and the stamp its folder's index has of it."""
 
     job_id: int
     name: str
     stage: str
     folder: Path
+    stamp: str
 
 
 JobKey = tuple[Path, str]
@@ -79,8 +80,12 @@ def stage_jobs(project_or_path: ProjectLike, recursive: bool = True) -> list[Any
     return sorted(rows, key=lambda r: int(r["id"]))
 
 
-def _usable_jobs(project_or_path: ProjectLike, recursive: bool) -> dict[JobKey, _Job]:
-    """The usable stage jobs, every folder's index reconciled with them."""
+def _usable_jobs(
+    project_or_path: ProjectLike, recursive: bool, files: bool = True
+) -> dict[JobKey, _Job]:
+    """The usable stage jobs, every folder's index reconciled with them. ``files``: compare
+    every job's file with what the index knows of it (one ``stat`` each); else only the jobs the
+    index does not know under their id (see :func:`_point_query`)."""
     rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in stage_jobs(project_or_path, recursive):
         if row["status"] in USABLE_STATUSES:  # one folder per (projectpath, project): no Path
@@ -94,15 +99,42 @@ def _usable_jobs(project_or_path: ProjectLike, recursive: bool) -> dict[JobKey, 
         table = {}
         for row in found:
             job_id, name = int(row["id"]), str(row["job"])
-            stamp = job_stamp(job_id, os.path.join(where, f"{name}.h5"))
+            known = indexed.get(name)
+            if not files and known is not None and known[0] == job_id:
+                stamp = known[1]  # trusted; _point_query checks the files it reads
+            else:
+                stamp = job_stamp(job_id, os.path.join(where, f"{name}.h5"))
             stage = STAGE_OF_CLASS[str(row["hamilton"])]
             if not stage:  # a stage without its own class: its name is in the index or file
-                known = indexed.get(name)
                 stage = known[2] if known and known[1] == stamp else _stage_of(folder, name)
             table[name] = (job_id, stamp, stage)
-            jobs[(folder, name)] = _Job(job_id, name, stage, folder)
+            jobs[(folder, name)] = _Job(job_id, name, stage, folder, stamp)
         index.reconcile(table, _loader(folder), indexed)
     return jobs
+
+
+def _fresh(jobs: dict[JobKey, _Job], rows: Sequence[Row]) -> bool:
+    """Whether the files of the jobs ``rows`` come from are as their index stamps say."""
+    for key in {(r[1], r[2]) for r in rows}:
+        job = jobs[key]
+        if job_stamp(job.job_id, job.folder / f"{job.name}.h5") != job.stamp:
+            return False
+    return True
+
+
+def _point_query(
+    project_or_path: ProjectLike, recursive: bool, query: Callable[[dict[JobKey, _Job]], Any]
+) -> tuple[dict[JobKey, _Job], list[Row]]:
+    """The usable jobs and the rows ``query(jobs)`` finds, with the indexes trusted for the jobs
+    they know (no ``stat`` of every job file, which a query of a few structures would pay for
+    nothing); if a file the rows come from changed since it was indexed, everything again
+    after a full reconcile."""
+    jobs = _usable_jobs(project_or_path, recursive, files=False)
+    rows = query(jobs)
+    if _fresh(jobs, rows):
+        return jobs, rows
+    jobs = _usable_jobs(project_or_path, recursive)
+    return jobs, query(jobs)
 
 
 def _stage_of(folder: Path, name: str) -> str:
@@ -206,8 +238,10 @@ def structures(
     sub-projects too. Without ``job`` and ``stage`` each uuid comes once, from the job that made
     it; with them, every job's copy.
     """
-    jobs = _usable_jobs(project_or_path, recursive)
-    return _read(_rows(jobs, step, job, stage, uuids))
+    _, rows = _point_query(
+        project_or_path, recursive, lambda jobs: _rows(jobs, step, job, stage, uuids)
+    )
+    return _read(rows)
 
 
 _FIRST = [
@@ -259,13 +293,18 @@ def history(project_or_path: ProjectLike, uuid: str, recursive: bool = True) -> 
     Ancestors that are not stored (never, or their job was removed) are left out. Raises
     ``KeyError`` naming ``uuid`` if the project does not hold it.
     """
-    jobs = _usable_jobs(project_or_path, recursive)
-    rows = _rows(jobs, None, None, None, [uuid])
+    jobs, rows = _point_query(
+        project_or_path, recursive, lambda jobs: _rows(jobs, None, None, None, [uuid])
+    )
     if not rows:
         raise KeyError(f"structure {uuid} is not in project {_path_of(project_or_path)}")
     (structure,) = _read(rows)
     lineage = [str(u) for u in structure.info.get(LINEAGE, [])]
     ancestor_rows = _rows(jobs, None, None, None, lineage)
+    if not _fresh(jobs, ancestor_rows):
+        jobs, ancestor_rows = _point_query(
+            project_or_path, recursive, lambda jobs: _rows(jobs, None, None, None, lineage)
+        )
     ancestors = _read(ancestor_rows)
     links = [
         Link(r[0], atoms.info.get(STEP), r[7], atoms)
