@@ -88,6 +88,17 @@ _job.run()
 assert len(_job.output.structures) == 2
 """
 
+QUEUED = """
+import time
+deadline = time.monotonic() + 180
+while pr.get_job_status("{name}") not in ("finished", "aborted", "warning"):
+    assert time.monotonic() < deadline, pr.job_table()
+    time.sleep(0.5)
+done = pr.load("{name}")
+assert done.status == "finished" and len(done.output.structures) == 2
+"""
+"""The check of an example that queues job ``name`` (of two structures) on SLURM: it finishes."""
+
 SETUPS: dict[str, list[Setup]] = {
     "README.md": [
         Setup(
@@ -180,14 +191,7 @@ assert len(pandas.read_pickle("train.pkl.gzip", compression="gzip")) == 2
             prelude=PROJECT,
             smaller=(('job.server.queue = "debug"', "job.server.queue = PARTITION"),),
             needs=("slurm", "pyiron_queue"),
-            check="""
-import time
-deadline = time.monotonic() + 180
-while pr.get_job_status("relax_on_cluster") not in ("finished", "aborted", "warning"):
-    assert time.monotonic() < deadline, pr.job_table()
-    time.sleep(0.5)
-assert len(pr.load("relax_on_cluster").output.structures) == 2
-""",
+            check=QUEUED.format(name="relax_on_cluster"),
         ),
     ],
     "docs/index.md": [
@@ -234,16 +238,8 @@ for name in ("overview", "energy_volume", "stages"):
             prelude=CRYSTALS,
             smaller=(('job.server.queue = "debug"', "job.server.queue = PARTITION"),),
             needs=("slurm", "pyiron_queue"),
-            check="""
-import time
-assert pr.database_kind == "embedded" and job.server.queue_id is not None
-deadline = time.monotonic() + 180
-while pr.get_job_status("relax_queued") not in ("finished", "aborted", "warning"):
-    assert time.monotonic() < deadline, pr.job_table()
-    time.sleep(0.5)
-done = pr.load("relax_queued")
-assert done.status == "finished" and len(done.output.structures) == 2
-""",
+            check="assert pr.database_kind == 'embedded' and job.server.queue_id is not None\n"
+            + QUEUED.format(name="relax_queued"),
         ),
     ],
     "docs/stages/filter.md": [

@@ -255,6 +255,29 @@ def test_an_embedded_project_opens_on_its_database_whatever_the_environment_says
     assert not (tmp_path / "central.db").exists() or "sql file" not in str(change)
 
 
+def test_the_documented_move_of_an_embedded_project_into_the_configured_database(
+    tmp_path: Path, pyiron_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the refusal of ``use_user_config=True`` on an embedded folder says to do: pack the
+    embedded project, unpack it into a folder of the configured database."""
+    if pyiron_database == "sqlite":  # a configured database of its own: a central SQLite file
+        monkeypatch.setenv("PYIRONSQLFILE", str(tmp_path / "central.db"))
+    embedded = open_project(tmp_path / "embedded", use_user_config=False)
+    sampled, relaxed = chain(embedded, pipeline="p")
+    with pytest.raises(ValueError, match="always opened on it") as refused:
+        open_project(tmp_path / "embedded", use_user_config=True)
+    assert "pack(destination_path='jobs')" in str(refused.value)
+    with contextlib.chdir(tmp_path):
+        embedded.pack(destination_path="jobs")
+        user = open_project(tmp_path / "moved", use_user_config=True)
+        user.unpack("jobs.tar.gz")
+    assert user.database_kind == "user" and not (tmp_path / "moved" / DB_FILE).exists()
+    assert sorted(structure_frame(user)["uuid"]) == sorted(uuids(sampled) + uuids(relaxed))
+    relax = user.load(str(user.job_table().set_index("hamilton").loc["AssystRelax", "job"]))
+    assert uuids(relax.input_structures()[0]) == uuids(sampled)
+    assert open_project(tmp_path / "embedded").database_kind == "embedded"  # still there
+
+
 @pytest.mark.embedded_only
 def test_a_folder_of_a_configured_database_is_never_taken_over_by_an_embedded_one(
     tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch

@@ -242,7 +242,7 @@ class JobInput:
 
 @dataclass(frozen=True)
 class OldJobId:
-    """An input list referenced by numeric job id, as versions before 0.2 stored them (read
+    """An input list referenced by numeric job id, as versions before 0.3 stored them (read
     only; the stored input uuids check that the id still names the right job)."""
 
     job_id: int
@@ -706,7 +706,7 @@ class AssystStage(AssystJob):
         if "input_jobs" in stored:
             for text in json.loads(str(stored["input_jobs"])):
                 sources.append(_parse_source(text, positions))
-        else:  # a job of a version before 0.2: numeric ids, -1 for a stored list
+        else:  # a job of a version before 0.3: numeric ids, -1 for a stored list
             for job_id in np.atleast_1d(stored.get("input_job_ids", [])).tolist():
                 stored_list = StoredList(next(positions)) if job_id < 0 else None
                 sources.append(OldJobId(int(job_id)) if stored_list is None else stored_list)
@@ -768,7 +768,7 @@ class AssystStage(AssystJob):
         A list read from another job must hold exactly the structures (uuids, in order) this
         job was saved with; :class:`InputChangedError` otherwise."""
         lists: list[list[Atoms]] = []
-        expected = None
+        expected: list[list[str]] | None = None  # the uuids saved with the job, read once
         for k, source in enumerate(self._input.structures):
             if isinstance(source, list):
                 lists.append(source)
@@ -781,10 +781,8 @@ class AssystStage(AssystJob):
             row = self._input_row(source)
             structures = read_output(job_h5(row), str(row["job"]))[0]
             if expected is None:
-                expected = read_input_uuids(self.h5_file, self.job_name) if (
-                    self.h5_file.exists()
-                ) else None
-                expected = expected if expected is not None else []
+                saved = self.h5_file.exists() and read_input_uuids(self.h5_file, self.job_name)
+                expected = saved or []
             found = [str(a.info.get(UUID, "")) for a in structures]
             if k < len(expected) and found != expected[k]:
                 raise InputChangedError(

@@ -44,7 +44,7 @@ __all__ = [
 JOBS: Final = "output/jobs"
 """Path of a pipeline job's list of stage-job names (JSON) inside its group."""
 OLD_JOB_IDS: Final = "output/job_ids"
-"""Where pipeline jobs of versions before 0.2 listed their stage jobs, by numeric id."""
+"""Where pipeline jobs of versions before 0.3 listed their stage jobs, by numeric id."""
 PIPELINE_CLASS: Final = "AssystPipeline"
 """The job class (``hamilton``) of pipeline jobs."""
 
