@@ -416,6 +416,7 @@ class ProjectMachine(RuleBasedStateMachine):
         with contextlib.chdir(cwd):
             self._project(model).pack(destination_path=str(archive))
         assert not (model.path / "export.csv").exists()
+        self.touched.add(key)  # pyiron's pack writes its job table into the folder, then removes it
         if into == "empty" or len(self.projects) < 2:
             target = self._new_project(f"unpacked{self.counter}")
             target_key = f"unpacked{self.counter}"
@@ -435,6 +436,7 @@ class ProjectMachine(RuleBasedStateMachine):
             assert _digest(target.path) == before
         else:
             pr.unpack(origin_path=f"{archive}.tar.gz")
+            assert not (target.path / "export.csv").exists()
             target.jobs.update(copy.deepcopy(jobs))
             for name, listed in model.pipelines.items():
                 target.pipelines[name] = set(listed)
@@ -518,7 +520,9 @@ class ProjectMachine(RuleBasedStateMachine):
     def nothing_lost(self) -> None:
         for key, model in self.projects.items():
             if key not in self.touched and key in self.digests:
-                assert _digest(model.path) == self.digests[key], f"{key} changed by another's step"
+                now, before = _digest(model.path), self.digests[key]
+                changed = sorted(f for f in set(now) | set(before) if now.get(f) != before.get(f))
+                assert not changed, f"{key} changed by another's step: {changed}"
             self._check(model)
         for key, model in self.projects.items():
             self.digests[key] = _digest(model.path)

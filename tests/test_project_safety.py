@@ -337,6 +337,9 @@ def test_unpack_into_a_project_with_jobs_keeps_every_input_pointing_at_its_struc
     source.remove_jobs(recursive=True, silently=True, progress=False)  # the archive is all
     imported = target.create_group("imported")
     imported.unpack(origin_path=str(tmp_path / "archive.tar.gz"))
+    # pyiron copies the archive's job table along; left there, a later unpack run from that
+    # folder would read it instead of its archive's
+    assert not (Path(imported.path) / "export.csv").exists()
     table = imported.job_table().set_index("hamilton")
     relax = imported.load(str(table.loc["AssystRelax", "job"]))
     assert relax.parent_id == int(table.loc["AssystSample", "id"])

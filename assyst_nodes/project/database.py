@@ -731,9 +731,13 @@ class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
                     f"the names of jobs already there ({shown}); pyiron would overwrite their "
                     "files. Unpack into a new group instead (pr.create_group('imported'))"
                 )
+            left = Path(self.path) / "export.csv"
+            had = left.exists()
             with tempfile.TemporaryDirectory() as empty, contextlib.chdir(empty):
                 # pyiron reads an export.csv of the working directory before the archive's
                 super().unpack(origin_path=origin, **kwargs)
+            if not had:  # pyiron copies the archive's job table along; it is no project file
+                left.unlink(missing_ok=True)
 
     def __getstate__(self) -> dict[str, Any]:
         data = super().__getstate__()
