@@ -453,6 +453,17 @@ def test_pack_and_unpack_work_from_any_working_directory(tmp_path: Path, where: 
     assert uuids(relax.input_structures()[0]) == uuids(sampled)
 
 
+def test_pack_and_unpack_of_an_uncompressed_archive_folder(tmp_path: Path) -> None:
+    pr = open_project(tmp_path / "proj")
+    sampled, relaxed = chain(pr, pipeline="p")
+    pr.pack(destination_path=str(tmp_path / "archive"), compress=False)
+    target = open_project(tmp_path / "target")
+    target.unpack(origin_path=str(tmp_path / "archive"))
+    assert sorted(structure_frame(target)["uuid"]) == sorted(uuids(sampled) + uuids(relaxed))
+    with pytest.raises(ValueError, match="names of jobs already there"):
+        target.unpack(origin_path=str(tmp_path / "archive"))
+
+
 @pytest.mark.embedded_only
 def test_pack_of_a_moved_project(tmp_path: Path) -> None:
     chain(tmp_path / "proj", pipeline="p")

@@ -756,10 +756,10 @@ def _archived_jobs(origin: str) -> Any:
 
     if origin.endswith(".tar.gz"):
         return pyiron_base.Project.unpack_csv(origin)
-    found = sorted(Path(origin).rglob("export.csv"))
-    if not found:
-        raise FileNotFoundError(f"no export.csv (pyiron's archived job table) in {origin}")
-    return pd.read_csv(found[0], index_col=0)
+    for folder, _, files in os.walk(origin):  # the one pyiron's unpack reads: the first found
+        if "export.csv" in files:
+            return pd.read_csv(os.path.join(folder, "export.csv"), index_col=0)
+    raise FileNotFoundError(f"no export.csv (pyiron's archived job table) in {origin}")
 
 
 def _unpack_clashes(project: BoundProject, origin: str) -> list[str]:
