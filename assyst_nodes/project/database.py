@@ -540,7 +540,9 @@ def close_connections() -> None:
     interpreter's exit; the next use opens them again. Called at exit; the CLI calls it when
     a command is done."""
     global _live
-    with pyiron_lock:
+    if not pyiron_lock.acquire(timeout=_BUSY_TIMEOUT_S):  # a thread still uses pyiron: leave it
+        return
+    try:
         connections = [*_embedded_connections.values(), *_user_connections.values()]
         manager = state.database
         if manager.database is not None and not _ours(manager.database):
@@ -551,6 +553,8 @@ def close_connections() -> None:
         _embedded_connections.clear()
         _user_connections.clear()
         _live = None
+    finally:
+        pyiron_lock.release()
 
 
 pyiron_internals.on_exit(close_connections)

@@ -109,7 +109,7 @@ CREATE INDEX IF NOT EXISTS structures_step ON structures(step);
 CREATE INDEX IF NOT EXISTS structures_parent ON structures(parent);
 """
 _TABLES: Final = ("jobs", "structures", "drops")
-_OLD_TABLES: Final = ("jobs", "structures", "drops")
+"""The tables of the index (those of older layouts had the same names)."""
 
 Loader = Callable[[str], "Stored"]
 """Reads what the index keeps of a job from its file, given its name."""
@@ -161,7 +161,7 @@ def _rows(name: str, stored: Stored) -> tuple[list[tuple[Any, ...]], list[str]]:
     """The structure rows of job ``name`` and its output uuids in order."""
     table = stored.table
     inputs = set(stored.input_uuids)
-    fixed = [c for c in FRAME_COLUMNS]
+    fixed = list(FRAME_COLUMNS)
     extras = [c for c in table.columns if c not in fixed]
     columns = {c: table[c].tolist() if c in table else [None] * len(table) for c in fixed}
     extra_columns = {c: table[c].tolist() for c in extras}
@@ -204,8 +204,7 @@ def _column(values: list[Any]) -> pd.Series:
         return pd.Series(values, dtype="Int64")
     if kinds and kinds <= {int, float}:
         return pd.Series([np.nan if v is None else float(v) for v in values], dtype="float64")
-    series = pd.Series(values, dtype=object)
-    return series
+    return pd.Series(values, dtype=object)
 
 
 def frame_of(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -263,7 +262,7 @@ class Index:
             if connection.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
                 if write:
                     connection.execute("BEGIN IMMEDIATE")
-                    for table in _OLD_TABLES:
+                    for table in _TABLES:
                         connection.execute(f"DROP TABLE IF EXISTS {table}")
                     connection.executescript(_SCHEMA)  # commits
                     connection.execute(f"PRAGMA user_version={_VERSION}")
