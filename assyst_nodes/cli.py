@@ -93,6 +93,15 @@ def _mapping(text: str) -> dict:
     return value
 
 
+def _shown(value: Any) -> str:
+    """A default as ``--help`` shows it: sequences space-separated, ``None`` as ``none``."""
+    if value is None:
+        return "none"
+    if isinstance(value, list | tuple):
+        return " ".join(_shown(item) for item in value)
+    return str(value)
+
+
 def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The command-line parser; ``run_defaults`` (from ``--config``) replace run's defaults."""
     defaults = RunSettings()
@@ -111,13 +120,16 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     )
     sampling = run.add_argument_group("sampling")
     sampling.add_argument(
-        "--elements", nargs="+", default=list(defaults.elements), help="elements (Cu Ag)"
+        "--elements", nargs="+", default=list(defaults.elements),
+        help=f"elements ({_shown(defaults.elements)})"
     )
     sampling.add_argument(
-        "--min-atoms", type=int, default=defaults.min_atoms, help="atoms per cell at least (1)"
+        "--min-atoms", type=int, default=defaults.min_atoms,
+        help=f"atoms per cell at least ({_shown(defaults.min_atoms)})"
     )
     sampling.add_argument(
-        "--max-atoms", type=int, default=defaults.max_atoms, help="atoms per cell at most (4)"
+        "--max-atoms", type=int, default=defaults.max_atoms,
+        help=f"atoms per cell at most ({_shown(defaults.max_atoms)})"
     )
     sampling.add_argument(
         "--spacegroups", type=_spacegroups, default=None, help="e.g. '1-10,225' (default: all)"
@@ -126,7 +138,7 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "--max-structures",
         type=_cap,
         default=defaults.max_structures,
-        help="sampled crystals at most, or 'none' (30)",
+        help=f"sampled crystals at most, or 'none' ({_shown(defaults.max_structures)})",
     )
     sampling.add_argument(
         "--sample-time-limit",
@@ -137,14 +149,16 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "is skipped and reported (default: none)",
     )
     sampling.add_argument(
-        "--seed", type=int, default=defaults.seed, help="base seed of every random choice (0)"
+        "--seed", type=int, default=defaults.seed,
+        help=f"base seed of every random choice ({_shown(defaults.seed)})"
     )
     relaxation = run.add_argument_group("relaxation")
     relaxation.add_argument(
         "--calculator",
         default=defaults.calculator,
         help=f"{', '.join(BUILTIN_CALCULATORS)} or an import path such as "
-        "'ase.calculators.lj:LennardJones' or 'mace.calculators:mace_mp' (emt)",
+        "'ase.calculators.lj:LennardJones' or 'mace.calculators:mace_mp' "
+        f"({_shown(defaults.calculator)})",
     )
     relaxation.add_argument(
         "--calculator-kwargs",
@@ -157,20 +171,23 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "--relax",
         choices=sorted(RELAXATIONS),
         default=defaults.relax,
-        help="second relaxation after the volume relaxation (full)",
+        help=f"second relaxation after the volume relaxation ({_shown(defaults.relax)})",
     )
     relaxation.add_argument(
         "--pressure",
         type=float,
         default=defaults.pressure,
         help="pressure in GPa of the volume relaxation and of --relax full or symmetry; "
-        "refused with --relax cell or positions, which relax at no pressure (0)",
+        f"refused with --relax cell or positions, which relax at no pressure "
+        f"({_shown(defaults.pressure)})",
     )
     relaxation.add_argument(
-        "--fmax", type=float, default=defaults.fmax, help="force tolerance in eV/Å (0.001)"
+        "--fmax", type=float, default=defaults.fmax,
+        help=f"force tolerance in eV/Å ({_shown(defaults.fmax)})"
     )
     relaxation.add_argument(
-        "--max-steps", type=int, default=defaults.max_steps, help="optimiser steps at most (100)"
+        "--max-steps", type=int, default=defaults.max_steps,
+        help=f"optimiser steps at most ({_shown(defaults.max_steps)})"
     )
     relaxation.add_argument(
         "--time-limit",
@@ -181,11 +198,13 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "and reported (default: none)",
     )
     relaxation.add_argument(
-        "--workers", type=int, default=defaults.workers, help="processes that sample and relax (1)"
+        "--workers", type=int, default=defaults.workers,
+        help=f"processes that sample and relax ({_shown(defaults.workers)})"
     )
     perturbation = run.add_argument_group("perturbation and filter")
     perturbation.add_argument(
-        "--rattle", type=float, default=defaults.rattle, help="rattle σ in Å (0.1)"
+        "--rattle", type=float, default=defaults.rattle,
+        help=f"rattle σ in Å ({_shown(defaults.rattle)})"
     )
     perturbation.add_argument(
         "--strain",
@@ -193,7 +212,7 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         nargs=2,
         metavar=("HYDRO", "SHEAR"),
         default=list(defaults.strain),
-        help="small strain under the rattle, fractions (0.05 0.05)",
+        help=f"small strain under the rattle, fractions ({_shown(defaults.strain)})",
     )
     perturbation.add_argument(
         "--large-strain",
@@ -201,7 +220,8 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         nargs=2,
         metavar=("HYDRO", "SHEAR"),
         default=list(defaults.large_strain),
-        help="the random large volume change or large shear, fractions (0.8 0.2)",
+        help=f"the random large volume change or large shear, fractions "
+        f"({_shown(defaults.large_strain)})",
     )
     perturbation.add_argument(
         "--no-supercells",
@@ -210,7 +230,8 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         help="do not repeat one-atom cells to 8 atoms before rattling",
     )
     perturbation.add_argument(
-        "--retries", type=int, default=defaults.retries, help="draws per perturbation (10)"
+        "--retries", type=int, default=defaults.retries,
+        help=f"draws per perturbation ({_shown(defaults.retries)})"
     )
     perturbation.add_argument(
         "--radii",
@@ -222,7 +243,8 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "Cu 0.9, Ag 1.0, others 0.7 x covalent radius)",
     )
     perturbation.add_argument(
-        "--max-aspect", type=float, default=defaults.max_aspect, help="cell aspect at most (6)"
+        "--max-aspect", type=float, default=defaults.max_aspect,
+        help=f"cell aspect at most ({_shown(defaults.max_aspect)})"
     )
     labelling = run.add_argument_group("labels (single points of the training set)")
     labelling.add_argument(
@@ -403,10 +425,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
     _warm_workers(settings)
     try:
-        if settings.no_project:
-            result = _run_in_memory(settings)
-        else:
-            result = _run_into_project(settings)
+        result = _run(settings)
     except (ValueError, TypeError, ImportError, PermissionError) as error:
         print(f"assyst-nodes: error: {error}", file=sys.stderr)
         return 2
@@ -431,35 +450,6 @@ def _warm_workers(settings: RunSettings) -> None:
         return
     configs = [settings.calculator_config(), settings.label_config()]
     warm_workers(m for config in configs if config is not None for m in config.modules())
-
-
-def _run_in_memory(settings: RunSettings) -> PipelineResult:
-    """The core pipeline, nothing stored."""
-    from .pipeline import run_pipeline
-
-    if settings.label is not None or any(
-        settings.executor_for(stage) is not None for stage in EXECUTOR_STAGES
-    ):
-        return _run_macro(settings, recorder=None)
-    return run_pipeline(
-        elements=settings.elements,
-        max_atoms=settings.max_atoms,
-        min_atoms=settings.min_atoms,
-        spacegroups=settings.spacegroups,
-        max_structures=settings.max_structures,
-        calculator=None,
-        volume_relax=settings.volume_relax(),
-        full_relax=settings.full_relax(),
-        perturbations=settings.perturbations(),
-        filters=settings.filters(),
-        tolerance=settings.distance_filter(),
-        retries=settings.retries,
-        rng=settings.seed,
-        workers=settings.workers,
-        progress=settings.progress,
-        time_limit=settings.time_limit,
-        sample_time_limit=settings.sample_time_limit,
-    )
 
 
 def _existing_project(folder: str, database: str) -> Any:
@@ -532,45 +522,22 @@ def _export(project: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_into_project(settings: RunSettings) -> PipelineResult:
-    """The ASSYST macro with every stage run recorded as a job in the settings' project."""
-    from .project import ProjectRecorder
+def _run(settings: RunSettings) -> PipelineResult:
+    """The canonical run (:func:`~assyst_nodes.pipeline.run_pipeline`) with the settings,
+    every stage run recorded as a job in the settings' project (``no_project``: in memory)."""
+    from .pipeline import run_pipeline
 
-    recorder = ProjectRecorder(
-        settings.project,
-        pipeline=f"assyst-nodes run (seed {settings.seed})",
-        use_user_config=use_user_config(settings.database),
-    )
-    recorder.project()  # a folder that cannot be used (its database, its rights) fails now
-    return _run_macro(settings, recorder)
+    recorder = None
+    if not settings.no_project:
+        from .project import ProjectRecorder
 
-
-def _run_macro(settings: RunSettings, recorder: Any) -> PipelineResult:
-    """The ASSYST macro with the settings, each stage on its executor, into ``recorder``
-    (``None``: in memory)."""
-    import time
-
-    import pyiron_workflow as pwf
-
-    from .fanout import shared_workers
-    from .nodes import assyst
-    from .pipeline import PipelineResult
-
-    start = time.perf_counter()
-    radii = settings.radii_table()
-    with shared_workers():  # one pool of local workers for all stages: models load once
-        out = _run_graph(pwf, assyst, settings, radii, recorder)
-    stages = {
-        name: getattr(out, name)
-        for name in ("sampled", "volume_relaxed", "full_relaxed", "perturbed", "combined")
-    }
-    return PipelineResult(
-        structures=out.training_set,
-        stages={**stages, "filtered": out.training_set, "labelled": out.labelled},
-        reports=list(out.reports),
-        seed=settings.seed,
-        seconds=time.perf_counter() - start,
-    )
+        recorder = ProjectRecorder(
+            settings.project,
+            pipeline=f"assyst-nodes run (seed {settings.seed})",
+            use_user_config=use_user_config(settings.database),
+        )
+        recorder.project()  # a folder that cannot be used (its database, its rights) fails now
+    return run_pipeline(**settings.pipeline_arguments(), recorder=recorder)
 
 
 def _write_outputs(settings: RunSettings, result: PipelineResult) -> None:
@@ -607,36 +574,6 @@ def _write_outputs(settings: RunSettings, result: PipelineResult) -> None:
 
         written = save_figures(result.stages["combined"], folder / "figures", result.reports)
         print(f"{len(written)} figures written to {folder / 'figures'}")
-
-
-def _run_graph(pwf: Any, assyst: Any, settings: RunSettings, radii: Any, recorder: Any) -> Any:
-    """The outputs of the macro ``assyst`` run with ``settings``."""
-    return pwf.run(
-        assyst,
-        elements=list(settings.elements),
-        min_atoms=settings.min_atoms,
-        max_atoms=settings.max_atoms,
-        spacegroups=None if settings.spacegroups is None else list(settings.spacegroups),
-        max_structures=settings.max_structures,
-        calculator=settings.calculator_config(),
-        volume_relax=settings.volume_relax(),
-        full_relax=settings.full_relax(),
-        perturbations=settings.perturbations(),
-        radii=radii if isinstance(radii, float) else tuple(sorted(radii.items())),
-        max_aspect=settings.max_aspect,
-        retries=settings.retries,
-        seed=settings.seed,
-        workers=settings.workers,
-        executor=settings.executor_for(None),
-        sample_executor=settings.executor_for("sample"),
-        relax_executor=settings.executor_for("relax"),
-        label_calculator=settings.label_config(),
-        label_executor=settings.executor_for("label"),
-        progress=settings.progress,
-        recorder=recorder,
-        relax_time_limit=settings.time_limit,
-        sample_time_limit=settings.sample_time_limit,
-    ).outputs
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,7 @@ from ase.data import atomic_numbers
 from . import pyxtal_speedup
 from .deadline import TimeLimit, TimeLimitExceeded
 from .fanout import Execution, check_resubmit, check_workers, in_order, process_pool, where
+from .futures_internals import executor_workers
 from .lineage import (
     REPEAT,
     REQUESTED_SPACEGROUP,
@@ -605,7 +606,7 @@ def _walk(
                 record.executor = "local processes"
             pool = executor or stack.enter_context(process_pool(workers))
             chunks = [todo[i : i + chunksize] for i in range(0, len(todo), chunksize)]
-            slots = max(workers, int(getattr(pool, "_max_workers", 0) or 0))
+            slots = max(workers, executor_workers(pool) or 0)
             batches = stack.enter_context(
                 contextlib.closing(
                     in_order(

@@ -218,7 +218,7 @@ class SlurmJobs(Executor):
     def __init__(
         self, inner: Executor, job_name: str, pending_timeout: float | None, workers: int
     ) -> None:
-        self._max_workers = workers
+        self.workers = workers
         self.inner = inner
         self.job_name = job_name
         self.pending_timeout = pending_timeout

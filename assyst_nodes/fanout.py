@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from threadpoolctl import threadpool_limits
 
+from .futures_internals import executor_workers, pool_broken
 from .progress import progress_bar
 
 __all__ = [
@@ -83,12 +84,13 @@ of one worker, one structure per chunk 1.9x)."""
 
 
 def auto_chunksize(n_items: int, workers: int, executor: Executor | None) -> int:
-    """Chunk size for ``n_items`` over ``workers`` (an executor's ``_max_workers`` if known):
+    """Chunk size for ``n_items`` over ``workers`` (an executor's own count if it tells,
+    :func:`~assyst_nodes.futures_internals.executor_workers`):
     :data:`CHUNKS_PER_WORKER` chunks per worker with an executor (its ``chunks_per_worker``
     if it has one), else :data:`LOCAL_CHUNKS_PER_WORKER`."""
     per_worker = LOCAL_CHUNKS_PER_WORKER
     if executor is not None:
-        workers = max(workers, int(getattr(executor, "_max_workers", 0) or 0), 2)
+        workers = max(workers, executor_workers(executor) or 0, 2)
         per_worker = int(getattr(executor, "chunks_per_worker", CHUNKS_PER_WORKER))
     return max(1, math.ceil(n_items / (workers * per_worker)))
 
@@ -123,7 +125,7 @@ class _SharedPools:
             if self.depth == 0:
                 return None
             pool = self.pools.get(workers)
-            if pool is None or getattr(pool, "_broken", False):
+            if pool is None or pool_broken(pool):
                 if pool is not None:
                     pool.shutdown(wait=False, cancel_futures=True)
                 pool = self.pools[workers] = new_process_pool(workers)
@@ -131,6 +133,10 @@ class _SharedPools:
 
 
 _shared = _SharedPools()
+
+
+_warm_lock = threading.Lock()
+_warmed = False  # warm_workers started the fork server of this process
 
 
 @contextlib.contextmanager
@@ -195,20 +201,23 @@ def warm_workers(modules: Iterable[str] = ()) -> bool:
     when this process runs several threads, e.g. inside a graph) are forked from it with those
     modules imported, instead of each importing them before its first chunk. Modules that
     cannot be imported are left out (the worker then reports the error when it builds the
-    calculator). Does nothing (``False``) where there is no fork server or one already runs
-    (its modules cannot change then). Results do not change, only when imports happen."""
+    calculator). Does nothing (``False``) where there is no fork server or when it was called
+    before in this process (a running fork server's modules cannot change). Results do not
+    change, only when imports happen."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return False
     from multiprocessing import forkserver
 
-    server = forkserver._forkserver  # the process-wide fork server of multiprocessing
-    if getattr(server, "_forkserver_pid", None) is not None:
-        return False
+    global _warmed
+    with _warm_lock:
+        if _warmed:
+            return False
+        _warmed = True
     wanted = ["__main__", *STAGE_MODULES, *modules]
     multiprocessing.get_context("forkserver").set_forkserver_preload(
         list(dict.fromkeys(wanted))
     )
-    forkserver.ensure_running()
+    forkserver.ensure_running()  # starts it with these modules unless it already runs
     return True
 
 

@@ -55,6 +55,7 @@ __all__ = [
     "VolumeFilter",
     "apply_filters",
     "as_filter",
+    "distance_filter_of",
 ]
 # ``filter`` itself is public (``from assyst_nodes.filters import filter``) but left out of
 # ``__all__`` so that a star import does not shadow the builtin by surprise.
@@ -822,3 +823,13 @@ def filter(  # shadows the builtin inside this module, on purpose
 
 apply_filters = filter
 """Alias of :func:`filter` that does not shadow the builtin where it is imported."""
+
+
+def distance_filter_of(filters: FilterBase | None) -> DistanceFilter | None:
+    """The first :class:`DistanceFilter` of an and-chain of filters (a filter it alone can
+    reject by), or ``None``: the radii (Å) a sampling should respect to pass ``filters``."""
+    if isinstance(filters, DistanceFilter):
+        return filters
+    if isinstance(filters, AndFilter):
+        return distance_filter_of(filters.left) or distance_filter_of(filters.right)
+    return None

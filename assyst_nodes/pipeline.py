@@ -1,29 +1,37 @@
-"""The canonical ASSYST run on the core alone (no pyiron): sample -> volume relax -> full relax
--> perturb -> combine -> filter, with a report per stage.
+"""The canonical ASSYST run as one Python call: :func:`run_pipeline`.
 
-:func:`run_pipeline` defaults to the embedded example: a Cu-Ag binary with up to 4 atoms per
-cell, ASE's EMT calculator, and distance/aspect filters whose radii also bound the sampling.
+The run itself is defined once, as the macro :func:`assyst_nodes.nodes.assyst` (sample ->
+volume relax -> full relax -> perturb -> combine -> filter -> label); :func:`run_pipeline` runs
+that macro and returns a :class:`PipelineResult` (the final set, every intermediate set and
+every stage's report), and ``assyst-nodes run`` calls :func:`run_pipeline`. Defaults come from
+:mod:`assyst_nodes.defaults`: a Cu-Ag binary with up to 4 atoms per cell, ASE's EMT
+calculator, and distance/aspect filters whose radii also bound the sampling.
+
+This module imports only the core; :func:`run_pipeline` imports the node layer
+(pyiron_workflow) when it is called.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ase import Atoms
-from ase.calculators.calculator import BaseCalculator
 
-from .calculators import EMT, CalculatorConfig
-from .crystals import Formulas, sample
-from .fanout import shared_workers
-from .filters import AndFilter, AspectFilter, DistanceFilter, FilterBase, apply_filters
-from .perturbations import PerturbationLike, RandomChoice, Rattle, Stretch, perturb
+from . import defaults
+from .calculators import CalculatorConfig
+from .crystals import Formulas
+from .filters import DistanceFilter, FilterBase
+from .perturbations import PerturbationLike, as_perturbation
 from .random import RngLike, resolve_seed
-from .relaxations import FullRelax, Relax, VolumeRelax, relax
+from .relaxations import Relax
 from .reports import StageReport
+
+if TYPE_CHECKING:
+    from .executors import ExecutorConfig
 
 __all__ = [
     "DEFAULT_FILTER",
@@ -34,20 +42,14 @@ __all__ = [
     "run_pipeline",
 ]
 
-DEFAULT_RADII: Mapping[str, float] = {"Cu": 0.9, "Ag": 1.0}
-"""Minimum-distance radii (Å) of the embedded Cu-Ag example: pairs closer than r_i + r_j
-(1.8 Å Cu-Cu, 2.0 Å Ag-Ag) are neither sampled nor kept."""
+DEFAULT_RADII: Mapping[str, float] = defaults.RADII
+"""Minimum-distance radii (Å) of the embedded example (:data:`assyst_nodes.defaults.RADII`)."""
 
-DEFAULT_FILTER: FilterBase = DistanceFilter(DEFAULT_RADII) & AspectFilter(6.0, measure="heights")
-"""Filter of the embedded example: minimum distances and cells no more elongated than 6:1."""
+DEFAULT_FILTER: FilterBase = defaults.FILTER
+"""Filter of the embedded example (:data:`assyst_nodes.defaults.FILTER`)."""
 
-DEFAULT_PERTURBATIONS: tuple[PerturbationLike, ...] = (
-    Rattle(0.1, create_supercells=True) + Stretch(hydro=0.05, shear=0.05),
-    RandomChoice(Stretch(hydro=0.8, shear=0.05), Stretch(hydro=0.05, shear=0.2), 0.5),
-)
-"""Perturbations of the embedded example, each applied once to every relaxed structure: a small
-rattle (σ = 0.1 Å; one-atom cells are first repeated to 8 atoms) on a small strain, and either
-a large volume change or a large shear."""
+DEFAULT_PERTURBATIONS: tuple[PerturbationLike, ...] = defaults.PERTURBATIONS
+"""Perturbations of the embedded example (:data:`assyst_nodes.defaults.PERTURBATIONS`)."""
 
 
 def combine(*structure_sets: Iterable[Atoms]) -> list[Atoms]:
@@ -95,135 +97,161 @@ class PipelineResult:
         return "\n".join(rows)
 
 
-def _with_calculator(
-    settings: Relax, calculator: CalculatorConfig | BaseCalculator | None
-) -> Relax:
-    return settings if calculator is None else dataclasses.replace(settings, calculator=calculator)
+_STAGE_OUTPUTS: tuple[tuple[str, str | None], ...] = (
+    ("sampled", None),
+    ("volume_relaxed", "volume_relax"),
+    ("full_relaxed", "full_relax"),
+    ("perturbed", None),
+    ("combined", None),
+)
+"""The macro outputs :attr:`PipelineResult.stages` holds, with the setting that skips each."""
 
 
 def run_pipeline(
-    elements: Sequence[str] = ("Cu", "Ag"),
-    max_atoms: int = 4,
-    min_atoms: int = 1,
+    elements: Sequence[str] = defaults.ELEMENTS,
+    max_atoms: int = defaults.MAX_ATOMS,
+    min_atoms: int = defaults.MIN_ATOMS,
     spacegroups: Iterable[int] | None = None,
-    max_structures: int | None = 30,
+    max_structures: int | None = defaults.MAX_STRUCTURES,
     formulas: Formulas | None = None,
-    calculator: CalculatorConfig | BaseCalculator | None = EMT(),
-    volume_relax: Relax | None = VolumeRelax(),
-    full_relax: Relax | None = FullRelax(),
-    perturbations: Sequence[PerturbationLike] = DEFAULT_PERTURBATIONS,
-    filters: FilterBase | None = DEFAULT_FILTER,
+    calculator: CalculatorConfig | None = None,
+    volume_relax: Relax | None = defaults.VOLUME_RELAX,
+    full_relax: Relax | None = defaults.FULL_RELAX,
+    perturbations: Sequence[PerturbationLike] = defaults.PERTURBATIONS,
+    filters: FilterBase | None = None,
+    radii: float | Mapping[str, float] = defaults.RADII,
+    max_aspect: float = defaults.MAX_ASPECT,
     tolerance: str | float | Mapping[str, float] | DistanceFilter | None = None,
-    retries: int = 10,
-    rng: RngLike = 0,
-    workers: int = 1,
-    executor: Executor | None = None,
+    retries: int = defaults.RETRIES,
+    rng: RngLike = defaults.SEED,
+    workers: int = defaults.WORKERS,
+    executor: ExecutorConfig | Executor | None = None,
     progress: bool | None = None,
     time_limit: float | None = None,
     sample_time_limit: float | None = None,
+    sample_executor: ExecutorConfig | Executor | None = None,
+    relax_executor: ExecutorConfig | Executor | None = None,
+    recorder: Any = None,
+    label_calculator: CalculatorConfig | None = None,
+    label_executor: ExecutorConfig | Executor | None = None,
+    label_time_limit: float | None = None,
 ) -> PipelineResult:
-    """Run the canonical ASSYST pipeline and return the final set with every stage's report.
+    """Run the canonical ASSYST pipeline (the macro :func:`assyst_nodes.nodes.assyst`).
 
-    - sampling: ``formulas`` (default: every composition of ``elements`` with
-      ``min_atoms..max_atoms`` atoms), over ``spacegroups`` (default: all 230), at most
-      ``max_structures``, walked in seeded random order so a cap spreads over the grid;
-      pair distances bounded by ``tolerance`` (default: the ``DistanceFilter`` inside
-      ``filters``, else pyxtal's ``"metallic"`` table);
-    - relaxation: ``volume_relax`` then ``full_relax`` (either may be ``None`` to skip it),
-      both with ``calculator`` unless it is ``None`` (then their own calculators are used);
-      ``workers``/``executor`` fan the relaxations out (results do not depend on it);
-      ``time_limit`` (s) bounds one structure's relaxation and ``sample_time_limit`` (s) pyxtal
-      on one grid point (``None``: no limit; what takes longer is dropped as ``time_limit``);
-    - perturbation: each of ``perturbations`` applied once to every relaxed structure,
-      retried (``retries`` attempts) against ``filters``;
-    - the sampled, relaxed and perturbed sets are combined and passed through ``filters``.
+    Parameters
+    ----------
+    elements : sequence of str
+        Elements; the compositions are every mix with ``min_atoms..max_atoms`` atoms per cell,
+        unless ``formulas`` are given (then trimmed to that window).
+    max_atoms, min_atoms : int
+        Atoms per cell at most and at least.
+    spacegroups : iterable of int or None
+        Space groups to sample (``None``: all 230).
+    max_structures : int or None
+        Sampled crystals at most (``None``: no cap), walked in seeded random order so a cap
+        spreads over the grid.
+    formulas : Formulas or None
+        Explicit compositions instead of those of ``elements``.
+    calculator : CalculatorConfig or None
+        The calculator of both relaxations. ``None`` keeps each relax setting's own (settings
+        that name none relax with :data:`assyst_nodes.defaults.CALCULATOR`, EMT); given to
+        settings that name a different one, it is a ``ValueError`` naming both.
+    volume_relax, full_relax : Relax or None
+        The two relaxations, in order (``None`` skips one).
+    perturbations : sequence of perturbations
+        Each applied once to every relaxed structure, redrawn up to ``retries`` times until
+        it passes the filter.
+    filters : FilterBase or None
+        The final filter, also used while perturbing (``None``: minimum distances with
+        ``radii`` and cell aspect at most ``max_aspect``).
+    radii : float or mapping of str to float
+        Minimum-distance radii (Å) of the default filter.
+    max_aspect : float
+        The most elongated cell the default filter keeps.
+    tolerance : str, float, mapping or DistanceFilter or None
+        What bounds pair distances while sampling (``None``: the ``DistanceFilter`` inside the
+        filter, else pyxtal's ``"metallic"`` table).
+    retries : int
+        Draws of one perturbation at most.
+    rng : int, numpy Generator or None
+        Base seed of every random choice; the same seed gives the same result bit for bit,
+        whatever ``workers``. ``None``: fresh entropy (the seed used is returned).
+    workers : int
+        Local processes that sample, relax and label (the result does not depend on it).
+    executor : ExecutorConfig or Executor or None
+        Where sampling, relaxation and labelling fan out (``None``: ``workers`` local
+        processes); ``sample_executor``, ``relax_executor`` and ``label_executor`` send one
+        stage elsewhere.
+    progress : bool or None
+        Progress bars (``None``: when interactive).
+    time_limit, sample_time_limit, label_time_limit : float or None
+        Wall-clock limits (s) of one structure's relaxation, of pyxtal on one grid point and
+        of one label; what takes longer is dropped as ``time_limit`` (``None``: no limit).
+    recorder : Recorder or None
+        E.g. ``assyst_nodes.project.ProjectRecorder("folder")``: every stage run is a job,
+        reused on rerun (``None``: nothing is stored).
+    label_calculator : CalculatorConfig or None
+        The reference calculator (e.g. DFT) of single points of the training set
+        (``None``: no labels).
 
-    ``rng`` is the base seed of every random choice; the same seed gives the same result bit
-    for bit, whatever ``workers``. ``progress`` shows progress bars (``None``: when
-    interactive).
+    Returns
+    -------
+    PipelineResult
+        The training set, each intermediate set (``stages``: ``sampled``,
+        ``volume_relaxed``, ``full_relaxed`` where they ran, ``perturbed``, ``combined``,
+        ``filtered`` and, with labels, ``labelled``) and each stage's report.
     """
+    import pyiron_workflow as pwf
+
+    from .fanout import shared_workers
+    from .nodes import assyst
+
     start = time.perf_counter()
     seed = resolve_seed(rng)
-    if formulas is None:
-        if isinstance(elements, str):
-            elements = (elements,)
-        formulas = Formulas.range(tuple(elements), 0, max_atoms + 1)
-    if tolerance is None:
-        tolerance = _distance_filter_of(filters) or "metallic"
-    reports: list[StageReport] = []
-    stages: dict[str, list[Atoms]] = {}
-
-    report = StageReport(stage="sample")
-    stages["sampled"] = list(
-        sample(
-            formulas,
-            spacegroups,
+    settings = {"volume_relax": volume_relax, "full_relax": full_relax}
+    with shared_workers():  # one pool of local workers for all stages: models load once
+        out = pwf.run(
+            assyst,
+            elements=[elements] if isinstance(elements, str) else list(elements),
             min_atoms=min_atoms,
             max_atoms=max_atoms,
+            formulas=formulas,
+            spacegroups=None if spacegroups is None else list(spacegroups),
             max_structures=max_structures,
-            tolerance=tolerance,
-            shuffle=True,
-            rng=seed,
-            report=report,
+            calculator=calculator,
+            volume_relax=volume_relax,
+            full_relax=full_relax,
+            perturbations=[as_perturbation(p) for p in perturbations],
+            radii=radii if isinstance(radii, float | int) else tuple(sorted(radii.items())),
+            max_aspect=max_aspect,
+            filters=filters,
+            tolerance=dict(tolerance) if isinstance(tolerance, Mapping) else tolerance,
+            retries=retries,
+            seed=seed,
+            workers=workers,
+            executor=executor,
+            sample_executor=sample_executor,
+            relax_executor=relax_executor,
             progress=progress,
-            time_limit=sample_time_limit,
-        )
-    )
-    reports.append(report)
-
-    current = stages["sampled"]
-    relaxed: list[list[Atoms]] = []
-    with shared_workers():  # both relaxations on the same worker processes
-        for key, settings in (("volume_relaxed", volume_relax), ("full_relaxed", full_relax)):
-            if settings is None:
-                continue
-            settings = _with_calculator(settings, calculator)
-            report = StageReport(stage=str(settings))
-            current = relax(
-                current,
-                settings,
-                report=report,
-                workers=workers,
-                executor=executor,
-                progress=progress,
-                time_limit=time_limit,
-            )
-            stages[key] = current
-            relaxed.append(current)
-            reports.append(report)
-
-    report = StageReport(stage="perturb")
-    stages["perturbed"] = perturb(
-        combine(*relaxed),
-        list(perturbations),
-        filters=filters,
-        retries=retries,
-        rng=seed,
-        report=report,
-    )
-    reports.append(report)
-
-    stages["combined"] = combine(stages["sampled"], *relaxed, stages["perturbed"])
-    if filters is None:
-        final = stages["combined"]
-    else:
-        report = StageReport()
-        final = apply_filters(stages["combined"], filters, report=report)
-        reports.append(report)
-    stages["filtered"] = final
+            recorder=recorder,
+            sample_time_limit=sample_time_limit,
+            relax_time_limit=time_limit,
+            label_calculator=label_calculator,
+            label_executor=label_executor,
+            label_time_limit=label_time_limit,
+        ).outputs
+    stages = {
+        name: getattr(out, name)
+        for name, skipped_by in _STAGE_OUTPUTS
+        if skipped_by is None or settings[skipped_by] is not None
+    }
+    stages["filtered"] = out.training_set
+    if label_calculator is not None:
+        stages["labelled"] = out.labelled
     return PipelineResult(
-        structures=final,
+        structures=out.training_set,
         stages=stages,
-        reports=reports,
+        reports=list(out.reports),
         seed=seed,
         seconds=time.perf_counter() - start,
     )
-
-
-def _distance_filter_of(filters: FilterBase | None) -> DistanceFilter | None:
-    """The first ``DistanceFilter`` in an and-chain of filters, if any."""
-    if isinstance(filters, DistanceFilter):
-        return filters
-    if isinstance(filters, AndFilter):
-        return _distance_filter_of(filters.left) or _distance_filter_of(filters.right)
-    return None

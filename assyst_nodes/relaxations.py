@@ -9,6 +9,7 @@ and, where the calculator gives one, stress (eV/Å^3, ASE's Voigt order).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 import threading
@@ -56,6 +57,7 @@ __all__ = [
     "VolumeRelax",
     "label",
     "relax",
+    "with_calculator",
 ]
 
 ALGORITHMS = {"LBFGS": LBFGS, "BFGS": BFGS, "FIRE": FIRE}
@@ -254,6 +256,46 @@ class Relax:
             labelled.info[RELAX_CONVERGED] = bool(result.info.get(RELAX_CONVERGED, True))
         labelled = update_uuid(labelled, step=str(self), key="")
         return make_root(labelled) if orphan else labelled
+
+
+def with_calculator(
+    settings: Relax,
+    calculator: CalculatorConfig | BaseCalculator | None,
+    default: CalculatorConfig | BaseCalculator | None = None,
+) -> Relax:
+    """Relax ``settings`` with the calculator a run gives them.
+
+    Parameters
+    ----------
+    settings : Relax
+        The relaxation; its own ``calculator`` (``None``: not set) is kept unless the run
+        gives one.
+    calculator : CalculatorConfig or ASE calculator or None
+        The run's calculator. ``None`` keeps the settings' own. Given to settings that name
+        another calculator, it is an error: which of the two was meant cannot be told.
+    default : CalculatorConfig or ASE calculator or None
+        The calculator of settings that name none when the run gives none (``None``: leave
+        it unset, so each structure's attached calculator or EMT is used).
+
+    Returns
+    -------
+    Relax
+        ``settings`` with the chosen calculator (the same object where nothing changes).
+
+    Raises
+    ------
+    ValueError
+        The settings and the run name different calculators (both are named).
+    """
+    own = settings.calculator
+    if calculator is not None and own is not None and own != calculator:
+        raise ValueError(
+            f"two calculators for {settings!s}: the settings name {own!r} and the run gives "
+            f"calculator={calculator!r}; give one of them (calculator=None keeps the settings' "
+            "own, or leave the settings' calculator unset)"
+        )
+    chosen = own if own is not None else calculator if calculator is not None else default
+    return settings if chosen is own else dataclasses.replace(settings, calculator=chosen)
 
 
 def _live_calculator(structure: Atoms) -> BaseCalculator | None:

@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import defaults
 from .calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
 from .crystals import Formulas, sample
+from .defaults import canonical_filter, canonical_perturbations
 from .dft import GPAW
 from .executors import EXECUTOR_KINDS, ExecutorConfig, Slurm, executor_config
-from .filters import AspectFilter, DistanceFilter, FilterBase
+from .filters import DistanceFilter, FilterBase
 from .mlip import SevenNet
-from .perturbations import PerturbationLike, RandomChoice, Rattle, Stretch
+from .perturbations import PerturbationLike
 from .relaxations import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 from .validation import check_real
 
@@ -106,12 +108,10 @@ def default_radii(elements: Sequence[str]) -> dict[str, float]:
     :data:`RADIUS_PER_COVALENT` times ASE's covalent radius, rounded to 0.01 Å."""
     from ase.data import atomic_numbers, covalent_radii
 
-    from .pipeline import DEFAULT_RADII
-
     radii = {}
     for symbol in elements:
-        if symbol in DEFAULT_RADII:
-            radii[symbol] = float(DEFAULT_RADII[symbol])
+        if symbol in defaults.RADII:
+            radii[symbol] = float(defaults.RADII[symbol])
         elif symbol in atomic_numbers:
             radius = RADIUS_PER_COVALENT * float(covalent_radii[atomic_numbers[symbol]])
             radii[symbol] = round(radius, 2)
@@ -148,6 +148,16 @@ def parse_spacegroups(text: str) -> list[int]:
                 f"space groups must look like '1-10,225' (numbers 1..230), got {text!r}"
             ) from None
     return groups
+
+
+def _calculator_name(config: CalculatorConfig) -> str:
+    """The name :data:`BUILTIN_CALCULATORS` gives the class of ``config``."""
+    return next(name for name, kind in BUILTIN_CALCULATORS.items() if type(config) is kind)
+
+
+def _relax_name(settings: Relax) -> str:
+    """The name :data:`RELAXATIONS` gives the class of ``settings``."""
+    return next(name for name, kind in RELAXATIONS.items() if type(settings) is kind)
 
 
 EXECUTOR_STAGES: tuple[str, ...] = ("sample", "relax", "label")
@@ -193,28 +203,28 @@ class RunSettings:
       and ``figures`` (``None``: the project folder, or ``assyst_output`` without a project).
     """
 
-    elements: tuple[str, ...] = ("Cu", "Ag")
-    min_atoms: int = 1
-    max_atoms: int = 4
+    elements: tuple[str, ...] = defaults.ELEMENTS
+    min_atoms: int = defaults.MIN_ATOMS
+    max_atoms: int = defaults.MAX_ATOMS
     spacegroups: tuple[int, ...] | None = None
-    max_structures: int | None = 30
+    max_structures: int | None = defaults.MAX_STRUCTURES
     sample_time_limit: float | None = None
-    seed: int = 0
-    workers: int = 1
-    calculator: str = "emt"
+    seed: int = defaults.SEED
+    workers: int = defaults.WORKERS
+    calculator: str = _calculator_name(defaults.CALCULATOR)
     calculator_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    relax: str = "full"
-    pressure: float = 0.0
-    fmax: float = 1e-3
-    max_steps: int = 100
+    relax: str = _relax_name(defaults.FULL_RELAX)
+    pressure: float = defaults.VOLUME_RELAX.pressure_gpa
+    fmax: float = defaults.VOLUME_RELAX.force_tolerance
+    max_steps: int = defaults.VOLUME_RELAX.max_steps
     time_limit: float | None = None
-    rattle: float = 0.1
-    strain: tuple[float, float] = (0.05, 0.05)
-    large_strain: tuple[float, float] = (0.8, 0.2)
-    supercells: bool = True
-    retries: int = 10
+    rattle: float = defaults.RATTLE
+    strain: tuple[float, float] = defaults.STRAIN
+    large_strain: tuple[float, float] = defaults.LARGE_STRAIN
+    supercells: bool = defaults.SUPERCELLS
+    retries: int = defaults.RETRIES
     radii: float | Mapping[str, float] | None = None
-    max_aspect: float = 6.0
+    max_aspect: float = defaults.MAX_ASPECT
     project: str = "assyst_project"
     no_project: bool = False
     database: str = "auto"
@@ -348,17 +358,9 @@ class RunSettings:
 
     def perturbations(self) -> list[PerturbationLike]:
         """The two perturbations (the defaults give the embedded example's)."""
-        hydro, shear = self.strain
-        large_hydro, large_shear = self.large_strain
-        return [
-            Rattle(self.rattle, create_supercells=self.supercells)
-            + Stretch(hydro=hydro, shear=shear),
-            RandomChoice(
-                Stretch(hydro=large_hydro, shear=shear),
-                Stretch(hydro=hydro, shear=large_shear),
-                0.5,
-            ),
-        ]
+        return list(
+            canonical_perturbations(self.rattle, self.strain, self.large_strain, self.supercells)
+        )
 
     def radii_table(self) -> float | dict[str, float]:
         """The radii (Å) as given, or :func:`default_radii` of ``elements``."""
@@ -372,7 +374,33 @@ class RunSettings:
 
     def filters(self) -> FilterBase:
         """Minimum distances and cell aspect: the final filter, also used while perturbing."""
-        return self.distance_filter() & AspectFilter(self.max_aspect, measure="heights")
+        return canonical_filter(self.radii_table(), self.max_aspect)
+
+    def pipeline_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`assyst_nodes.pipeline.run_pipeline` for this run
+        (the project and outputs aside): every stage config built from the settings."""
+        return {
+            "elements": self.elements,
+            "min_atoms": self.min_atoms,
+            "max_atoms": self.max_atoms,
+            "spacegroups": self.spacegroups,
+            "max_structures": self.max_structures,
+            "volume_relax": self.volume_relax(),
+            "full_relax": self.full_relax(),
+            "perturbations": self.perturbations(),
+            "filters": self.filters(),
+            "retries": self.retries,
+            "rng": self.seed,
+            "workers": self.workers,
+            "executor": self.executor_for(None),
+            "sample_executor": self.executor_for("sample"),
+            "relax_executor": self.executor_for("relax"),
+            "label_calculator": self.label_config(),
+            "label_executor": self.executor_for("label"),
+            "progress": self.progress,
+            "time_limit": self.time_limit,
+            "sample_time_limit": self.sample_time_limit,
+        }
 
     def output_folder(self) -> Path:
         """Where the training set and figures go."""

@@ -149,7 +149,8 @@ def test_the_macro_relaxes_on_slurm_samples_locally_and_gives_the_local_result(
         assert sorted(job.content["output/slurm_job_ids"]) == sorted(
             int(i) for i in stored["slurm_job_ids"]
         )
-    assert our_jobs() == []  # nothing left in the queue
+    # nothing left in the queue (a finished job may take a moment to leave squeue)
+    wait_for(lambda: our_jobs() == [], 120, f"the queue to empty (left: {our_jobs()})")
 
 
 def test_a_cancelled_slurm_job_is_resubmitted_and_nothing_is_lost(
@@ -159,9 +160,11 @@ def test_a_cancelled_slurm_job_is_resubmitted_and_nothing_is_lost(
     monkeypatch.setenv("ASSYST_TEST_SLEEP", "0.3")
     cancelled: list[str] = []
 
+    before = set(our_jobs())  # another test's job still leaving the queue is not ours
+
     def cancel_one() -> None:
-        wait_for(lambda: our_jobs("RUNNING"), 120, "a running job")
-        job = our_jobs("RUNNING")[0]
+        wait_for(lambda: set(our_jobs("RUNNING")) - before, 120, "a running job")
+        job = sorted(set(our_jobs("RUNNING")) - before)[0]
         subprocess.run(["scancel", job], check=True)
         cancelled.append(job)
 

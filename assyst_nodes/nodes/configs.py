@@ -9,12 +9,12 @@ perturbations, the filter of the canonical run, and lists of configs.
 
 from __future__ import annotations
 
-import dataclasses
-
 import flowrep as fr
 
+from .. import relaxations
 from ..calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
 from ..crystals import Formulas
+from ..defaults import CALCULATOR, MAX_ASPECT, PERTURBATIONS, RADII, canonical_filter
 from ..executors import LocalProcesses, Slurm
 from ..filters import (
     AndFilter,
@@ -26,6 +26,7 @@ from ..filters import (
     NotFilter,
     OrFilter,
     VolumeFilter,
+    distance_filter_of,
 )
 from ..perturbations import (
     ElementScaledRattle,
@@ -36,12 +37,15 @@ from ..perturbations import (
     Stretch,
     as_perturbation,
 )
-from ..pipeline import DEFAULT_PERTURBATIONS
 from ..relaxations import CellRelax, FullRelax, Relax, SinglePoint, SymmetryRelax, VolumeRelax
 from .executors import ExecutorLike
 
+RADII_PAIRS: tuple[tuple[str, float], ...] = tuple(sorted(RADII.items()))
+"""The default radii (Å) as (element, radius) pairs, a value a node input can hold."""
+
 __all__ = [
     "CONFIG_CLASSES",
+    "RADII_PAIRS",
     "assyst_filters",
     "executor_or",
     "formulas_concat",
@@ -53,6 +57,7 @@ __all__ = [
     "formulas_trim",
     "perturbation_list",
     "perturbations_or_default",
+    "run_relax_settings",
     "series",
     "with_calculator",
 ]
@@ -143,9 +148,28 @@ def formulas_trim(formulas: Formulas, min_atoms: int = 1, max_atoms: int | None 
 
 
 @fr.atomic("settings")
-def with_calculator(settings: Relax, calculator: CalculatorConfig) -> Relax:
-    """``settings`` with its calculator replaced by ``calculator``."""
-    return dataclasses.replace(settings, calculator=calculator)
+def with_calculator(
+    settings: Relax | None,
+    calculator: CalculatorConfig | None = None,
+    default: CalculatorConfig | None = None,
+) -> Relax | None:
+    """``settings`` relaxing with ``calculator`` (see
+    :func:`assyst_nodes.relaxations.with_calculator`): ``None`` keeps the settings' own, a
+    different one given both ways is a ``ValueError`` naming both, ``default`` serves settings
+    that name none. ``settings=None`` (a skipped relaxation) stays ``None``."""
+    if settings is None:
+        return None
+    return relaxations.with_calculator(settings, calculator, default)
+
+
+@fr.atomic("settings")
+def run_relax_settings(
+    settings: Relax | None, calculator: CalculatorConfig | None = None
+) -> Relax | None:
+    """The relax settings of the canonical run: :func:`with_calculator` with the run's
+    default calculator (:data:`assyst_nodes.defaults.CALCULATOR`, EMT) for settings that name
+    none."""
+    return with_calculator(settings, calculator, CALCULATOR)
 
 
 @fr.atomic("perturbation")
@@ -172,20 +196,29 @@ def perturbations_or_default(
     """``perturbations`` as a list, or the canonical run's two when ``None``: a 0.1 Å rattle
     (one-atom cells first repeated to 8 atoms) on a 5 % strain, and a random choice of a large
     volume change (80 %) or a large shear (20 %)."""
-    chosen = DEFAULT_PERTURBATIONS if perturbations is None else perturbations
+    chosen = PERTURBATIONS if perturbations is None else perturbations
     return [as_perturbation(p) for p in chosen]
 
 
 @fr.atomic("tolerance", "filters")
 def assyst_filters(
-    radii: float | dict[str, float] | tuple[tuple[str, float], ...],
-    max_aspect: float = 6.0,
-) -> tuple[DistanceFilter, FilterBase]:
-    """The canonical run's filter: minimum distances (``radii`` in Å, pair limit r_i + r_j)
-    and cells no more elongated than ``max_aspect``. The ``DistanceFilter`` alone is also
-    returned, as the sampling tolerance, so crystals are drawn with the same radii."""
-    distance = DistanceFilter(radii)
-    return distance, distance & AspectFilter(max_aspect, measure="heights")
+    radii: float | dict[str, float] | tuple[tuple[str, float], ...] = RADII_PAIRS,
+    max_aspect: float = MAX_ASPECT,
+    filters: FilterBase | None = None,
+    tolerance: str | float | dict[str, float] | DistanceFilter | None = None,
+) -> tuple[str | float | dict[str, float] | DistanceFilter, FilterBase | None]:
+    """The sampling tolerance and the filter of the canonical run.
+
+    ``filters=None``: minimum distances (``radii`` in Å, pair limit r_i + r_j) and cells no
+    more elongated than ``max_aspect`` (:func:`assyst_nodes.defaults.canonical_filter`); else
+    ``filters`` as given (``radii`` and ``max_aspect`` unused). ``tolerance`` (``None``: the
+    ``DistanceFilter`` inside the filter, else pyxtal's ``"metallic"`` table) bounds the
+    sampling, so crystals are drawn with the same radii the filter keeps."""
+    if filters is None:
+        filters = canonical_filter(dict(radii) if isinstance(radii, tuple) else radii, max_aspect)
+    if tolerance is None:
+        tolerance = distance_filter_of(filters) or "metallic"
+    return tolerance, filters
 
 
 @fr.atomic("executor")

@@ -31,6 +31,9 @@ function or class of ``assyst_nodes``) only; other nodes keep pyiron_workflow's 
    ``validate()`` reports it valid and complete; one that does not is given the hint of its
    value (e.g. ``list[int | str]``) and refused with pyiron_workflow's usual message.
 
+This is the one module that touches pyiron_workflow's (and flowrep's) internals:
+:func:`check_internals` (run by :func:`install`) refuses, with one error naming the supported
+versions, a pyiron_workflow or flowrep it does not know or that lacks what is patched here.
 Remove this module once pyiron_workflow checks constants by value and takes non-JSON values.
 """
 
@@ -47,7 +50,13 @@ import flowrep as fr
 from pyiron_workflow import constant, dag, datatypes, validation, workflow_node
 from typeguard import CollectionCheckStrategy, TypeCheckError, check_type
 
-__all__ = ["install", "python_value", "python_value_recipe"]
+__all__ = [
+    "SUPPORTED_VERSIONS",
+    "check_internals",
+    "install",
+    "python_value",
+    "python_value_recipe",
+]
 
 PACKAGE = __name__.split(".")[0]
 """Nodes whose recipe references this package get the extended constants."""
@@ -191,6 +200,57 @@ def _union(hints: Iterable[Any]) -> Any:
 
 _ORIGINAL: dict[str, Any] = {}
 
+SUPPORTED_VERSIONS: dict[str, tuple[str, ...]] = {
+    "pyiron_workflow": ("0.20.",),
+    "flowrep": ("0.6.",),
+}
+"""Version prefixes of the packages whose internals this module knows."""
+
+_RELIED_ON: tuple[tuple[Any, str], ...] = (
+    (datatypes.Node, "_establish_sources"),
+    (datatypes.Node, "_reject_unknown_targets"),
+    (datatypes.Node, "_pending_state_restored_on_error"),
+    (datatypes, "StaticNode"),
+    (constant.Constant, "from_value"),
+    (validation, "_resolve_edge_hints"),
+    (dag, "Macro"),
+    (fr.tools, "is_jsonable"),
+    (fr.schemas.ConstantRecipe, "std_label"),
+)
+"""The internals the patches use (object, attribute)."""
+
+
+def check_internals(versions: dict[str, str] | None = None) -> None:
+    """Raise ``ImportError`` naming the supported versions if pyiron_workflow or flowrep is a
+    version this module does not know (``versions``: name -> version, default: installed), or
+    lacks an internal the patches rely on. Never a patch on internals that changed."""
+    import importlib.metadata
+
+    if versions is None:
+        versions = {name: importlib.metadata.version(name) for name in SUPPORTED_VERSIONS}
+    supported = "; ".join(
+        f"{name} {' or '.join(p + 'x' for p in prefixes)}"
+        for name, prefixes in SUPPORTED_VERSIONS.items()
+    )
+    for name, prefixes in SUPPORTED_VERSIONS.items():
+        if not str(versions.get(name, "")).startswith(prefixes):
+            raise ImportError(
+                f"assyst_nodes.nodes patches internals of {supported}, but {name} "
+                f"{versions.get(name)} is installed: install a supported version (pip install "
+                "'pyiron_workflow>=0.20,<0.21' 'flowrep>=0.6,<0.7') or update "
+                "assyst_nodes/nodes/constants.py for it"
+            )
+    missing = [
+        f"{getattr(owner, '__name__', owner)}.{name}"
+        for owner, name in _RELIED_ON
+        if not hasattr(owner, name)
+    ]
+    if missing:
+        raise ImportError(
+            f"assyst_nodes.nodes relies on internals of {supported} that this installation "
+            f"lacks: {', '.join(missing)}; install a supported version"
+        )
+
 
 def _establish_sources(self: datatypes.Node, **kwargs: Any) -> None:
     """``Node._establish_sources``, taking any picklable value for this package's nodes. It is
@@ -245,6 +305,7 @@ def install() -> None:
     """Put the three patches in place (see the module docstring); calling it again does nothing."""
     if _ORIGINAL:
         return
+    check_internals()
     _ORIGINAL["establish_sources"] = datatypes.Node._establish_sources
     _ORIGINAL["from_value"] = constant.Constant.from_value
     _ORIGINAL["resolve_edge_hints"] = validation._resolve_edge_hints

@@ -11,18 +11,20 @@ from __future__ import annotations
 import flowrep as fr
 from ase import Atoms
 
-from ..calculators import EMT, CalculatorConfig
+from .. import defaults
+from ..calculators import CalculatorConfig
 from ..crystals import Formulas
+from ..filters import DistanceFilter, FilterBase
 from ..perturbations import Perturbation
-from ..pipeline import DEFAULT_RADII
-from ..relaxations import FullRelax, Relax, VolumeRelax
+from ..relaxations import Relax
 from ..reports import StageReport
 from .configs import (
+    RADII_PAIRS,
     assyst_filters,
     executor_or,
     formulas_for,
     perturbations_or_default,
-    with_calculator,
+    run_relax_settings,
 )
 from .executors import ExecutorLike
 from .recording import Recorder
@@ -32,33 +34,34 @@ from .stages import (
     gather_reports,
     label_if,
     perturb,
-    relax,
+    relax_if,
+    relaxed_or,
     sample,
 )
 
 __all__ = ["DEFAULT_RADII_PAIRS", "assyst"]
 
-DEFAULT_RADII_PAIRS: tuple[tuple[str, float], ...] = tuple(sorted(DEFAULT_RADII.items()))
+DEFAULT_RADII_PAIRS: tuple[tuple[str, float], ...] = RADII_PAIRS
 """Radii (Å) of the embedded Cu-Ag example as (element, radius) pairs."""
 
 
 @fr.workflow
 def assyst(
-    elements: list[str] | tuple[str, ...] = ("Cu", "Ag"),
-    min_atoms: int = 1,
-    max_atoms: int = 4,
+    elements: list[str] | tuple[str, ...] = defaults.ELEMENTS,
+    min_atoms: int = defaults.MIN_ATOMS,
+    max_atoms: int = defaults.MAX_ATOMS,
     formulas: Formulas | None = None,
     spacegroups: list[int] | tuple[int, ...] | None = None,
-    max_structures: int | None = 30,
-    calculator: CalculatorConfig = EMT(),
-    volume_relax: Relax = VolumeRelax(),
-    full_relax: Relax = FullRelax(),
+    max_structures: int | None = defaults.MAX_STRUCTURES,
+    calculator: CalculatorConfig | None = None,
+    volume_relax: Relax | None = defaults.VOLUME_RELAX,
+    full_relax: Relax | None = defaults.FULL_RELAX,
     perturbations: list[Perturbation] | tuple[Perturbation, ...] | None = None,
-    radii: float | dict[str, float] | tuple[tuple[str, float], ...] = DEFAULT_RADII_PAIRS,
-    max_aspect: float = 6.0,
-    retries: int = 10,
-    seed: int = 0,
-    workers: int = 1,
+    radii: float | dict[str, float] | tuple[tuple[str, float], ...] = RADII_PAIRS,
+    max_aspect: float = defaults.MAX_ASPECT,
+    retries: int = defaults.RETRIES,
+    seed: int = defaults.SEED,
+    workers: int = defaults.WORKERS,
     executor: ExecutorLike = None,
     sample_executor: ExecutorLike = None,
     relax_executor: ExecutorLike = None,
@@ -69,6 +72,8 @@ def assyst(
     label_calculator: CalculatorConfig | None = None,
     label_executor: ExecutorLike = None,
     label_time_limit: float | None = None,
+    filters: FilterBase | None = None,
+    tolerance: str | float | dict[str, float] | DistanceFilter | None = None,
 ) -> tuple[
     list[Atoms],
     list[Atoms],
@@ -77,20 +82,26 @@ def assyst(
     list[Atoms],
     list[Atoms],
     StageReport,
-    StageReport,
-    StageReport,
+    StageReport | None,
+    StageReport | None,
     StageReport,
     StageReport,
     list[StageReport],
     list[Atoms],
     StageReport | None,
 ]:
-    """The canonical ASSYST run (see the module docstring).
+    """The canonical ASSYST run (see the module docstring); defaults from
+    :mod:`assyst_nodes.defaults`.
 
     - compositions: every mix of ``elements`` with ``min_atoms..max_atoms`` atoms, or the
       given ``formulas`` trimmed to that window;
     - ``radii`` (Å) bound both the sampling and the final filter (with ``max_aspect``);
-    - ``calculator`` is put into both relax settings;
+      ``filters`` (any filter) replaces that filter, and ``tolerance`` the sampling bound
+      (``None``: the ``DistanceFilter`` inside the filter, else pyxtal's ``"metallic"``);
+    - ``volume_relax`` then ``full_relax`` (either ``None``: skipped, no output, no report);
+      ``calculator`` relaxes with both unless a setting names another (then it is a
+      ``ValueError`` naming both); ``None`` keeps each setting's own, and settings that name
+      none relax with :data:`~assyst_nodes.defaults.CALCULATOR` (EMT);
     - ``perturbations`` (``None``: the canonical two, see :func:`perturbations_or_default`)
       are applied to every relaxed structure, redrawn up to ``retries`` times;
     - ``seed`` is the base seed of every random choice; ``workers``/``executor`` fan out
@@ -110,14 +121,14 @@ def assyst(
     compositions = formulas_for(elements, min_atoms, max_atoms, formulas)
     sampling_on = executor_or(sample_executor, executor)
     relaxing_on = executor_or(relax_executor, executor)
-    tolerance, filters = assyst_filters(radii, max_aspect)
+    bound, chosen_filters = assyst_filters(radii, max_aspect, filters, tolerance)
     sampled, sample_report = sample(
         compositions,
         spacegroups=spacegroups,
         min_atoms=min_atoms,
         max_atoms=max_atoms,
         max_structures=max_structures,
-        tolerance=tolerance,
+        tolerance=bound,
         seed=seed,
         workers=workers,
         executor=sampling_on,
@@ -125,8 +136,8 @@ def assyst(
         recorder=recorder,
         time_limit=sample_time_limit,
     )
-    volume_settings = with_calculator(volume_relax, calculator)
-    volume_relaxed, volume_report = relax(
+    volume_settings = run_relax_settings(volume_relax, calculator)
+    volume_relaxed, volume_report = relax_if(
         sampled,
         volume_settings,
         workers=workers,
@@ -135,9 +146,10 @@ def assyst(
         recorder=recorder,
         time_limit=relax_time_limit,
     )
-    full_settings = with_calculator(full_relax, calculator)
-    full_relaxed, full_report = relax(
-        volume_relaxed,
+    full_input = relaxed_or(sampled, volume_relaxed, volume_settings)
+    full_settings = run_relax_settings(full_relax, calculator)
+    full_relaxed, full_report = relax_if(
+        full_input,
         full_settings,
         workers=workers,
         executor=relaxing_on,
@@ -150,13 +162,13 @@ def assyst(
     perturbed, perturb_report = perturb(
         relaxed,
         chosen_perturbations,
-        filters=filters,
+        filters=chosen_filters,
         retries=retries,
         seed=seed,
         recorder=recorder,
     )
     combined = combine(sampled, volume_relaxed, full_relaxed, perturbed, recorder=recorder)
-    training_set, filter_report = filter_structures(combined, filters, recorder=recorder)
+    training_set, filter_report = filter_structures(combined, chosen_filters, recorder=recorder)
     labelling_on = executor_or(label_executor, executor)
     labelled, label_report = label_if(
         training_set,

@@ -43,6 +43,8 @@ __all__ = [
     "label_if",
     "perturb",
     "relax",
+    "relax_if",
+    "relaxed_or",
     "report_table",
     "sample",
 ]
@@ -164,6 +166,42 @@ def relax(
     recorded_settings = _with_time_limit({"settings": settings}, time_limit)
     relaxed, report = recorded(recorder, "relax", recorded_settings, [structures], compute)
     return relaxed, report
+
+
+@fr.atomic("structures", "report")
+def relax_if(
+    structures: list[Atoms],
+    settings: Relax | None = None,
+    workers: int = 1,
+    executor: ExecutorLike = None,
+    progress: bool | None = None,
+    recorder: Recorder | None = None,
+    time_limit: float | None = None,
+) -> tuple[list[Atoms], StageReport | None]:
+    """:func:`relax` with ``settings``, or a skipped relaxation for ``None``: no structures
+    and no report."""
+    relaxed: list[Atoms] = []
+    report: StageReport | None = None
+    if settings is not None:
+        relaxed, report = relax(
+            structures,
+            settings,
+            workers=workers,
+            executor=executor,
+            progress=progress,
+            recorder=recorder,
+            time_limit=time_limit,
+        )
+    return relaxed, report
+
+
+@fr.atomic("structures")
+def relaxed_or(
+    structures: list[Atoms], relaxed: list[Atoms], settings: Relax | None = None
+) -> list[Atoms]:
+    """What the next relaxation starts from: ``relaxed`` if the relaxation with ``settings``
+    ran, else ``structures`` (its input) when it was skipped (``settings=None``)."""
+    return structures if settings is None else relaxed
 
 
 @fr.atomic("structures", "report")

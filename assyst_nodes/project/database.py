@@ -207,6 +207,7 @@ def _import_pyiron_base() -> Any:
 
 pyiron_base = _import_pyiron_base()
 pyiron_internals.check_version(pyiron_base.__version__)
+pyiron_internals.check_internals()
 state = pyiron_base.state
 from pyiron_base.state.queue_adapter import queue_adapters as _queue_adapters  # noqa: E402
 

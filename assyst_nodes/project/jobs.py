@@ -77,6 +77,7 @@ from ase.formula import Formula
 from assyst_nodes.lineage import UUID
 from assyst_nodes.reports import StageReport
 
+from ..provenance import computed_with
 from . import pyiron_internals
 from .database import (
     BoundProject,
@@ -139,8 +140,10 @@ __all__ = [
     "job_h5",
     "job_stamp",
     "key_settings",
+    "pickled_settings",
     "release_stage_jobs",
     "settings_repr",
+    "versions_text",
 ]
 
 _NOT_SETTINGS: Final = frozenset(
@@ -161,21 +164,44 @@ the point itself); formulas, groups, cap, order and time limit only choose which
 drawn."""
 
 
-def key_settings(stage: str, settings: Mapping[str, Any]) -> str:
-    """The text of the settings that decide what ``stage`` makes of one input (a structure, or
-    a grid point for ``sample``: :data:`POINT_SETTINGS`), hashed into the jobs' key in the
-    structure index (:func:`~assyst_nodes.project.index.settings_key`)."""
+def key_settings(
+    stage: str, settings: Mapping[str, Any], versions: Mapping[str, str] | None = None
+) -> str:
+    """The text of what decides what ``stage`` makes of one input (a structure, or a grid
+    point for ``sample``: :data:`POINT_SETTINGS`): the settings and, where known, the
+    ``versions`` of what computed it (:func:`~assyst_nodes.provenance.computed_with`); hashed
+    into the jobs' key in the structure index
+    (:func:`~assyst_nodes.project.index.settings_key`). Jobs of versions before 0.3 recorded
+    no versions: their key is the settings' alone."""
     if stage == "sample":
         settings = {k: v for k, v in settings.items() if k in POINT_SETTINGS}
-    return settings_repr(settings)
+    text = settings_repr(settings)
+    return f"{text}; computed with {versions_text(versions)}" if versions else text
 
 
-def _pickled(settings: Mapping[str, Any]) -> str:
-    """Base64 of the pickled settings, or '' if they cannot be pickled."""
+def versions_text(versions: Mapping[str, str]) -> str:
+    """``name==version`` of each distribution, sorted: the stored form of
+    :func:`~assyst_nodes.provenance.computed_with`."""
+    return ", ".join(f"{name}=={versions[name]}" for name in sorted(versions))
+
+
+def pickled_settings(settings: Mapping[str, Any]) -> str:
+    """Base64 of the pickled settings; ``TypeError`` naming each setting that cannot be
+    pickled (a project could not load it again, nor compute the job again)."""
     try:
         return base64.b64encode(pickle.dumps(dict(settings))).decode()
     except Exception:
-        return ""
+        bad = []
+        for key, value in settings.items():
+            try:
+                pickle.dumps(value)
+            except Exception as error:
+                bad.append(f"{key}={value!r} ({type(error).__name__}: {error})")
+        raise TypeError(
+            "a project stores a stage's settings so it can load and compute the job again, "
+            f"but these cannot be pickled: {'; '.join(bad) or dict(settings)!r}; use configs "
+            "(e.g. EMT(), ImportedCalculator('module:Name', {...})) instead of live objects"
+        ) from None
 
 
 def _stage_function(stage: str) -> Callable[..., Any] | None:
@@ -345,6 +371,7 @@ class StageInput:
         self.__dict__["_defaults"] = None if defaults is None else dict(defaults)
         self.__dict__["_values"] = {}
         self.__dict__["_sources"] = []
+        self.__dict__["_computed_with"] = {}  # versions that compute the job (provenance)
         self.__dict__["_project"] = None  # the job's project and folder (set by the job)
         self.__dict__["_folder"] = None
 
@@ -675,8 +702,9 @@ class AssystStage(AssystJob):
         return {
             "input/stage": self.stage_name,
             "input/settings": settings_repr(settings),
-            "input/settings_pickle": _pickled(settings),
-            "input/key_settings": key_settings(self.stage_name, settings),
+            "input/settings_pickle": pickled_settings(settings),
+            "input/key_settings": key_settings(self.stage_name, settings, self.computed_with()),
+            "input/computed_with": json.dumps(self.computed_with(), sort_keys=True),
             "input/input_jobs": json.dumps([_source_text(s) for s in sources]),
         }
 
@@ -694,6 +722,8 @@ class AssystStage(AssystJob):
         stage = stored.get("stage")
         if stage and not self.stage:
             self._input.__dict__["_stage"] = str(stage)
+        versions = stored.get("computed_with")
+        self._input.__dict__["_computed_with"] = json.loads(str(versions)) if versions else {}
         blob = stored.get("settings_pickle")
         if blob:
             try:
@@ -732,8 +762,15 @@ class AssystStage(AssystJob):
         """Hash of the stage and its settings: the jobs of one key give a structure the same
         outcome (see :meth:`assyst_nodes.project.index.Index.outcomes`)."""
         return settings_key(
-            self.stage_name, key_settings(self.stage_name, self._input.kwargs(check=False))
+            self.stage_name,
+            key_settings(self.stage_name, self._input.kwargs(check=False), self.computed_with()),
         )
+
+    def computed_with(self) -> dict[str, str]:
+        """The versions of the distributions that computed (or compute) this job
+        (:func:`~assyst_nodes.provenance.computed_with`; empty for a job of a version before
+        0.3, which did not record them)."""
+        return dict(self._input.__dict__.get("_computed_with") or {})
 
     def settings_object(self) -> dict[str, Any]:
         """The settings mapping the stage ran with (unpickled: trust the project you load)."""
@@ -826,7 +863,10 @@ class AssystStage(AssystJob):
             raise NotImplementedError(
                 f"{type(self).__name__} jobs have no stage function to run; they are records"
             )
-        self._input.kwargs()  # required settings
+        settings = self._input.kwargs()  # required settings
+        pickled_settings(settings)  # refused now, naming the setting, before pyiron saves
+        if not self.computed_with():  # a job a user made: what computes it now
+            self._input.__dict__["_computed_with"] = computed_with(self.stage, settings)
         wanted = 0 if self.stage == "sample" else 1
         if len(self._input.structures) < wanted:
             raise ValueError(
@@ -1164,7 +1204,7 @@ class AssystPipeline(AssystJob):
         data = super()._to_dict()
         settings = self._input.kwargs(check=False)
         data["input/settings"] = settings_repr(settings)
-        data["input/settings_pickle"] = _pickled(settings)
+        data["input/settings_pickle"] = pickled_settings(settings)
         if "pipeline" in settings:
             data["input/pipeline"] = str(settings["pipeline"])
         data[JOBS] = json.dumps(self.jobs() if self.job_id is not None else [])

@@ -22,6 +22,7 @@ from .store import compact
 __all__ = [
     "KNOWN_VERSIONS",
     "add_copied_row",
+    "check_internals",
     "check_version",
     "close_access",
     "configured_resource_paths",
@@ -52,6 +53,43 @@ def check_version(version: str | None = None) -> str:
             "assyst_nodes/project/pyiron_internals.py for it"
         )
     return version
+
+
+_RELIED_ON: Final = (
+    ("pyiron_base.database.manager:DatabaseManager", "_database"),
+    ("pyiron_base.database.manager:DatabaseManager", "_use_local_database"),
+    ("pyiron_base.database.manager:DatabaseManager", "_database_is_disabled"),
+    ("pyiron_base.state.settings:Settings", "_configuration"),
+    ("pyiron_base.state.settings:Settings", "_credentials"),
+    ("pyiron_base.database.generic:DatabaseAccess", "_engine"),
+    ("pyiron_base.database.generic:DatabaseAccess", "conn"),
+    ("pyiron_base.database.generic:AutorestoredConnection", "_watchdog"),
+    ("pyiron_base.storage.hdfio:ProjectHDFio", "_project"),
+)
+"""(``module:Class``, attribute its constructor sets) of what this module touches."""
+
+
+def check_internals() -> None:
+    """``RuntimeError`` naming the known versions if a class of pyiron_base no longer sets an
+    attribute this module touches (its constructor's code names it), or this Python lacks
+    ``threading._register_atexit``: checked before anything is touched."""
+    import importlib
+
+    lacking = []
+    for where, name in _RELIED_ON:
+        module, _, cls_name = where.partition(":")
+        cls = getattr(importlib.import_module(module), cls_name, None)
+        if cls is None or name not in cls.__init__.__code__.co_names:
+            lacking.append(f"{where}.{name}")
+    if not hasattr(threading, "_register_atexit"):
+        lacking.append("threading._register_atexit")
+    if lacking:
+        raise RuntimeError(
+            f"assyst_nodes.project touches internals of pyiron_base {', '.join(KNOWN_VERSIONS)}"
+            f"x that this installation lacks: {', '.join(lacking)}; install a known version "
+            "(pip install 'pyiron_base>=0.15,<0.16') or update "
+            "assyst_nodes/project/pyiron_internals.py for it"
+        )
 
 
 def set_database(state: Any, access: Any) -> None:

@@ -57,6 +57,7 @@ from assyst_nodes.lineage import UUID, geometry_digest
 from assyst_nodes.relaxations import Outcome
 from assyst_nodes.reports import RETRYABLE_REASONS, StageReport
 
+from ..provenance import computed_with
 from .database import (
     BoundProject,
     ForeignJobError,
@@ -74,7 +75,9 @@ from .jobs import (
     JobInput,
     job_class,
     job_stamp,
+    pickled_settings,
     settings_repr,
+    versions_text,
 )
 from .layout import DamagedJobError, read_database, read_for_index, read_output, read_partial
 from .outcomes import outcomes_by_input, with_cache
@@ -101,13 +104,25 @@ def _identities(structures: Sequence[Atoms]) -> list[str]:
     ]
 
 
-def job_name(stage: str, settings: Mapping[str, Any], inputs: Sequence[Sequence[Atoms]]) -> str:
-    """``<stage>_<12 hex>``: hash of stage, sorted settings repr and input uuids in order (the
-    geometry digest stands in for a missing uuid)."""
+def job_name(
+    stage: str,
+    settings: Mapping[str, Any],
+    inputs: Sequence[Sequence[Atoms]],
+    versions: Mapping[str, str] | None = None,
+) -> str:
+    """``<stage>_<12 hex>``: hash of stage, sorted settings repr, the ``versions`` of what
+    computes it (``None``: :func:`~assyst_nodes.provenance.computed_with` now; empty: left
+    out, as in jobs of versions before 0.3) and input uuids in order (the geometry digest
+    stands in for a missing uuid)."""
+    if versions is None:
+        versions = computed_with(stage, settings)
     digest = hashlib.sha256()
     digest.update(stage.encode())
     digest.update(b"\x00")
     digest.update(settings_repr(settings).encode())
+    if versions:
+        digest.update(b"\x00computed with\x00")
+        digest.update(versions_text(versions).encode())
     for structures in inputs:
         digest.update(b"\x00")
         digest.update("\n".join(_identities(structures)).encode())
@@ -257,7 +272,9 @@ class ProjectRecorder:
         runs outside it: threads may record at once.
         """
         folder = project_folder(self.path)
-        name = job_name(stage, settings, inputs)
+        pickled_settings(settings)  # settings a project could not load again are refused now
+        versions = computed_with(stage, settings)
+        name = job_name(stage, settings, inputs, versions)
         with _locked(folder, name):
             with pyiron_lock:
                 project = self.project()
@@ -268,7 +285,7 @@ class ProjectRecorder:
                     self._note(project, folder, [name])
                     return stored
                 _discard(project, folder, name, row)
-                job = self._create(project, folder, name, stage, settings, inputs)
+                job = self._create(project, folder, name, stage, settings, inputs, versions)
                 self._note(project, folder, [name])
             compute = with_cache(compute, job, carried)
             try:
@@ -371,6 +388,7 @@ class ProjectRecorder:
         stage: str,
         settings: Mapping[str, Any],
         inputs: Sequence[Sequence[Atoms]],
+        versions: Mapping[str, str],
     ) -> AssystStage:
         """Create and save job ``name`` with its input, status running. An input list that is
         exactly a stored job's output is kept as a reference to that job (by name), any other
@@ -391,6 +409,7 @@ class ProjectRecorder:
         job.input.__dict__["_stage"] = stage
         job.input.__dict__["_values"] = dict(settings)  # exactly as recorded (the name's hash)
         job.input.__dict__["_sources"] = sources
+        job.input.__dict__["_computed_with"] = dict(versions)
         if parent is not None:
             parent_row = _row(project, parent)
             if parent_row is not None:

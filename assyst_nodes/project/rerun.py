@@ -42,10 +42,13 @@ def rerun(
     """Run stage job ``job`` (id or name) again from its stored settings and input.
 
     A usable (``finished``/``warning``) job is reused unless ``force`` (then it is deleted and
-    computed again); an aborted or stale one is computed again. ``options`` go to the stage
-    function (e.g. ``workers``, ``executor``). A job a recorder made is computed again under
-    its name through a :class:`ProjectRecorder`; one a user named (``pr.create.job...``) with
-    pyiron's ``run(delete_existing_job=True)``. Returns the structures and report (``None`` for
+    computed again); an aborted or stale one is computed again. A job that other versions of
+    the packages computed (:func:`~assyst_nodes.provenance.computed_with`) is kept, and the
+    result of the versions installed now is computed as its own job (as any run does).
+    ``options`` go to the stage function (e.g. ``workers``, ``executor``). A job a recorder
+    made is computed again under its name through a :class:`ProjectRecorder`; one a user
+    named (``pr.create.job...``) with pyiron's ``run(delete_existing_job=True)``. Returns the
+    structures and report (``None`` for
     combine). Raises ``KeyError`` if there is no such stage job,
     :class:`~assyst_nodes.project.layout.DamagedJobError` (naming the job and its file) if the
     job's file cannot be read, :class:`~assyst_nodes.project.jobs.MissingInputError` if a job
@@ -69,7 +72,8 @@ def rerun(
             raise DamagedJobError(name, Path(project.path) / f"{name}.h5", error) from error
         stored_name = loaded.job_name
         folder = Path(project.path)
-    if job_name(stage, settings, inputs) != stored_name:  # named by a user: pyiron reruns it
+    if job_name(stage, settings, inputs, loaded.computed_with()) != stored_name:
+        # named by a user: pyiron reruns it
         with pyiron_lock:
             if force or loaded.status.string not in USABLE_STATUSES:
                 if "workers" in options:
@@ -77,7 +81,9 @@ def rerun(
                 loaded.run(delete_existing_job=True)
         return loaded.structures(), loaded.report()
     recorder = ProjectRecorder(str(folder), use_user_config=project.database_kind == "user")
-    if force:
+    if force and job_name(stage, settings, inputs) == stored_name:
+        # the same name is computed again (a job of other versions is kept: the recorder
+        # computes one under the name of the versions installed now)
         with _locked(folder, stored_name), pyiron_lock:  # lock order of ProjectRecorder.record
             _discard(project, folder, stored_name, _row(project, stored_name))
     return run_stage(stage, inputs, settings, recorder, **options)
