@@ -30,22 +30,17 @@ used. Results of calls within the limit are the same in either mode (the child l
 one thread, as :func:`assyst_nodes.fanout.call_single_threaded` does). POSIX only (Linux,
 macOS): elsewhere a limit raises ``NotImplementedError``.
 
-Own child processes, not pebble (issue 16, 2026-12-06): weighed against a
-``pebble.ProcessPool(1)`` with ``schedule(timeout=...)`` in place of ``_child_main`` and
-``_Child`` (the alarm is the same code either way). ``benchmarks/deadline_pebble.py`` measures
-both, on 2 cores (``benchmarks/RESULTS.md``). With pebble 5.2.3 all 24 tests of
-``tests/test_faults.py`` passed as well, and the child part shrank from 143 to 81 lines. Kept
-ours, for what the tests do not pin:
+Own child processes, not ``pebble.ProcessPool`` (``benchmarks/deadline_pebble.py`` compares
+the two; the figures are in ``benchmarks/RESULTS.md``):
 
-- a call stuck in compiled code is stopped after ``seconds`` + grace (1.55 s for 0.5 s); pebble
-  sends ``SIGTERM``, whose Python handler cannot run there, and kills only 3 s later (4.6 s);
+- a call stuck in compiled code is killed right after ``seconds`` and a short grace; pebble
+  sends ``SIGTERM``, whose Python handler cannot run there, and kills only seconds later;
 - it works inside a daemonic ``multiprocessing.Pool`` worker (``subprocess``, not
   ``multiprocessing``); pebble gets "daemonic processes are not allowed to have children";
 - in a forked ``ProcessPoolExecutor`` worker of a process whose fork server runs, pebble's
   fork-server child fails and its spawned child (non-daemonic) keeps the worker from exiting;
-- the child exits within a second when this process is killed; pebble's keeps hanging;
-- per call 0.15 ms and no thread here; pebble 0.24 ms and three polling threads per child;
-- one dependency fewer.
+- the child exits when this process is killed; pebble's keeps hanging;
+- no polling thread here (pebble runs three per child), and one dependency fewer.
 """
 
 from __future__ import annotations

@@ -210,8 +210,8 @@ class SlurmJobs(Executor):
     queue: when every job of ours is pending for a reason in :data:`UNAVAILABLE` for
     ``pending_timeout`` s, the waiting tasks are cancelled (scancel) and fail with the reason,
     so the stage can resubmit or report them instead of waiting for ever. ``workers`` tells the
-    fan-out how many chunks to make (two per worker: measured, 200 EMT relaxations on 2 cores
-    took 1.12x the local time in 2 jobs, 1.19x in 4, 1.48x in 8)."""
+    fan-out how many chunks to make (two per worker: ``benchmarks/RESULTS.md`` compares chunk
+    counts per SLURM job)."""
 
     chunks_per_worker = 2
 

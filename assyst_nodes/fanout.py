@@ -79,8 +79,7 @@ work still balances while a task per item would cost too much (e.g. a job per ta
 LOCAL_CHUNKS_PER_WORKER = 16
 """Automatic chunk size of a local process pool, whose tasks cost well under a millisecond:
 finer chunks, so a few slow relaxations at the end of the list do not idle the other workers
-(measured, 24 Cu-Ag FullRelax with EMT on 2 workers: 4 chunks per worker gave 1.47x the speed
-of one worker, one structure per chunk 1.9x)."""
+(``benchmarks/RESULTS.md`` compares chunk sizes)."""
 
 
 def auto_chunksize(n_items: int, workers: int, executor: Executor | None) -> int:
@@ -96,8 +95,8 @@ def auto_chunksize(n_items: int, workers: int, executor: Executor | None) -> int
 
 
 def new_process_pool(workers: int) -> ProcessPoolExecutor:
-    """A new local pool of ``workers`` processes, each limited to one BLAS/OpenMP thread (two
-    workers with two threads each oversubscribed two cores: measured 2.8x slower).
+    """A new local pool of ``workers`` processes, each limited to one BLAS/OpenMP thread
+    (workers with several threads each oversubscribe the cores).
 
     Processes are forked while this process runs a single thread (fast: nothing is imported
     again); from a threaded process (e.g. a node of a running graph) they come from a fork
@@ -266,8 +265,7 @@ def call_single_threaded(function: Callable[..., R], *args: Any) -> R:
 
     Every chunk runs through this, wherever it runs: the stages work on 3x3 matrices and small
     cells, where BLAS threads only spin, and an executor's workers (e.g. executorlib's) would
-    otherwise each start a thread per core (measured: 2 executorlib workers on 2 cores took
-    70 s instead of 6 s).
+    otherwise each start a thread per core (``docs/cluster.md`` shows what that costs).
     """
     with threadpool_limits(1):
         return function(*args)

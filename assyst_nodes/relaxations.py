@@ -67,8 +67,8 @@ HESSIAN_ALGORITHMS = ("BFGS", "LBFGS")
 """The optimisers that start from a guessed Hessian, ``Relax.alpha`` (FIRE has none)."""
 
 REFERENCE_OPTIMIZER: dict[str, Any] = {"algorithm": "LBFGS", "alpha": 70.0, "maxstep": None}
-"""The optimiser of the reference implementation (``assyst`` 1.0.0) and of this package before
-issue 17: ASE's LBFGS with its own defaults (initial Hessian 70 eV/Å^2, steps of at most
+"""The optimiser of the reference implementation (``assyst`` 1.0.0) and of this package's first
+versions: ASE's LBFGS with its own defaults (initial Hessian 70 eV/Å^2, steps of at most
 0.2 Å). ``FullRelax(**REFERENCE_OPTIMIZER)`` relaxes as the reference does."""
 
 MAX_PRESSURE = 1000.0
@@ -100,10 +100,9 @@ class Relax:
 
     The defaults (BFGS, ``alpha=20``) need fewer force calls than the reference's ASE LBFGS
     with ``alpha=70`` (:data:`REFERENCE_OPTIMIZER`) and converge more often within the same
-    ``max_steps``: on 200 sampled Cu-Ag crystals (EMT, ``force_tolerance=1e-3``) the full
-    relaxation took a mean of about 0.5x the reference's force calls, see
-    ``benchmarks/relax_force_calls.py`` and the relax page of the docs. With DFT every force
-    call costs minutes, so this is the figure that matters.
+    ``max_steps`` (``benchmarks/relax_force_calls.py``; figures in ``benchmarks/RESULTS.md``
+    and on the relax page of the docs). With DFT every force call costs minutes, so this is
+    the figure that matters.
 
     ``calculator=None`` (the default) relaxes each structure with the calculator attached to
     it, as the reference implementation (``assyst``) does; a structure without one, or with

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
+from ase.build import bulk
 from ase.calculators.emt import EMT as AseEMT
 from ase.calculators.lj import LennardJones as AseLJ
 from ase.calculators.morse import MorsePotential
@@ -28,8 +30,16 @@ def test_configs_are_hashable_equal_by_value_and_pickle(a: float, b: float) -> N
     ("config", "cls"), [(EMT(), AseEMT), (Morse(), MorsePotential), (LennardJones(), AseLJ)]
 )
 def test_build_gives_the_ase_calculator(config, cls) -> None:
-    assert isinstance(config.build(), cls)
-    assert config.build() is not config.build()
+    built = config.build()
+    assert type(built) is cls
+    assert config.build() is not built
+    atoms = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
+    atoms.rattle(0.05, seed=1)
+    atoms.calc = built
+    reference = atoms.copy()
+    reference.calc = cls(**dataclasses.asdict(config))  # ASE's class, the fields by name
+    assert atoms.get_potential_energy() == pytest.approx(reference.get_potential_energy())
+    assert atoms.get_forces() == pytest.approx(reference.get_forces())
 
 
 def test_imported_calculator_builds_from_dotted_and_colon_paths() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import pyxtal as pyxtal_package
 from ase import Atoms
+from ase.neighborlist import neighbor_list
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyxtal.tolerance import Tol_matrix
@@ -628,7 +629,15 @@ def test_sample_hands_radii_to_pyxtal_as_pair_distances(monkeypatch, tolerance) 
 @pytest.mark.parametrize("tolerance", ["metallic", "atomic"])
 def test_sample_draws_with_a_tolerance_prototype(tolerance: str) -> None:
     out = list(sample([{"Cu": 2}, {"Cu": 1, "Ag": 1}], [1, 2], tolerance=tolerance, rng=2))
-    assert len(out) == 4
+    assert sorted((a.get_chemical_formula(), a.info["requested spacegroup"]) for a in out) == [
+        ("AgCu", 1), ("AgCu", 2), ("Cu2", 1), ("Cu2", 2),
+    ]
+    table = Tol_matrix(prototype=tolerance)
+    for atoms in out:  # no pair closer than the prototype's table allows
+        i, j, d = neighbor_list("ijd", atoms, 4.0)
+        symbols = atoms.get_chemical_symbols()
+        for a, b, distance in zip(i, j, d, strict=True):
+            assert distance >= table.get_tol(symbols[a], symbols[b]) - 1e-6
 
 
 @pytest.mark.parametrize(

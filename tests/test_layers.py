@@ -180,7 +180,8 @@ def test_the_pyiron_base_adapter_refuses_missing_internals(
         pyiron_internals, "_RELIED_ON",
         (("pyiron_base.storage.hdfio:ProjectHDFio", "_gone"),),
     )
-    with pytest.raises(RuntimeError, match=r"0\.15\.x that this installation lacks: .*ProjectHDFio\._gone"):
+    lacks = r"0\.15\.x that this installation lacks: .*ProjectHDFio\._gone"
+    with pytest.raises(RuntimeError, match=lacks):
         pyiron_internals.check_internals()
     with pytest.raises(RuntimeError, match=r"pyiron_base 0\.16\.0 is installed"):
         pyiron_internals.check_version("0.16.0")

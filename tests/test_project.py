@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from ase import Atoms
+from ase.build import bulk
 
 from assyst_nodes.crystals import Formulas, sample
 from assyst_nodes.lineage import LINEAGE, UUID
@@ -164,17 +165,29 @@ def assert_same(a: list[Atoms], b: list[Atoms]) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def test_public_names_resolve() -> None:
+def test_public_names_resolve_to_the_project_layer() -> None:
+    import inspect
+
     import assyst_nodes.project as project
 
-    assert all(getattr(project, name) is not None for name in project.__all__)
+    assert len(project.__all__) == len(set(project.__all__))
     assert set(dir(project)) >= set(project.__all__)
+    for name in project.__all__:
+        value = getattr(project, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            where = value.__module__
+            assert where.startswith("assyst_nodes.project."), (name, where)
+            assert getattr(sys.modules[where], name) is value, name  # defined where it says
 
 
 def test_recorder_is_plain_and_picklable(tmp_path: Path) -> None:
     recorder = ProjectRecorder(tmp_path / "proj", pipeline="run")
-    assert isinstance(recorder.path, str)
-    assert pickle.loads(pickle.dumps(recorder)) == recorder
+    assert recorder.path == str(tmp_path / "proj")  # a plain string, not a live object
+    copy = pickle.loads(pickle.dumps(recorder))
+    assert copy == recorder and copy.pipeline == "run"
+    found, _ = copy.record("cubes", {"seed": 1}, [], do_sample)  # the copy records into it
+    assert list(job_rows(tmp_path / "proj")["status"]) == ["finished", "finished"]
+    assert [a.info[UUID] for a in found] == [a.info[UUID] for a in do_sample()[0]]
 
 
 def test_job_table_rows_have_stage_class_status_parent_and_no_master(tmp_path: Path) -> None:
@@ -645,11 +658,22 @@ def test_export_table_writes_pickle_and_parquet(tmp_path: Path) -> None:
     assert list(frame["uuid"]) == [s.info[UUID] for s in sampled + relaxed]
     frame = pd.read_pickle(export_table(relaxed, tmp_path / "relaxed.pkl"))
     assert list(frame["uuid"]) == [s.info[UUID] for s in relaxed]
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match="pyarrow"):
-            export_table(relaxed, tmp_path / "relaxed.parquet")
-    else:
-        back = pd.read_parquet(export_table(relaxed, tmp_path / "relaxed.parquet"))
-        assert list(back["uuid"]) == [s.info[UUID] for s in relaxed]
+    back = pd.read_parquet(export_table(relaxed, tmp_path / "relaxed.parquet"))  # test extra
+    assert list(back["uuid"]) == [s.info[UUID] for s in relaxed]
+    pd.testing.assert_frame_equal(
+        back, pd.read_pickle(tmp_path / "relaxed.pkl"), check_dtype=False
+    )
+
+
+def test_export_table_without_pyarrow_names_it_and_the_pickle_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pyarrow" else real(name, *a)
+    )
+    with pytest.raises(ImportError, match=r"needs pyarrow.*\.pkl"):
+        export_table([bulk("Cu")], tmp_path / "table.parquet")
+    assert not (tmp_path / "table.parquet").exists()
