@@ -1,8 +1,13 @@
 """ASSYST training sets for machine-learning interatomic potentials.
 
-The core stages are plain Python on :class:`ase.Atoms` (``crystals``, ``relaxations``,
-``perturbations``, ``filters``); the node and project layers build on them. Importing the package
-itself is cheap: submodules are imported where they are used.
+The core stages are plain Python on :class:`ase.Atoms` (:mod:`assyst_nodes.stages`: sample,
+relax, perturb, filter, label); the node and project layers build on them. Importing the
+package itself is cheap: submodules are imported where they are used. Module paths of earlier
+versions (``assyst_nodes.relaxations``, ...) keep working (:mod:`assyst_nodes.moved`).
 """
 
+from . import moved as _moved
+
 __version__ = "0.1.0"
+
+_moved.install()

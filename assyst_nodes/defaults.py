@@ -2,7 +2,7 @@
 
 The macro :func:`assyst_nodes.nodes.assyst`, the function
 :func:`assyst_nodes.pipeline.run_pipeline` and the command ``assyst-nodes run`` (through
-:class:`assyst_nodes.run_settings.RunSettings`) take their defaults from here; a test compares
+:class:`assyst_nodes.cli.settings.RunSettings`) take their defaults from here; a test compares
 the three signatures and ``--help`` with these values. The embedded example is a Cu-Ag binary
 with up to 4 atoms per cell, relaxed with ASE's EMT.
 """
@@ -14,9 +14,9 @@ from types import MappingProxyType
 from typing import Final
 
 from .calculators import EMT, CalculatorConfig
-from .filters import AspectFilter, DistanceFilter, FilterBase
-from .perturbations import PerturbationLike, RandomChoice, Rattle, Stretch
-from .relaxations import FullRelax, Relax, VolumeRelax
+from .stages.filter import AspectFilter, DistanceFilter, FilterBase
+from .stages.perturb import PerturbationLike, RandomChoice, Rattle, Stretch
+from .stages.relax import FullRelax, Relax, VolumeRelax
 
 __all__ = [
     "CALCULATOR",

@@ -23,15 +23,15 @@ from ase import Atoms
 
 from . import defaults
 from .calculators import CalculatorConfig
-from .crystals import Formulas
-from .filters import DistanceFilter, FilterBase
-from .perturbations import PerturbationLike, as_perturbation
 from .random import RngLike, resolve_seed
-from .relaxations import Relax
 from .reports import StageReport
+from .stages.filter import DistanceFilter, FilterBase
+from .stages.perturb import PerturbationLike, as_perturbation
+from .stages.relax import Relax
+from .stages.sample import Formulas
 
 if TYPE_CHECKING:
-    from .executors import ExecutorConfig
+    from .runtime.executors import ExecutorConfig
 
 __all__ = [
     "DEFAULT_FILTER",
@@ -203,8 +203,8 @@ def run_pipeline(
     """
     import pyiron_workflow as pwf
 
-    from .fanout import shared_workers
     from .nodes import assyst
+    from .runtime.fanout import shared_workers
 
     start = time.perf_counter()
     seed = resolve_seed(rng)

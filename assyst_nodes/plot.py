@@ -24,8 +24,8 @@ import pandas as pd
 from ase import Atoms
 from ase.formula import Formula
 
-from .filters import _pairs_within
 from .reports import StageReport
+from .stages.filter import _pairs_within
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -55,7 +55,7 @@ class StageReport:
     flags: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     execution: dict[str, Any] = field(default_factory=dict)
-    """Where the work ran (see :func:`assyst_nodes.fanout.map_chunks`): ``executor`` (its
+    """Where the work ran (see :func:`assyst_nodes.runtime.fanout.map_chunks`): ``executor`` (its
     class name, ``"in process"`` without one), ``chunks``, ``resubmitted``, ``hosts`` and
     ``slurm_job_ids`` (sorted lists). Empty for a stage that does not fan out."""
 

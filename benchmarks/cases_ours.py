@@ -39,12 +39,12 @@ from workloads import (
 )
 
 from assyst_nodes.calculators import EMT
-from assyst_nodes.crystals import Formulas, sample
-from assyst_nodes.filters import AspectFilter, DistanceFilter
-from assyst_nodes.filters import filter as apply_filters
-from assyst_nodes.perturbations import RandomChoice, Rattle, Stretch, perturb
-from assyst_nodes.relaxations import ALGORITHMS, FullRelax, relax
 from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.filter import AspectFilter, DistanceFilter
+from assyst_nodes.stages.filter import filter as apply_filters
+from assyst_nodes.stages.perturb import RandomChoice, Rattle, Stretch, perturb
+from assyst_nodes.stages.relax import ALGORITHMS, FullRelax, relax
+from assyst_nodes.stages.sample import Formulas, sample
 
 __all__ = ["CASES"]
 
@@ -229,7 +229,7 @@ def relaxing(
 ) -> dict[str, Any]:
     """FullRelax (EMT) of the first ``n`` crystals: ``variant`` is ``bare`` (plain ASE loop),
     ``bare_default_blas`` (the same with the BLAS library's default thread count),
-    ``core`` (:func:`assyst_nodes.relaxations.relax`) or ``node_project`` (the relax node run
+    ``core`` (:func:`assyst_nodes.stages.relax.relax`) or ``node_project`` (the relax node run
     by pyiron_workflow with a ProjectRecorder into the new project ``folder``)."""
     structures = _crystals(crystals)[:n]
     settings = FullRelax(calculator=EMT())

@@ -1,4 +1,4 @@
-"""``assyst_nodes.deadline``'s own child processes against a pebble pool doing the same job.
+"""``assyst_nodes.runtime.deadline``'s own child processes against a pebble pool doing the same job.
 
     python benchmarks/deadline_pebble.py [--calls 300] [--json OUT]
 
@@ -19,8 +19,9 @@ machine in the same run:
   limit 0.5 s: seconds until the exception;
 * a call made inside a worker of a ``multiprocessing.Pool`` (daemonic: multiprocessing refuses
   it children) and inside a forked ``ProcessPoolExecutor`` worker (not daemonic since Python
-  3.9) of a process whose fork server runs (as after :func:`assyst_nodes.fanout.warm_workers`),
-  and whether that worker exits when the executor shuts down (needs ``psutil``);
+  3.9) of a process whose fork server runs (as after
+  :func:`assyst_nodes.runtime.fanout.warm_workers`), and whether that worker exits when the executor
+  shuts down (needs ``psutil``);
 * the parent killed (``SIGKILL``) while its child hangs: is the child gone 3 s later;
 * threads the parent runs per child.
 
@@ -50,8 +51,8 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from assyst_nodes import deadline
-from assyst_nodes.deadline import (
+from assyst_nodes.runtime import deadline
+from assyst_nodes.runtime.deadline import (
     GRACE_SECONDS,
     TimeLimit,
     TimeLimitExceeded,
@@ -73,7 +74,7 @@ R = TypeVar("R")
 
 def _pebble_init() -> None:
     """Initializer of the pebble child process: one BLAS thread, as deadline's child."""
-    from assyst_nodes.fanout import single_threaded
+    from assyst_nodes.runtime.fanout import single_threaded
 
     single_threaded()
 
@@ -218,7 +219,7 @@ ORPHAN = textwrap.dedent(
     import os, sys, time
     sys.path[:0] = [{root!r}, {here!r}]
     import deadline_pebble as bench
-    from assyst_nodes.deadline import TimeLimit
+    from assyst_nodes.runtime.deadline import TimeLimit
 
     def hang_and_tell():
         print(os.getpid(), flush=True)

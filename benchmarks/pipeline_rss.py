@@ -26,10 +26,10 @@ VARIANTS = ("ours", "ours_project", "reference")
 
 
 def _ours(max_structures: int, seed: int) -> dict[str, int]:
-    from assyst_nodes.crystals import Formulas
-    from assyst_nodes.filters import AspectFilter, DistanceFilter
-    from assyst_nodes.perturbations import RandomChoice, Rattle, Stretch
     from assyst_nodes.pipeline import run_pipeline
+    from assyst_nodes.stages.filter import AspectFilter, DistanceFilter
+    from assyst_nodes.stages.perturb import RandomChoice, Rattle, Stretch
+    from assyst_nodes.stages.sample import Formulas
 
     (hydro_a, shear_a), (hydro_b, shear_b), chance = CHOICE
     result = run_pipeline(

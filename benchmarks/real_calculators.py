@@ -5,7 +5,8 @@
                                           [--json OUT] [--only overhead rerun]
                                           [--label sevennet|gpaw] [--label-kwargs JSON]
 
-Two measurements, both with SevenNet-0 (:class:`assyst_nodes.mlip.SevenNet`, one torch thread):
+Two measurements, both with SevenNet-0 (:class:`assyst_nodes.calculators.mlip.SevenNet`, one
+torch thread):
 
 * **overhead**: ``--structures`` Cu-Ag crystals of up to 4 atoms (sampled with seed 3) fully
   relaxed (``FullRelax()``: its default optimiser, BFGS with ``alpha=20`` eV/Å², on a
@@ -60,7 +61,7 @@ if side == "bare":
     import warnings
     from ase.filters import FrechetCellFilter
     from ase.optimize import BFGS
-    from assyst_nodes.mlip import SevenNet
+    from assyst_nodes.calculators.mlip import SevenNet
     start = time.perf_counter()
     calculator = sevenn.calculator.SevenNetCalculator(model=SevenNet().checkpoint(), device="cpu")
     energies = []
@@ -75,10 +76,10 @@ if side == "bare":
         energies.append(float(atoms.get_potential_energy()))
     seconds = time.perf_counter() - start
 else:
-    from assyst_nodes.mlip import SevenNet
+    from assyst_nodes.calculators.mlip import SevenNet
     from assyst_nodes.nodes import stages
     from assyst_nodes.project import ProjectRecorder
-    from assyst_nodes.relaxations import FullRelax
+    from assyst_nodes.stages.relax import FullRelax
     start = time.perf_counter()
     relaxed, report = stages.relax(
         structures, FullRelax(calculator=SevenNet(), max_steps=max_steps), workers=1,
@@ -102,7 +103,7 @@ def overhead(n: int, repeats: int, max_steps: int, work: Path) -> dict[str, Any]
     """Bare ASE loop against the stage node with a project, fresh processes, interleaved."""
     import pickle
 
-    from assyst_nodes.relaxations import FullRelax
+    from assyst_nodes.stages.relax import FullRelax
 
     defaults = FullRelax()
     ours = {name: getattr(defaults, name) for name in BARE_OPTIMIZER}

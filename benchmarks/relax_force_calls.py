@@ -110,7 +110,7 @@ def build(name: str) -> Any:
     import torch
 
     from assyst_nodes.calculators import get_calculator
-    from assyst_nodes.mlip import SevenNet
+    from assyst_nodes.calculators.mlip import SevenNet
 
     torch.set_num_threads(1)
     return get_calculator(SevenNet(), cache=False)
@@ -127,7 +127,7 @@ def shortest_distance(atoms: Any) -> float:
 def run_side(structures: list[Any], calculator: Any, calls: list[int],
              settings: dict[str, Any], fmax: float, max_steps: int) -> dict[str, list[Any]]:
     """Volume then full relaxation of each structure with ``settings`` (optimiser fields)."""
-    from assyst_nodes.relaxations import FullRelax, VolumeRelax, relax
+    from assyst_nodes.stages.relax import FullRelax, VolumeRelax, relax
 
     stages = {
         "volume": VolumeRelax(force_tolerance=fmax, max_steps=max_steps, calculator=calculator,
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-    from assyst_nodes.relaxations import REFERENCE_OPTIMIZER, FullRelax
+    from assyst_nodes.stages.relax import REFERENCE_OPTIMIZER, FullRelax
 
     defaults = FullRelax()
     ours_settings = {"algorithm": defaults.algorithm, "alpha": defaults.alpha,

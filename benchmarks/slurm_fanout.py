@@ -6,7 +6,7 @@
 Measures, on ``ASSYST_TEST_SLURM_PARTITION`` (default ``debug``):
 
 * **per-task overhead**: ``--tasks`` chunks of one trivial item each through
-  :class:`assyst_nodes.executors.Slurm` (one SLURM job per chunk); the wall time per task at
+  :class:`assyst_nodes.runtime.executors.Slurm` (one SLURM job per chunk); the wall time per task at
   the cluster's concurrency, i.e. scheduling, job start, Python start and imports, and result
   transfer;
 * **relaxations**: ``--structures`` Cu-Ag crystals of up to 4 atoms (sampled with seed 3), a
@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 from workloads import canonical_crystals
 
-from assyst_nodes.executors import LocalProcesses, Slurm
-from assyst_nodes.fanout import map_chunks
-from assyst_nodes.relaxations import FullRelax, relax
+from assyst_nodes.runtime.executors import LocalProcesses, Slurm
+from assyst_nodes.runtime.fanout import map_chunks
+from assyst_nodes.stages.relax import FullRelax, relax
 
 
 def nothing(items: list[int]) -> list[int]:

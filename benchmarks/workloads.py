@@ -71,8 +71,8 @@ def canonical_crystals(n: int, progress: bool | None = False) -> list[Atoms]:
     """The canonical set: the first ``n`` Cu-Ag crystals of up to 4 atoms sampled by this
     package over all 230 space groups in shuffled order with seed 3 (radii :data:`RADII`).
     ``progress``: passed to ``sample`` (``None``: a bar only on a terminal)."""
-    from assyst_nodes.crystals import Formulas, sample
-    from assyst_nodes.filters import DistanceFilter
+    from assyst_nodes.stages.filter import DistanceFilter
+    from assyst_nodes.stages.sample import Formulas, sample
 
     return list(
         sample(Formulas.range(ELEMENTS, 0, 5), range(1, 231), max_atoms=4, max_structures=n,

@@ -71,55 +71,55 @@ html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 # -- the API pages: every module of a group, found in the package --------------------------------
 
 API_GROUPS = {
-    # group: (package, modules first in this order; any other module of the package follows)
-    "core": (
-        "assyst_nodes",
-        [
-            "crystals",
-            "relaxations",
-            "calculators",
-            "perturbations",
-            "filters",
-            "lineage",
-            "random",
-            "reports",
-            "pipeline",
-            "plot",
-            "extxyz",
-            "fanout",
-            "progress",
-            "validation",
-        ],
-    ),
-    "nodes": ("assyst_nodes.nodes", ["stages", "configs", "macro", "executors", "recording"]),
-    "project": (
-        "assyst_nodes.project",
-        ["recorder", "database", "jobs", "queries", "export", "rerun", "index", "layout", "store"],
-    ),
-    "cli": ("assyst_nodes", ["cli"]),
+    # group: [(package, modules first in this order; any other module of the package follows)]
+    "core": [
+        ("assyst_nodes.stages", ["sample", "relax", "perturb", "filter", "label"]),
+        ("assyst_nodes.calculators", []),
+        (
+            "assyst_nodes",
+            ["defaults", "pipeline", "lineage", "random", "reports", "provenance", "plot"],
+        ),
+        ("assyst_nodes.io", ["extxyz", "fitting"]),
+        ("assyst_nodes.runtime", ["fanout", "executors", "deadline", "progress"]),
+    ],
+    "nodes": [("assyst_nodes.nodes", ["stages", "configs", "macro", "executors", "recording"])],
+    "project": [
+        (
+            "assyst_nodes.project",
+            ["recorder", "database", "jobs", "queries", "export", "rerun", "index", "layout",
+             "store"],
+        )
+    ],
+    "cli": [("assyst_nodes.cli", ["parser", "settings", "commands"])],
 }
-NOT_IN_CORE = {"cli", "__main__"}
-"""Top-level modules documented elsewhere (``cli``) or not at all (``__main__``)."""
+NOT_DOCUMENTED = {"__main__"}
+"""Modules documented on no API page."""
+PACKAGE_PAGES = {"assyst_nodes.calculators", "assyst_nodes.cli"}
+"""Packages whose ``__init__`` holds code of its own: documented before their modules."""
 
 
 def api_modules(group: str) -> list[str]:
-    """Full names of the modules documented on the API page of ``group``."""
-    package_name, first = API_GROUPS[group]
-    if group == "cli":
-        return [f"{package_name}.{name}" for name in first]
-    package = importlib.import_module(package_name)
-    found = [
-        info.name
-        for info in pkgutil.iter_modules(package.__path__)
-        if not info.ispkg and not info.name.startswith("_")
-    ]
-    if group == "core":
-        found = [name for name in found if name not in NOT_IN_CORE]
-    unknown = [name for name in first if name not in found]
-    if unknown:
-        raise ValueError(f"docs/conf.py API_GROUPS[{group!r}] names missing modules {unknown}")
-    ordered = first + sorted(name for name in found if name not in first)
-    return [f"{package_name}.{name}" for name in ordered]
+    """Full names of the modules documented on the API page of ``group``: each package's
+    modules (subpackages are groups of their own), named ones first."""
+    names: list[str] = []
+    for package_name, first in API_GROUPS[group]:
+        package = importlib.import_module(package_name)
+        found = [
+            info.name
+            for info in pkgutil.iter_modules(package.__path__)
+            if not info.ispkg and not info.name.startswith("_") and info.name not in NOT_DOCUMENTED
+        ]
+        unknown = [name for name in first if name not in found]
+        if unknown:
+            raise ValueError(
+                f"docs/conf.py API_GROUPS[{group!r}] names missing modules {unknown} of "
+                f"{package_name}"
+            )
+        if package_name in PACKAGE_PAGES:
+            names.append(package_name)
+        ordered = first + sorted(name for name in found if name not in first)
+        names.extend(f"{package_name}.{name}" for name in ordered)
+    return names
 
 
 def _module_sections(group: str) -> str:

@@ -59,10 +59,8 @@ from hypothesis.stateful import (
 )
 
 from assyst_nodes.calculators import EMT
-from assyst_nodes.crystals import Formulas
 from assyst_nodes.lineage import UUID
 from assyst_nodes.nodes import stages
-from assyst_nodes.perturbations import Rattle
 from assyst_nodes.project import (
     MissingInputError,
     ProjectRecorder,
@@ -75,7 +73,9 @@ from assyst_nodes.project import (
 )
 from assyst_nodes.project.jobs import JobInput
 from assyst_nodes.project.recorder import pipeline_job_name
-from assyst_nodes.relaxations import VolumeRelax
+from assyst_nodes.stages.perturb import Rattle
+from assyst_nodes.stages.relax import VolumeRelax
+from assyst_nodes.stages.sample import Formulas
 
 SEEDS = (1, 2)
 """The settings a pipeline can be run with (the sample seed; the other settings are fixed)."""
@@ -86,10 +86,10 @@ RELAX = VolumeRelax(max_steps=3, calculator=EMT())
 
 PIPELINE_CODE = """
 from assyst_nodes.calculators import EMT
-from assyst_nodes.crystals import Formulas
+from assyst_nodes.stages.sample import Formulas
 from assyst_nodes.nodes import stages
-from assyst_nodes.perturbations import Rattle
-from assyst_nodes.relaxations import VolumeRelax
+from assyst_nodes.stages.perturb import Rattle
+from assyst_nodes.stages.relax import VolumeRelax
 
 
 def run_pipeline(recorder, seed):

@@ -29,11 +29,11 @@ from hypothesis import strategies as st
 
 from assyst_nodes import nodes
 from assyst_nodes.calculators import ImportedCalculator, LennardJones, Morse
-from assyst_nodes.crystals import MAX_GROUP, TOLERANCE_PROTOTYPES, Formulas, pyxtal, sample
-from assyst_nodes.filters import AspectFilter, DistanceFilter
-from assyst_nodes.filters import filter as apply_filters
 from assyst_nodes.lineage import update_uuid
-from assyst_nodes.perturbations import (
+from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.filter import AspectFilter, DistanceFilter
+from assyst_nodes.stages.filter import filter as apply_filters
+from assyst_nodes.stages.perturb import (
     CannotApply,
     ElementScaledRattle,
     RandomChoice,
@@ -41,7 +41,7 @@ from assyst_nodes.perturbations import (
     Stretch,
     perturb,
 )
-from assyst_nodes.relaxations import (
+from assyst_nodes.stages.relax import (
     MAX_PRESSURE,
     CellRelax,
     FullRelax,
@@ -50,7 +50,7 @@ from assyst_nodes.relaxations import (
     VolumeRelax,
     relax,
 )
-from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.sample import MAX_GROUP, TOLERANCE_PROTOTYPES, Formulas, pyxtal, sample
 from assyst_nodes.validation import MIN_CELL_VOLUME
 
 SWEEP = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

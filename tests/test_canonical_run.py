@@ -15,14 +15,14 @@ from ase.io import read
 from assyst_nodes import defaults, nodes
 from assyst_nodes.calculators import EMT, Morse, get_calculator
 from assyst_nodes.cli import build_parser, main
-from assyst_nodes.crystals import Formulas, sample
-from assyst_nodes.filters import apply_filters
+from assyst_nodes.cli.settings import RunSettings
 from assyst_nodes.lineage import STEP, UUID
-from assyst_nodes.perturbations import perturb
 from assyst_nodes.pipeline import combine, run_pipeline
-from assyst_nodes.relaxations import FullRelax, VolumeRelax, relax, with_calculator
 from assyst_nodes.reports import StageReport
-from assyst_nodes.run_settings import RunSettings
+from assyst_nodes.stages.filter import apply_filters
+from assyst_nodes.stages.perturb import perturb
+from assyst_nodes.stages.relax import FullRelax, VolumeRelax, relax, with_calculator
+from assyst_nodes.stages.sample import Formulas, sample
 
 MORSE = Morse(epsilon=0.3, r0=2.6, rho0=5.0)
 SMALL = {"elements": ("Cu",), "max_atoms": 2, "spacegroups": [221, 225, 229], "max_structures": 2}

@@ -228,7 +228,7 @@ def test_cli_reads_yaml_settings_and_names_bad_files(
 
 
 def test_every_run_option_is_a_settings_key() -> None:
-    from assyst_nodes.run_settings import RUN_KEYS
+    from assyst_nodes.cli.settings import RUN_KEYS
 
     run = build_parser()._subparsers._group_actions[0].choices["run"]
     dests = {action.dest for action in run._actions} - {"help", "config", "write_config",

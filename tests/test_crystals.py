@@ -16,16 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyxtal.tolerance import Tol_matrix
 
-from assyst_nodes import crystals
-from assyst_nodes.crystals import (
-    MAX_GROUP,
-    TOLERANCE_PROTOTYPES,
-    Formulas,
-    detect_spacegroup,
-    pyxtal,
-    sample,
-)
-from assyst_nodes.filters import DistanceFilter
 from assyst_nodes.lineage import (
     LINEAGE,
     REPEAT,
@@ -39,6 +29,16 @@ from assyst_nodes.lineage import (
 )
 from assyst_nodes.random import MAX_SEED
 from assyst_nodes.reports import StageReport
+from assyst_nodes.stages import sample as crystals
+from assyst_nodes.stages.filter import DistanceFilter
+from assyst_nodes.stages.sample import (
+    MAX_GROUP,
+    TOLERANCE_PROTOTYPES,
+    Formulas,
+    detect_spacegroup,
+    pyxtal,
+    sample,
+)
 
 GROUPS = [1, 2, 47, 123, 191, 221, 225, 229]
 CUAG = Formulas.range("Cu", 0, 3) * Formulas.range("Ag", 0, 3)

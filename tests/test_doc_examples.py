@@ -70,12 +70,12 @@ EXAMPLES = _examples()
 
 # --- what the pages' text supplies -----------------------------------------------------------
 CRYSTALS = """
-from assyst_nodes.crystals import sample as _sample
+from assyst_nodes.stages.sample import sample as _sample
 crystals = list(_sample([{"Cu": 1}, {"Cu": 1, "Ag": 1}], [225, 221], max_atoms=2, rng=1))
 assert len(crystals) == 2
 """
 RELAXED = CRYSTALS + """
-from assyst_nodes.relaxations import VolumeRelax as _VolumeRelax, relax as _relax
+from assyst_nodes.stages.relax import VolumeRelax as _VolumeRelax, relax as _relax
 relaxed = structures = training_set = _relax(crystals, _VolumeRelax(max_steps=20))
 """
 PROJECT = """
@@ -264,7 +264,7 @@ assert len(training) + sum(report.dropped.values()) == len(structures) == 2
         Setup(
             "class DampedRelax(Relax)",
             check="""
-from assyst_nodes.relaxations import relax
+from assyst_nodes.stages.relax import relax
 from ase.build import bulk
 atoms = bulk("Cu", cubic=True)
 atoms.rattle(0.05, seed=1)
@@ -309,7 +309,7 @@ def _provide(needs: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyP
                     _missing(f"the extra mlip is not installed ({error})")
         elif need == "dft":
             try:
-                from assyst_nodes.dft import GPAW
+                from assyst_nodes.calculators.dft import GPAW
 
                 GPAW(cutoff=200.0).check()
             except (ImportError, FileNotFoundError) as error:

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from assyst_nodes.fanout import Execution, in_order, map_chunks
+from assyst_nodes.runtime.fanout import Execution, in_order, map_chunks
 
 SCRIPT = textwrap.dedent(
     """
     import threading
     from ase.build import bulk
-    from assyst_nodes.relaxations import VolumeRelax, relax
+    from assyst_nodes.stages.relax import VolumeRelax, relax
 
     class MyRelax(VolumeRelax):  # defined in __main__, as in a notebook cell
         pass
@@ -56,7 +56,7 @@ GUARDED = textwrap.dedent(
     """
     import threading
     from ase.build import bulk
-    from assyst_nodes.relaxations import VolumeRelax, relax
+    from assyst_nodes.stages.relax import VolumeRelax, relax
 
     class MyRelax(VolumeRelax):  # a script's class: workers import the script again
         pass
@@ -97,7 +97,7 @@ def test_in_order_yields_in_order_keeps_workers_busy_behind_a_slow_head_and_canc
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from assyst_nodes.fanout import in_order
+    from assyst_nodes.runtime.fanout import in_order
 
     submitted: list[Any] = []
     unfinished_at_submit: list[int] = []

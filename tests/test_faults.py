@@ -17,13 +17,15 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT as AseEMT
 
-from assyst_nodes import crystals, fanout
 from assyst_nodes.calculators import EMT, ImportedCalculator
-from assyst_nodes.crystals import Formulas, sample
-from assyst_nodes.deadline import TimeLimit, TimeLimitExceeded, WorkerDied, check_time_limit
 from assyst_nodes.lineage import UUID, update_uuid
-from assyst_nodes.relaxations import VolumeRelax, label, relax
 from assyst_nodes.reports import StageReport
+from assyst_nodes.runtime import fanout
+from assyst_nodes.runtime.deadline import TimeLimit, TimeLimitExceeded, WorkerDied, check_time_limit
+from assyst_nodes.stages import sample as crystals
+from assyst_nodes.stages.label import label
+from assyst_nodes.stages.relax import VolumeRelax, relax
+from assyst_nodes.stages.sample import Formulas, sample
 
 LIMIT = 3.0
 """Time limit (s) of the tests: a 5-step relaxation of <= 4 atoms takes well under it."""

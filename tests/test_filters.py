@@ -1,4 +1,4 @@
-"""Tests of assyst_nodes.filters: verdicts, algebra, value semantics, reports."""
+"""Tests of assyst_nodes.stages.filter: verdicts, algebra, value semantics, reports."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from assyst_nodes import filters as F
-from assyst_nodes.filters import (
+from assyst_nodes.lineage import UUID, update_uuid
+from assyst_nodes.reports import StageReport
+from assyst_nodes.stages import filter as F
+from assyst_nodes.stages.filter import (
     AndFilter,
     AspectFilter,
     DistanceFilter,
@@ -34,8 +36,6 @@ from assyst_nodes.filters import (
     VolumeFilter,
     apply_filters,
 )
-from assyst_nodes.lineage import UUID, update_uuid
-from assyst_nodes.reports import StageReport
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ELEMENTS = ("Cu", "Ag", "Au")

@@ -13,7 +13,7 @@ from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
-from assyst_nodes.fitting import write_labelled_extxyz, write_pacemaker
+from assyst_nodes.io.fitting import write_labelled_extxyz, write_pacemaker
 from assyst_nodes.lineage import UUID, update_uuid
 
 

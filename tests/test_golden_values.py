@@ -38,9 +38,9 @@ import pytest
 from ase import Atoms
 
 from assyst_nodes.lineage import derive_uuid, geometry_digest, update_uuid
-from assyst_nodes.perturbations import Rattle, perturb
 from assyst_nodes.pipeline import PipelineResult, run_pipeline
 from assyst_nodes.random import derive_seed, resolve_seed
+from assyst_nodes.stages.perturb import Rattle, perturb
 
 METADATA_PAGE = Path(__file__).resolve().parent.parent / "docs" / "metadata.md"
 

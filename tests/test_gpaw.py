@@ -1,4 +1,4 @@
-"""GPAW plane-wave DFT labels (:mod:`assyst_nodes.dft`): real SCF runs, cheap settings.
+"""GPAW plane-wave DFT labels (:mod:`assyst_nodes.calculators.dft`): real SCF runs, cheap settings.
 
 The calculations need GPAW (``apt-get install -y libxc-dev libopenblas-dev``, then
 ``CC=g++ pip install gpaw gpaw-data``); without it they skip with the reason, except under CI
@@ -23,10 +23,10 @@ from ase.build import bulk
 from ase.calculators.calculator import kptdensity2monkhorstpack
 from services import in_ci
 
-from assyst_nodes.dft import GPAW, INSTALL_HINT, SCF_NOT_CONVERGED, GPAWCalculator
+from assyst_nodes.calculators.dft import GPAW, INSTALL_HINT, SCF_NOT_CONVERGED, GPAWCalculator
 from assyst_nodes.lineage import LINEAGE, UUID, update_uuid
-from assyst_nodes.relaxations import label
 from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.label import label
 
 CHEAP = GPAW(cutoff=200.0, kpoint_density=1.0)
 """Cu primitive cell: 4x4x4 Γ-centred mesh, 9 SCF iterations, about 1 s on one core."""

@@ -163,7 +163,7 @@ def test_the_pyiron_workflow_adapter_refuses_missing_internals(
 
 
 def test_the_concurrent_futures_adapter_refuses_a_python_without_the_attributes() -> None:
-    from assyst_nodes import futures_internals
+    from assyst_nodes.runtime import futures_internals
 
     futures_internals._check()
     with pytest.raises(ImportError, match=r"ProcessPoolExecutor\._gone.*supported: Python 3\.11"):
@@ -185,3 +185,33 @@ def test_the_pyiron_base_adapter_refuses_missing_internals(
         pyiron_internals.check_internals()
     with pytest.raises(RuntimeError, match=r"pyiron_base 0\.16\.0 is installed"):
         pyiron_internals.check_version("0.16.0")
+
+
+def test_module_paths_of_earlier_versions_give_the_moved_modules() -> None:
+    import importlib
+    import pickle
+
+    from assyst_nodes.moved import MOVED
+
+    for old, new in MOVED.items():
+        module = importlib.import_module(old)
+        targets = [importlib.import_module(name) for name in new]
+        if len(targets) == 1:
+            assert module is targets[0], old
+        for target in targets:
+            for name in getattr(target, "__all__", []):
+                assert getattr(module, name) is getattr(target, name), (old, name)
+    # a pickle of an earlier version names the class by its old module
+    from assyst_nodes.stages.label import SinglePoint
+    from assyst_nodes.stages.relax import VolumeRelax
+
+    old_pickle = pickle.dumps(VolumeRelax(max_steps=7), protocol=0).replace(  # no lengths
+        b"assyst_nodes.stages.relax", b"assyst_nodes.relaxations"
+    )
+    assert b"assyst_nodes.relaxations" in old_pickle
+    assert pickle.loads(old_pickle) == VolumeRelax(max_steps=7)
+    from assyst_nodes.relaxations import SinglePoint as OldSinglePoint  # now in stages.label
+
+    assert OldSinglePoint is SinglePoint
+    with pytest.raises(AttributeError, match=r"relaxations.*no_such_name"):
+        importlib.import_module("assyst_nodes.relaxations").no_such_name  # noqa: B018

@@ -24,17 +24,17 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from assyst_nodes.calculators import EMT, Morse, get_calculator
-from assyst_nodes.crystals import Formulas, sample
-from assyst_nodes.filters import (
+from assyst_nodes.lineage import LINEAGE, SEED, UUID, chain
+from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.filter import (
     AspectFilter,
     EnergyFilter,
     ForceFilter,
     MissingResultError,
     VolumeFilter,
 )
-from assyst_nodes.lineage import LINEAGE, SEED, UUID, chain
-from assyst_nodes.perturbations import Rattle, Stretch, perturb
-from assyst_nodes.relaxations import (
+from assyst_nodes.stages.perturb import Rattle, Stretch, perturb
+from assyst_nodes.stages.relax import (
     REFERENCE_OPTIMIZER,
     FullRelax,
     Relax,
@@ -42,7 +42,7 @@ from assyst_nodes.relaxations import (
     VolumeRelax,
     relax,
 )
-from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.sample import Formulas, sample
 
 # --- 1. sample: no formula fits the atom window ---------------------------------------------
 

@@ -1,4 +1,5 @@
-"""SevenNet-0 (:mod:`assyst_nodes.mlip`), a universal MLIP with weights in the sevenn wheel.
+"""SevenNet-0 (:mod:`assyst_nodes.calculators.mlip`), a universal MLIP with weights in the
+sevenn wheel.
 
 The relaxations need the extra ``mlip`` (torch and sevenn); without it they skip with the
 reason printed, except under CI (``CI=true``), where a missing extra fails them. Config
@@ -22,12 +23,12 @@ from ase import Atoms
 from services import in_ci
 
 from assyst_nodes.calculators import get_calculator
-from assyst_nodes.crystals import sample
-from assyst_nodes.fanout import process_pool
-from assyst_nodes.mlip import INSTALL_HINT, SevenNet, available_devices
-from assyst_nodes.relaxations import FullRelax, VolumeRelax, relax
+from assyst_nodes.calculators.mlip import INSTALL_HINT, SevenNet, available_devices
+from assyst_nodes.cli.settings import RunSettings
 from assyst_nodes.reports import StageReport
-from assyst_nodes.run_settings import RunSettings
+from assyst_nodes.runtime.fanout import process_pool
+from assyst_nodes.stages.relax import FullRelax, VolumeRelax, relax
+from assyst_nodes.stages.sample import sample
 
 
 def _require_mlip() -> None:
@@ -220,7 +221,7 @@ def test_checking_a_cpu_config_does_not_import_torch() -> None:
     _require_mlip()
     code = (
         "import sys\n"
-        "from assyst_nodes.mlip import SevenNet\n"
+        "from assyst_nodes.calculators.mlip import SevenNet\n"
         "SevenNet().check(); SevenNet('7net-0_22May2024').check()\n"
         "print(sorted({'torch', 'sevenn'} & set(sys.modules)))\n"
     )

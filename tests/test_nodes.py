@@ -16,14 +16,14 @@ from ase.io import read
 
 from assyst_nodes import nodes
 from assyst_nodes.calculators import EMT, Morse
-from assyst_nodes.crystals import Formulas
-from assyst_nodes.filters import AspectFilter, DistanceFilter
 from assyst_nodes.lineage import LINEAGE, RELAX_CONVERGED, SEED, STEP, UUID, chain
-from assyst_nodes.perturbations import RandomChoice, Rattle, Stretch
 from assyst_nodes.pipeline import run_pipeline
-from assyst_nodes.progress import progress_bar, progress_wanted
-from assyst_nodes.relaxations import FullRelax, VolumeRelax
 from assyst_nodes.reports import StageReport
+from assyst_nodes.runtime.progress import progress_bar, progress_wanted
+from assyst_nodes.stages.filter import AspectFilter, DistanceFilter
+from assyst_nodes.stages.perturb import RandomChoice, Rattle, Stretch
+from assyst_nodes.stages.relax import FullRelax, VolumeRelax
+from assyst_nodes.stages.sample import Formulas
 
 GROUPS = [1, 2, 6, 10, 25, 47, 123, 191, 221]
 PERTURBATIONS = [

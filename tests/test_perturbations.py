@@ -31,7 +31,9 @@ from assyst_nodes.lineage import (
     parent_of,
     update_uuid,
 )
-from assyst_nodes.perturbations import (
+from assyst_nodes.random import MAX_SEED, derive_seed
+from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.perturb import (
     CannotApply,
     ElementScaledRattle,
     FunctionPerturbation,
@@ -43,8 +45,6 @@ from assyst_nodes.perturbations import (
     as_perturbation,
     perturb,
 )
-from assyst_nodes.random import MAX_SEED, derive_seed
-from assyst_nodes.reports import StageReport
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -645,9 +645,9 @@ def test_random_choice_mixture_is_not_skewed_by_a_filter_rejecting_one_branch() 
 
 def test_distance_filter_rejections_are_retried() -> None:
     try:
-        from assyst_nodes.filters import DistanceFilter
+        from assyst_nodes.stages.filter import DistanceFilter
     except ImportError:  # the filters module is developed in parallel
-        pytest.skip("assyst_nodes.filters.DistanceFilter is not available")
+        pytest.skip("assyst_nodes.stages.filter.DistanceFilter is not available")
     keep = DistanceFilter({"Cu": 1.1})
     report = StageReport()
     outputs = perturb(small_cells(5), Rattle(0.4), filters=keep, retries=50, rng=2, report=report)

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assyst_nodes.calculators import EMT
-from assyst_nodes.filters import AspectFilter, DistanceFilter
 from assyst_nodes.lineage import LINEAGE, SEED, STEP, UUID, chain, index_by_uuid
-from assyst_nodes.perturbations import RandomChoice, Rattle, Stretch
 from assyst_nodes.pipeline import PipelineResult, combine, run_pipeline
-from assyst_nodes.relaxations import FullRelax, VolumeRelax
+from assyst_nodes.stages.filter import AspectFilter, DistanceFilter
+from assyst_nodes.stages.perturb import RandomChoice, Rattle, Stretch
+from assyst_nodes.stages.relax import FullRelax, VolumeRelax
 
 TINY = {
     "elements": ("Cu", "Ag"),

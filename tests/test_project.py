@@ -21,7 +21,6 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from assyst_nodes.crystals import Formulas, sample
 from assyst_nodes.lineage import LINEAGE, UUID
 from assyst_nodes.project import (
     AssystRelax,
@@ -36,8 +35,9 @@ from assyst_nodes.project import (
     structures,
 )
 from assyst_nodes.project.jobs import JobInput
-from assyst_nodes.relaxations import VolumeRelax, relax
 from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.relax import VolumeRelax, relax
+from assyst_nodes.stages.sample import Formulas, sample
 
 pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
 
@@ -46,8 +46,8 @@ RELAX = VolumeRelax(max_steps=5)
 # The same tiny stages as plain code, for this process and for subprocesses.
 STAGES = textwrap.dedent(
     """
-    from assyst_nodes.crystals import Formulas, sample
-    from assyst_nodes.relaxations import VolumeRelax, relax
+    from assyst_nodes.stages.sample import Formulas, sample
+    from assyst_nodes.stages.relax import VolumeRelax, relax
     from assyst_nodes.reports import StageReport
 
     RELAX = VolumeRelax(max_steps=5)

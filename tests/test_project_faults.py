@@ -547,7 +547,7 @@ def test_a_failing_calculator_in_a_project_run_finishes_the_job_and_stores_the_f
 ) -> None:
     from assyst_nodes.calculators import ImportedCalculator
     from assyst_nodes.nodes import stages
-    from assyst_nodes.relaxations import VolumeRelax
+    from assyst_nodes.stages.relax import VolumeRelax
 
     folder = tmp_path / "project"
     recorder = ProjectRecorder(folder)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from assyst_nodes.crystals import Formulas
 from assyst_nodes.nodes import stages
 from assyst_nodes.nodes.recording import Recorder
 from assyst_nodes.project import ProjectRecorder, open_project, rerun, structures
-from assyst_nodes.relaxations import VolumeRelax
+from assyst_nodes.stages.relax import VolumeRelax
+from assyst_nodes.stages.sample import Formulas
 
 pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
 

@@ -19,7 +19,7 @@ from assyst_nodes.calculators import EMT, ImportedCalculator
 from assyst_nodes.lineage import UUID, update_uuid
 from assyst_nodes.nodes import stages
 from assyst_nodes.project import ProjectRecorder, open_project, structure_frame
-from assyst_nodes.relaxations import VolumeRelax
+from assyst_nodes.stages.relax import VolumeRelax
 
 pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
 
@@ -180,7 +180,7 @@ def test_structures_lost_to_their_workers_are_the_only_ones_computed_again(
 
 def _sampled(recorder: Any = None, **changes: Any) -> tuple[list[Atoms], Any]:
     """Cu-Ag crystals of up to 3 atoms (seed 3), 10 of them unless ``changes`` say otherwise."""
-    from assyst_nodes.crystals import Formulas
+    from assyst_nodes.stages.sample import Formulas
 
     kwargs: dict[str, Any] = {
         "formulas": Formulas.range(("Cu", "Ag"), 0, 4), "spacegroups": list(range(1, 231)),
@@ -211,7 +211,7 @@ def test_a_grown_sample_draws_only_the_new_grid_points(tmp_path: Path) -> None:
     assert [d.label for d in report.drops] == [d.label for d in fresh_report.drops]
     # more compositions (4 atoms) and parallel workers: the points drawn before are still
     # read, not drawn, and the result is that of a fresh run
-    from assyst_nodes.crystals import Formulas
+    from assyst_nodes.stages.sample import Formulas
 
     four = Formulas.range(("Cu", "Ag"), 0, 5)
     wider, report = _sampled(recorder, formulas=four, max_atoms=4, max_structures=20, workers=2)

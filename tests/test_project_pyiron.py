@@ -24,11 +24,8 @@ from stand_ins import cubes as cube_cells
 from stand_ins import shifted
 
 from assyst_nodes.calculators import EMT
-from assyst_nodes.crystals import Formulas
-from assyst_nodes.filters import DistanceFilter
 from assyst_nodes.lineage import UUID, update_uuid
 from assyst_nodes.nodes import stages
-from assyst_nodes.perturbations import Rattle
 from assyst_nodes.project import (
     AssystSample,
     ProjectRecorder,
@@ -41,8 +38,11 @@ from assyst_nodes.project import (
 )
 from assyst_nodes.project.database import BoundProject
 from assyst_nodes.project.index import Index
-from assyst_nodes.relaxations import VolumeRelax
 from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.filter import DistanceFilter
+from assyst_nodes.stages.perturb import Rattle
+from assyst_nodes.stages.relax import VolumeRelax
+from assyst_nodes.stages.sample import Formulas
 
 pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
 
@@ -135,7 +135,7 @@ def test_a_plain_pyiron_project_of_the_users_configuration_sees_the_jobs(
         env |= {"PYIRONSQLFILE": str(tmp_path / "central.db"), "PYIRONSQLTYPE": "SQLite"}
     record = f"""
         from assyst_nodes.project import ProjectRecorder, open_project
-        from assyst_nodes.crystals import Formulas
+        from assyst_nodes.stages.sample import Formulas
         from assyst_nodes.nodes import stages
         recorder = ProjectRecorder({str(tmp_path / "proj")!r}, pipeline="run")
         stages.sample(Formulas.range(("Cu",), 1, 2), spacegroups=[225], max_atoms=1,

@@ -12,13 +12,14 @@ import pytest
 from ase import Atoms
 from stand_ins import cubes
 
-from assyst_nodes import pipeline, relaxations
+from assyst_nodes import pipeline
 from assyst_nodes.calculators import EMT
-from assyst_nodes.filters import DistanceFilter
 from assyst_nodes.lineage import LINEAGE, STEP, UUID
 from assyst_nodes.nodes import stages
-from assyst_nodes.perturbations import Rattle
 from assyst_nodes.project import AssystLabel, ProjectRecorder, open_project
+from assyst_nodes.stages import label as labelling
+from assyst_nodes.stages.filter import DistanceFilter
+from assyst_nodes.stages.perturb import Rattle
 
 pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
 
@@ -70,8 +71,8 @@ def test_a_rerun_of_perturb_filter_label_and_combine_reuses_every_job(
 
     with monkeypatch.context() as patched:  # undone at its end (not the database settings)
         for module, name in [
-            (stages, "core_perturb"), (stages, "core_filter"), (relaxations, "label"),
-            (relaxations, "relax"), (pipeline, "combine"),
+            (stages, "core_perturb"), (stages, "core_filter"), (labelling, "label"),
+            (labelling, "relax"), (pipeline, "combine"),
         ]:  # fmt: skip
             patched.setattr(module, name, _never)
         second = chain(ProjectRecorder(folder), crystals)  # a new recorder, as a new run makes
@@ -97,7 +98,7 @@ def test_an_assyst_label_job_stores_the_labels_and_pyirons_load_reads_them_back(
     job.input.calculator = EMT()
     job.input.structures = crystals  # stored in the job itself
     job.run()
-    direct = relaxations.label(crystals, EMT())
+    direct = labelling.label(crystals, EMT())
 
     loaded = pr.load("labels")  # pyiron's own load, by name and by id
     assert loaded.job_id == job.job_id and loaded.status == "finished"

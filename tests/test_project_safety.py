@@ -25,7 +25,6 @@ from stand_ins import cubes, shifted
 
 from assyst_nodes import nodes
 from assyst_nodes.calculators import EMT
-from assyst_nodes.crystals import Formulas
 from assyst_nodes.lineage import UUID
 from assyst_nodes.nodes import stages
 from assyst_nodes.project import (
@@ -40,7 +39,8 @@ from assyst_nodes.project import (
     structures,
 )
 from assyst_nodes.project.database import DB_FILE
-from assyst_nodes.relaxations import VolumeRelax
+from assyst_nodes.stages.relax import VolumeRelax
+from assyst_nodes.stages.sample import Formulas
 
 pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
 
@@ -223,8 +223,8 @@ def test_an_embedded_project_opens_on_its_database_whatever_the_environment_says
     code = f"""
         from assyst_nodes.nodes import stages
         from assyst_nodes.project import ProjectRecorder, open_project, structure_frame
-        from assyst_nodes.crystals import Formulas
-        from assyst_nodes.relaxations import VolumeRelax
+        from assyst_nodes.stages.sample import Formulas
+        from assyst_nodes.stages.relax import VolumeRelax
         from assyst_nodes.calculators import EMT
         pr = open_project({str(folder)!r})
         print(pr.database_kind, sorted(pr.job_table()["job"]), len(structure_frame(pr)))

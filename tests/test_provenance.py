@@ -12,12 +12,12 @@ from stand_ins import cubes
 
 from assyst_nodes import provenance
 from assyst_nodes.calculators import EMT, ImportedCalculator
-from assyst_nodes.crystals import Formulas
 from assyst_nodes.lineage import UUID
 from assyst_nodes.nodes import stages
-from assyst_nodes.perturbations import Rattle
 from assyst_nodes.project import ProjectRecorder, open_project, rerun, structure_frame
-from assyst_nodes.relaxations import VolumeRelax
+from assyst_nodes.stages.perturb import Rattle
+from assyst_nodes.stages.relax import VolumeRelax
+from assyst_nodes.stages.sample import Formulas
 
 pytestmark = pytest.mark.usefixtures("pyiron_database")  # SQLite and PostgreSQL
 

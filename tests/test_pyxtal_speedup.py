@@ -9,9 +9,9 @@ import pyxtal.operations
 import pyxtal.symmetry
 from pyxtal.tolerance import Tol_matrix
 
-from assyst_nodes import pyxtal_speedup
-from assyst_nodes.crystals import Formulas, sample
 from assyst_nodes.lineage import UUID
+from assyst_nodes.stages import pyxtal_speedup
+from assyst_nodes.stages.sample import Formulas, sample
 
 
 def crystals(seed: int) -> list[tuple[str, bytes, bytes, list[str]]]:

@@ -11,10 +11,10 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT as AseEMT
 
-from assyst_nodes.crystals import Formulas, sample
-from assyst_nodes.filters import DistanceFilter
 from assyst_nodes.lineage import RELAX_CONVERGED
-from assyst_nodes.relaxations import (
+from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.filter import DistanceFilter
+from assyst_nodes.stages.relax import (
     REFERENCE_OPTIMIZER,
     CellRelax,
     FullRelax,
@@ -23,7 +23,7 @@ from assyst_nodes.relaxations import (
     VolumeRelax,
     relax,
 )
-from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.sample import Formulas, sample
 
 CLASSES = [Relax, CellRelax, VolumeRelax, SymmetryRelax, FullRelax]
 

@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assyst_nodes.calculators import EMT, Morse
-from assyst_nodes.crystals import detect_spacegroup
 from assyst_nodes.lineage import LINEAGE, RELAX_CONVERGED, SEED, STEP, UUID, update_uuid
-from assyst_nodes.relaxations import (
+from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.relax import (
     CellRelax,
     FullRelax,
     Relax,
@@ -27,7 +27,7 @@ from assyst_nodes.relaxations import (
     VolumeRelax,
     relax,
 )
-from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.sample import detect_spacegroup
 
 CLASSES = [Relax, CellRelax, VolumeRelax, SymmetryRelax, FullRelax]
 
@@ -283,7 +283,7 @@ def test_bad_arguments_are_named() -> None:
 
 
 def test_automatic_chunks_balance_over_workers_and_keep_the_order() -> None:
-    from assyst_nodes.fanout import auto_chunksize, map_chunks
+    from assyst_nodes.runtime.fanout import auto_chunksize, map_chunks
 
     assert auto_chunksize(30, 2, None) == 1  # local pools: about 16 chunks per worker
     assert auto_chunksize(3, 8, None) == 1
@@ -303,7 +303,7 @@ def _double_all(chunk: list[int]) -> list[int]:
 
 
 def test_labelling_does_not_count_its_parents_unconverged_relaxations() -> None:
-    from assyst_nodes.relaxations import label
+    from assyst_nodes.stages.label import label
 
     parent = cu3ag()
     parent.info[RELAX_CONVERGED] = False  # as left by an unconverged relaxation
@@ -314,7 +314,7 @@ def test_labelling_does_not_count_its_parents_unconverged_relaxations() -> None:
 
 
 def test_labels_with_two_workers_are_the_labels_of_one() -> None:
-    from assyst_nodes.relaxations import label
+    from assyst_nodes.stages.label import label
 
     structures = [cu3ag(a=3.8 + 0.05 * k, strain=0.02 * k, rattle=0.05) for k in range(6)]
     one_report, two_report = StageReport(), StageReport()

@@ -10,10 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assyst_nodes.calculators import EMT, ImportedCalculator, LennardJones
-from assyst_nodes.filters import AspectFilter, DistanceFilter
-from assyst_nodes.pipeline import DEFAULT_FILTER, DEFAULT_PERTURBATIONS
-from assyst_nodes.relaxations import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
-from assyst_nodes.run_settings import (
+from assyst_nodes.cli.settings import (
     RUN_KEYS,
     RunSettings,
     default_radii,
@@ -21,6 +18,9 @@ from assyst_nodes.run_settings import (
     parse_spacegroups,
     read_settings_file,
 )
+from assyst_nodes.pipeline import DEFAULT_FILTER, DEFAULT_PERTURBATIONS
+from assyst_nodes.stages.filter import AspectFilter, DistanceFilter
+from assyst_nodes.stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 
 finite = st.floats(min_value=0.001, max_value=50.0, allow_nan=False)
 strain = st.just(0.0) | st.floats(min_value=0.001, max_value=0.3)  # hydro + 2 * shear < 1

@@ -1,5 +1,6 @@
-"""One pool of local workers for all stages of a run (:func:`assyst_nodes.fanout.shared_workers`):
-calculators are built once per worker process per run, not once per stage, and a pool whose
+"""One pool of local workers for all stages of a run
+(:func:`assyst_nodes.runtime.fanout.shared_workers`): calculators are built once per worker process
+per run, not once per stage, and a pool whose
 process died is replaced at the next stage."""
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import psutil
 from ase.build import bulk
 
 from assyst_nodes.calculators import EMT, get_calculator
-from assyst_nodes.fanout import map_chunks, shared_workers
-from assyst_nodes.relaxations import FullRelax, VolumeRelax, relax
 from assyst_nodes.reports import Drop
+from assyst_nodes.runtime.fanout import map_chunks, shared_workers
+from assyst_nodes.stages.relax import FullRelax, VolumeRelax, relax
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def test_a_pool_whose_worker_died_is_replaced_at_the_next_stage(tmp_path: Path) 
 
 WARM = """
 import sys, threading
-from assyst_nodes.fanout import map_chunks, shared_workers, start_method, warm_workers
+from assyst_nodes.runtime.fanout import map_chunks, shared_workers, start_method, warm_workers
 
 
 def imported(names, chunk):
@@ -111,7 +112,7 @@ def imported(names, chunk):
 
 
 if __name__ == "__main__":
-    names = ["json.tool", "assyst_nodes.relaxations", "no_such_module_here"]
+    names = ["json.tool", "assyst_nodes.stages.relax", "no_such_module_here"]
     assert "json.tool" not in sys.modules
     print("STARTED", warm_workers(["json.tool", "no_such_module_here"]))
     print("AGAIN", warm_workers(["csv"]))  # the server runs: its modules cannot change
@@ -138,5 +139,5 @@ def test_warm_workers_start_with_the_modules_imported(tmp_path: Path) -> None:
     assert lines["STARTED"] == "True" and lines["AGAIN"] == "False"
     assert lines["METHOD"] == "forkserver"
     # the workers came with the modules (a missing one is left out); this process has none
-    assert lines["WORKERS"] == "['assyst_nodes.relaxations', 'json.tool']"
+    assert lines["WORKERS"] == "['assyst_nodes.stages.relax', 'json.tool']"
     assert lines["HERE"] == "False"

@@ -24,11 +24,11 @@ from services import require_slurm
 
 from assyst_nodes import nodes
 from assyst_nodes.calculators import ImportedCalculator
-from assyst_nodes.executors import Slurm, executor_config
 from assyst_nodes.lineage import UUID, update_uuid
 from assyst_nodes.nodes import stages
 from assyst_nodes.project import ProjectRecorder, open_project
-from assyst_nodes.relaxations import VolumeRelax
+from assyst_nodes.runtime.executors import Slurm, executor_config
+from assyst_nodes.stages.relax import VolumeRelax
 
 SERVICES = Path(__file__).resolve().parents[1] / ".ci" / "services.sh"
 

@@ -98,7 +98,7 @@ def test_json_values_stay_plain_constants_and_other_values_a_readable_python_val
     assert elements.recipe.constant == ["Cu", "Ag"]
     settings = source_of(wf, "a", "volume_relax")
     text = settings.recipe.nodes["text"].constant
-    assert text == f"assyst_nodes.relaxations.VolumeRelax: {nodes.VolumeRelax(9)!r}"
+    assert text == f"assyst_nodes.stages.relax.VolumeRelax: {nodes.VolumeRelax(9)!r}"
     pickled = settings.recipe.nodes["pickled"].constant
     assert pickle.loads(base64.b64decode(pickled)) == nodes.VolumeRelax(9)
     # the recipe is JSON all the way down and runs again from its JSON

@@ -20,9 +20,9 @@ see :mod:`assyst_nodes.nodes.constants`, installed on import).
 """
 
 from ..calculators import EMT, ImportedCalculator, LennardJones, Morse
-from ..crystals import Formulas
-from ..executors import LocalProcesses, Slurm
-from ..filters import (
+from ..reports import StageReport
+from ..runtime.executors import LocalProcesses, Slurm
+from ..stages.filter import (
     AndFilter,
     AspectFilter,
     DistanceFilter,
@@ -32,9 +32,10 @@ from ..filters import (
     OrFilter,
     VolumeFilter,
 )
-from ..perturbations import ElementScaledRattle, RandomChoice, Rattle, Series, Stretch
-from ..relaxations import CellRelax, FullRelax, Relax, SinglePoint, SymmetryRelax, VolumeRelax
-from ..reports import StageReport
+from ..stages.label import SinglePoint
+from ..stages.perturb import ElementScaledRattle, RandomChoice, Rattle, Series, Stretch
+from ..stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
+from ..stages.sample import Formulas
 from .configs import (
     CONFIG_CLASSES,
     assyst_filters,

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import flowrep as fr
 
-from .. import relaxations
 from ..calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
-from ..crystals import Formulas
 from ..defaults import CALCULATOR, MAX_ASPECT, PERTURBATIONS, RADII, canonical_filter
-from ..executors import LocalProcesses, Slurm
-from ..filters import (
+from ..runtime.executors import LocalProcesses, Slurm
+from ..stages import relax as relaxations
+from ..stages.filter import (
     AndFilter,
     AspectFilter,
     DistanceFilter,
@@ -28,7 +27,8 @@ from ..filters import (
     VolumeFilter,
     distance_filter_of,
 )
-from ..perturbations import (
+from ..stages.label import SinglePoint
+from ..stages.perturb import (
     ElementScaledRattle,
     Perturbation,
     RandomChoice,
@@ -37,7 +37,8 @@ from ..perturbations import (
     Stretch,
     as_perturbation,
 )
-from ..relaxations import CellRelax, FullRelax, Relax, SinglePoint, SymmetryRelax, VolumeRelax
+from ..stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
+from ..stages.sample import Formulas
 from .executors import ExecutorLike
 
 RADII_PAIRS: tuple[tuple[str, float], ...] = tuple(sorted(RADII.items()))
@@ -154,7 +155,7 @@ def with_calculator(
     default: CalculatorConfig | None = None,
 ) -> Relax | None:
     """``settings`` relaxing with ``calculator`` (see
-    :func:`assyst_nodes.relaxations.with_calculator`): ``None`` keeps the settings' own, a
+    :func:`assyst_nodes.stages.relax.with_calculator`): ``None`` keeps the settings' own, a
     different one given both ways is a ``ValueError`` naming both, ``default`` serves settings
     that name none. ``settings=None`` (a skipped relaxation) stays ``None``."""
     if settings is None:

@@ -1,8 +1,9 @@
 """Executors for fanning a stage out: local processes, executorlib, SLURM or flux.
 
 A stage node takes ``executor: ExecutorConfig | ExecutorInstructions | Executor | None``.
-A config (:mod:`assyst_nodes.executors`: ``LocalProcesses``, ``Slurm`` with its resources) or
-instructions (a class plus its arguments) are what a graph should hold: they pickle, so the node
+A config (:mod:`assyst_nodes.runtime.executors`: ``LocalProcesses``, ``Slurm`` with its
+resources) or instructions (a class plus its arguments) are what a graph should hold: they pickle,
+so the node
 itself can still be sent to another process, and the executor is built where the stage runs and
 shut down after it. A live executor is used as given and left open. Examples::
 
@@ -26,8 +27,8 @@ from contextlib import contextmanager
 
 from pyiron_workflow import ExecutorInstructions
 
-from ..executors import ExecutorConfig
-from ..fanout import check_workers
+from ..runtime.executors import ExecutorConfig
+from ..runtime.fanout import check_workers
 
 __all__ = ["ExecutorLike", "fan_out_options", "local_processes", "open_executor", "single_node"]
 
@@ -74,7 +75,7 @@ def open_executor(executor: ExecutorLike) -> Iterator[Executor | None]:
         return
     if not isinstance(executor, ExecutorInstructions):
         raise TypeError(
-            "executor must be an assyst_nodes.executors config (LocalProcesses(4), "
+            "executor must be an assyst_nodes.runtime.executors config (LocalProcesses(4), "
             "Slurm('partition', ...)), pyiron_workflow.ExecutorInstructions (e.g. "
             "assyst_nodes.nodes.local_processes(4)), a concurrent.futures.Executor or None, "
             f"got {executor!r}"

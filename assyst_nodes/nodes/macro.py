@@ -13,11 +13,11 @@ from ase import Atoms
 
 from .. import defaults
 from ..calculators import CalculatorConfig
-from ..crystals import Formulas
-from ..filters import DistanceFilter, FilterBase
-from ..perturbations import Perturbation
-from ..relaxations import Relax
 from ..reports import StageReport
+from ..stages.filter import DistanceFilter, FilterBase
+from ..stages.perturb import Perturbation
+from ..stages.relax import Relax
+from ..stages.sample import Formulas
 from .configs import (
     RADII_PAIRS,
     assyst_filters,

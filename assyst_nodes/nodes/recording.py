@@ -30,7 +30,7 @@ class Recorder(Protocol):
     reloaded; a reloaded result must equal the computed one.
 
     The computes of the per-structure stages (``relax``, ``label``) also take a keyword
-    ``cache`` (an :class:`~assyst_nodes.relaxations.OutcomeCache`): a recorder that keeps
+    ``cache`` (an :class:`~assyst_nodes.stages.relax.OutcomeCache`): a recorder that keeps
     per-structure outcomes passes one, so only what it does not hold is computed.
     """
 

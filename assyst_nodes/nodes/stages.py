@@ -18,17 +18,20 @@ import pandas as pd
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from .. import crystals, pipeline, relaxations
+from .. import pipeline
 from ..calculators import EMT, CalculatorConfig
-from ..crystals import Formulas
-from ..deadline import check_time_limit
-from ..extxyz import write_extxyz
-from ..filters import DistanceFilter, FilterBase
-from ..filters import filter as core_filter
-from ..perturbations import Perturbation
-from ..perturbations import perturb as core_perturb
-from ..relaxations import OutcomeCache, Relax, VolumeRelax
+from ..io.extxyz import write_extxyz
 from ..reports import StageReport
+from ..runtime.deadline import check_time_limit
+from ..stages import label as labelling
+from ..stages import relax as relaxations
+from ..stages import sample as crystals
+from ..stages.filter import DistanceFilter, FilterBase
+from ..stages.filter import filter as core_filter
+from ..stages.perturb import Perturbation
+from ..stages.perturb import perturb as core_perturb
+from ..stages.relax import OutcomeCache, Relax, VolumeRelax
+from ..stages.sample import Formulas
 from ..validation import structure_list
 from .executors import ExecutorLike, fan_out_options, open_executor
 from .recording import Recorder, recorded
@@ -67,7 +70,8 @@ def sample(
     recorder: Recorder | None = None,
     time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport]:
-    """Random symmetric crystals over formulas x groups (see :func:`assyst_nodes.crystals.sample`).
+    """Random symmetric crystals over formulas x groups (see
+    :func:`assyst_nodes.stages.sample.sample`).
 
     ``tolerance``: pyxtal prototype name or element radii (Å); ``seed``: base seed; the output
     is the same for any ``workers``/``executor``. ``recorder``: e.g. a project to store the run
@@ -93,7 +97,7 @@ def sample(
 
 
 def _sample_arguments(settings: dict[str, Any], workers: int) -> None:
-    """Check the arguments of :func:`assyst_nodes.crystals.sample`; nothing is drawn."""
+    """Check the arguments of :func:`assyst_nodes.stages.sample.sample`; nothing is drawn."""
     kwargs = dict(settings)
     kwargs["rng"] = kwargs.pop("seed")
     crystals.sample(**kwargs, workers=workers)  # checks eagerly, draws only when iterated
@@ -154,7 +158,7 @@ def relax(
     recorder: Recorder | None = None,
     time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport]:
-    """Minimise each structure with ``settings`` (see :func:`assyst_nodes.relaxations.relax`);
+    """Minimise each structure with ``settings`` (see :func:`assyst_nodes.stages.relax.relax`);
     ``time_limit``: wall time (s) per structure (``None``: no limit)."""
     structures = structure_list(structures)  # before a recorder makes a job
     if recorder is not None:
@@ -219,7 +223,7 @@ def label(
     ``time_limit``: wall time (s) per structure (``None``: no limit)."""
     structures = structure_list(structures)  # before a recorder makes a job
     compute = partial(
-        _fan_out, relaxations.label, structures, calculator, workers, executor, chunksize, progress,
+        _fan_out, labelling.label, structures, calculator, workers, executor, chunksize, progress,
         time_limit,
     )
     settings = _with_time_limit({"calculator": calculator}, time_limit)
@@ -403,7 +407,7 @@ def report_table(reports: list[StageReport]) -> pd.DataFrame:
 @fr.atomic("path")
 def export(structures: list[Atoms], path: str = "training_set.extxyz") -> str:
     """Write ``structures`` to ``path`` (extended XYZ: cell, pbc, energy, forces, stress and the
-    provenance keys; see :func:`assyst_nodes.extxyz.extxyz_ready`) and return its absolute
+    provenance keys; see :func:`assyst_nodes.io.extxyz.extxyz_ready`) and return its absolute
     path. The folder must exist."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):

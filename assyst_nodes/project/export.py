@@ -12,8 +12,7 @@ import h5py
 import pandas as pd
 from ase import Atoms
 
-from assyst_nodes.extxyz import write_extxyz
-
+from ..io.extxyz import write_extxyz
 from .queries import structure_frame
 from .store import structure_table, write_structures
 

@@ -1,7 +1,7 @@
 """Per-structure outcomes of the relax and label stages kept in a project, so no structure is
 computed twice for the same stage and settings.
 
-:class:`ProjectOutcomes` is the :class:`~assyst_nodes.relaxations.OutcomeCache` a
+:class:`ProjectOutcomes` is the :class:`~assyst_nodes.stages.relax.OutcomeCache` a
 :class:`~assyst_nodes.project.recorder.ProjectRecorder` hands to these stages. For each input
 structure (by uuid) it gives, in this order:
 
@@ -17,7 +17,7 @@ job's ``partial`` group at once (:func:`~assyst_nodes.project.layout.append_part
 killed half-way resumes at the structure. Structures without a uuid are always computed.
 
 :class:`SampledPoints` does the same for the grid points of the sample stage
-(a :class:`~assyst_nodes.crystals.PointCache`): a point drawn by any finished sample job of the
+(a :class:`~assyst_nodes.stages.sample.PointCache`): a point drawn by any finished sample job of the
 same seed, dimension and tolerance (its settings key leaves out formulas, groups, cap, order and
 time limit, which do not change a point's crystal) is read, not drawn again, so a run with a
 higher ``max_structures`` or more formulas draws only the new points. Points that ran out of
@@ -35,9 +35,9 @@ from typing import Any
 from ase import Atoms
 
 from assyst_nodes.lineage import RNG_SEED, UUID, parent_of
-from assyst_nodes.relaxations import Outcome
 from assyst_nodes.reports import RETRYABLE_REASONS, Drop
 
+from ..stages.relax import Outcome
 from .index import Index
 from .layout import STRUCTURES, USABLE_STATUSES, DamagedJobError, append_partial, job_file
 from .store import read_structures
@@ -125,7 +125,7 @@ class ProjectOutcomes:
 
 
 class SampledPoints:
-    """The :class:`~assyst_nodes.crystals.PointCache` of a sample job (see the module
+    """The :class:`~assyst_nodes.stages.sample.PointCache` of a sample job (see the module
     docstring): ``folder``, ``key`` (the job's settings key) and ``usable`` (names of the
     folder's usable jobs in the job table)."""
 

@@ -54,10 +54,10 @@ from typing import Any
 from ase import Atoms
 
 from assyst_nodes.lineage import UUID, geometry_digest
-from assyst_nodes.relaxations import Outcome
 from assyst_nodes.reports import RETRYABLE_REASONS, StageReport
 
 from ..provenance import computed_with
+from ..stages.relax import Outcome
 from .database import (
     BoundProject,
     ForeignJobError,

@@ -11,13 +11,7 @@ from ase import Atoms
 from assyst_nodes.reports import StageReport
 
 from .database import open_project, pyiron_lock
-from .jobs import (
-    USABLE_STATUSES,
-    AssystStage,
-    InputChangedError,
-    MissingInputError,
-    run_stage,
-)
+from .jobs import USABLE_STATUSES, AssystStage, InputChangedError, MissingInputError, run_stage
 from .layout import DamagedJobError
 from .recorder import ProjectRecorder, _discard, _locked, _row, job_name
 

@@ -47,7 +47,7 @@ def write_labelled_extxyz(
     (``REF_energy`` in eV, ``REF_forces`` in eV/Å per atom, ``REF_stress`` as the 3x3 tensor
     in eV/Å³, MACE's convention with the default prefix), not as ASE's calculator keys, so a
     fitting code never mixes them up with another potential's. Provenance keys stay (see
-    :func:`assyst_nodes.extxyz.extxyz_ready`). Returns the path and the number left out.
+    :func:`assyst_nodes.io.extxyz.extxyz_ready`). Returns the path and the number left out.
     """
     if not isinstance(prefix, str) or not prefix.isidentifier():
         raise ValueError(f"prefix must be a key prefix such as 'REF_', got {prefix!r}")

@@ -58,7 +58,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 
-from .lineage import (
+from ..lineage import (
     LINEAGE,
     PERTURBATION,
     RNG_SEED,
@@ -69,9 +69,9 @@ from .lineage import (
     make_root,
     update_uuid,
 )
-from .random import RngLike, derive_seed, resolve_seed, stream
-from .reports import StageReport
-from .validation import MIN_CELL_VOLUME, structure_list
+from ..random import RngLike, derive_seed, resolve_seed, stream
+from ..reports import StageReport
+from ..validation import MIN_CELL_VOLUME, structure_list
 
 __all__ = [
     "SUPERCELL_MIN_ATOMS",

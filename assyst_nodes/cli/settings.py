@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import defaults
-from .calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
-from .crystals import Formulas, sample
-from .defaults import canonical_filter, canonical_perturbations
-from .dft import GPAW
-from .executors import EXECUTOR_KINDS, ExecutorConfig, Slurm, executor_config
-from .filters import DistanceFilter, FilterBase
-from .mlip import SevenNet
-from .perturbations import PerturbationLike
-from .relaxations import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
-from .validation import check_real
+from .. import defaults
+from ..calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJones, Morse
+from ..calculators.dft import GPAW
+from ..calculators.mlip import SevenNet
+from ..defaults import canonical_filter, canonical_perturbations
+from ..runtime.executors import EXECUTOR_KINDS, ExecutorConfig, Slurm, executor_config
+from ..stages.filter import DistanceFilter, FilterBase
+from ..stages.perturb import PerturbationLike
+from ..stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
+from ..stages.sample import Formulas, sample
+from ..validation import check_real
 
 __all__ = [
     "BUILTIN_CALCULATORS",
@@ -194,7 +194,7 @@ class RunSettings:
       processes) or ``slurm`` (``workers`` SLURM jobs at a time in ``partition``, each with
       ``memory`` GB and ``wall_time`` s; ``None``: the partition's defaults); ``executors``
       overrides it per stage (keys ``sample``, ``relax``, ``label``), each a table with
-      ``kind`` (``local``, ``slurm``) and the options of :mod:`assyst_nodes.executors`
+      ``kind`` (``local``, ``slurm``) and the options of :mod:`assyst_nodes.runtime.executors`
       (``workers``, ``partition``, ``cores``, ``memory``, ``run_time``, ``resubmit``,
       ``pending_timeout``);
     - output: the ``project`` folder (unless ``no_project``) and its ``database`` (``auto``:

@@ -29,18 +29,12 @@ from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
 from ase.optimize.optimize import Optimizer
 
-from .calculators import EMT, CalculatorConfig, get_calculator
-from .deadline import TimeLimit, TimeLimitExceeded, WorkerDied
-from .fanout import check_resubmit, check_workers, map_chunks
-from .lineage import RELAX_CONVERGED, UUID, make_root, update_uuid
-from .reports import WORKER_LOST, Drop, StageReport
-from .validation import (
-    check_real,
-    periodic_cells,
-    refuse_keywords,
-    structure_list,
-    with_cells,
-)
+from ..calculators import EMT, CalculatorConfig, get_calculator
+from ..lineage import RELAX_CONVERGED, UUID, make_root, update_uuid
+from ..reports import WORKER_LOST, Drop, StageReport
+from ..runtime.deadline import TimeLimit, TimeLimitExceeded, WorkerDied
+from ..runtime.fanout import check_resubmit, check_workers, map_chunks
+from ..validation import check_real, periodic_cells, refuse_keywords, structure_list, with_cells
 
 __all__ = [
     "ALGORITHMS",
@@ -52,10 +46,8 @@ __all__ = [
     "OutcomeCache",
     "Relax",
     "RelaxationError",
-    "SinglePoint",
     "SymmetryRelax",
     "VolumeRelax",
-    "label",
     "relax",
     "with_calculator",
 ]
@@ -234,7 +226,7 @@ class Relax:
         ``SinglePointCalculator``; the input is not modified.
 
         A structure without a uuid gives a result that is its own ``seed`` with an empty
-        ``lineage`` (as in :func:`~assyst_nodes.perturbations.perturb`), so its chain resolves.
+        ``lineage`` (as in :func:`~assyst_nodes.stages.perturb.perturb`), so its chain resolves.
 
         Raises :class:`RelaxationError` when the engine raises or gives non-finite results.
         """
@@ -407,22 +399,6 @@ class FullRelax(Relax):
         return FrechetCellFilter(structure, scalar_pressure=self.scalar_pressure)
 
 
-@dataclass(frozen=True)
-class SinglePoint(Relax):
-    """Evaluate the calculator once (labelling): nothing moves; ``max_steps`` etc. are unused.
-
-    The result keeps the input's ``relax_converged`` (if any) instead of setting its own.
-    """
-
-    step_name: ClassVar[str] = "single_point"
-    optimises: ClassVar[bool] = False
-
-    def relax(self, structure: Atoms) -> Atoms:
-        structure.calc = self.calculator_for(structure)
-        structure.get_potential_energy()
-        return structure
-
-
 def _build_calculator(calculator: CalculatorConfig) -> None:
     """Build (and cache in this process) the calculator of ``calculator``."""
     get_calculator(calculator)
@@ -519,14 +495,15 @@ def relax(
     ``not_converged`` in ``report.flags``. A structure whose calculator raises or returns
     non-finite energy/forces is left out and recorded in ``report`` with the reason; the others
     go on. The inputs are never modified. ``workers > 1`` fans out over local processes in
-    chunks of ``chunksize`` structures (``None``: :func:`~assyst_nodes.fanout.auto_chunksize`);
-    pass an ``executor`` (e.g. ``executorlib.SingleNodeExecutor``) to use it instead. The
+    chunks of ``chunksize`` structures (``None``:
+    :func:`~assyst_nodes.runtime.fanout.auto_chunksize`); pass an ``executor`` (e.g.
+    ``executorlib.SingleNodeExecutor``) to use it instead. The
     results do not depend on either. ``progress`` shows a bar (default: only in terminals and
-    notebooks, see :mod:`assyst_nodes.progress`).
+    notebooks, see :mod:`assyst_nodes.runtime.progress`).
 
     ``time_limit``: wall time (s) one structure may take; one that takes longer is dropped
-    with reason ``time_limit`` (see :mod:`assyst_nodes.deadline` for how, and for what a hang
-    inside compiled code needs); ``None``: no limit.
+    with reason ``time_limit`` (see :mod:`assyst_nodes.runtime.deadline` for how, and for what a
+    hang inside compiled code needs); ``None``: no limit.
 
     ``resubmit``: times a chunk whose worker process or scheduler job was lost (died, was
     cancelled, ran out of wall time) is sent again; then its structures are dropped with reason
@@ -595,35 +572,3 @@ def relax(
             report.flag("reused", reused)
         report.seconds += time.perf_counter() - start
     return results
-
-
-def label(
-    structures: Iterable[Atoms],
-    calculator: CalculatorConfig | BaseCalculator = EMT(),
-    report: StageReport | None = None,
-    workers: int = 1,
-    executor: Executor | None = None,
-    chunksize: int | None = None,
-    progress: bool | None = None,
-    time_limit: float | None = None,
-    resubmit: int = 1,
-    cache: OutcomeCache | None = None,
-) -> list[Atoms]:
-    """Energy, forces and stress of each structure with ``calculator``, nothing moved.
-
-    Shorthand for ``relax(structures, SinglePoint(calculator=calculator), ...)``: each result
-    is a new structure (step ``single_point``, parent in its lineage) carrying a
-    ``SinglePointCalculator``; failures are dropped and reported as in :func:`relax`.
-    """
-    return relax(
-        structures,
-        SinglePoint(calculator=calculator),
-        report=report,
-        workers=workers,
-        executor=executor,
-        chunksize=chunksize,
-        progress=progress,
-        time_limit=time_limit,
-        resubmit=resubmit,
-        cache=cache,
-    )

@@ -84,7 +84,7 @@ finer chunks, so a few slow relaxations at the end of the list do not idle the o
 
 def auto_chunksize(n_items: int, workers: int, executor: Executor | None) -> int:
     """Chunk size for ``n_items`` over ``workers`` (an executor's own count if it tells,
-    :func:`~assyst_nodes.futures_internals.executor_workers`):
+    :func:`~assyst_nodes.runtime.futures_internals.executor_workers`):
     :data:`CHUNKS_PER_WORKER` chunks per worker with an executor (its ``chunks_per_worker``
     if it has one), else :data:`LOCAL_CHUNKS_PER_WORKER`."""
     per_worker = LOCAL_CHUNKS_PER_WORKER
@@ -183,10 +183,10 @@ def process_pool(workers: int, tasks: int | None = None) -> Iterator[ProcessPool
 
 
 STAGE_MODULES: tuple[str, ...] = (
-    "assyst_nodes.crystals",
-    "assyst_nodes.relaxations",
-    "assyst_nodes.perturbations",
-    "assyst_nodes.filters",
+    "assyst_nodes.stages.sample",
+    "assyst_nodes.stages.relax",
+    "assyst_nodes.stages.perturb",
+    "assyst_nodes.stages.filter",
 )
 """What the stages' chunks run (with ase, numpy, scipy, spglib and pyxtal under them)."""
 
@@ -348,7 +348,7 @@ def map_chunks(
     ``function`` must return one result per item of its chunk and, for processes or remote
     executors, be importable and take picklable arguments. ``executor`` wins over
     ``workers``; ``chunksize=None`` picks :func:`auto_chunksize`; ``progress`` shows a bar
-    over items (see :mod:`assyst_nodes.progress`).
+    over items (see :mod:`assyst_nodes.runtime.progress`).
 
     A chunk sent to a pool or executor that fails there (its worker died, its scheduler job was
     cancelled or ran out of wall time) is submitted again, up to ``resubmit`` times; after

@@ -27,7 +27,7 @@ calls run and again in every new child. A call that ran past its deadline never 
 result, even if the code swallowed the exception (pyxtal has bare ``except:`` clauses; the alarm
 repeats every :data:`REPEAT_SECONDS` until the call ends): a half-finished result is never
 used. Results of calls within the limit are the same in either mode (the child limits BLAS to
-one thread, as :func:`assyst_nodes.fanout.call_single_threaded` does). POSIX only (Linux,
+one thread, as :func:`assyst_nodes.runtime.fanout.call_single_threaded` does). POSIX only (Linux,
 macOS): elsewhere a limit raises ``NotImplementedError``.
 
 Own child processes, not ``pebble.ProcessPool`` (``benchmarks/deadline_pebble.py`` compares
@@ -189,7 +189,7 @@ def _call_with_alarm(seconds: float | None, function: Callable[..., R], args: tu
 # child processes for calls from other threads
 
 _CHILD_CODE = (
-    "import sys; from assyst_nodes.deadline import _child_main; "
+    "import sys; from assyst_nodes.runtime.deadline import _child_main; "
     "_child_main(int(sys.argv[1]), int(sys.argv[2]))"
 )
 
@@ -252,7 +252,11 @@ class _Child:
         from multiprocessing.connection import Connection
 
         mine, theirs = socket.socketpair()
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        import assyst_nodes
+
+        # the folder holding the package (never the package's own folder: its io/ would
+        # shadow the standard library's io in the child)
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(assyst_nodes.__file__)))
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             part for part in (package_root, env.get("PYTHONPATH", "")) if part

@@ -13,7 +13,7 @@ from the structure before), so a label depends only on the structure and the con
 the order of the structures or how they are chunked over workers.
 
 An SCF that does not converge within ``max_scf_iterations`` is never a label: the calculator
-raises :class:`~assyst_nodes.relaxations.RelaxationError` with reason ``scf_not_converged``
+raises :class:`~assyst_nodes.stages.relax.RelaxationError` with reason ``scf_not_converged``
 (:data:`SCF_NOT_CONVERGED`), and the stage drops and reports that structure alone.
 
 GPAW is an optional dependency, needing two Debian packages and a C++ build (about a minute)::
@@ -40,10 +40,10 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes, kpts2sizeandoffsets
 
-from .calculators import CalculatorConfig
-from .lineage import UUID
-from .relaxations import RelaxationError
-from .validation import check_real
+from ..lineage import UUID
+from ..stages.relax import RelaxationError
+from ..validation import check_real
+from . import CalculatorConfig
 
 __all__ = ["GPAW", "INSTALL_HINT", "SCF_NOT_CONVERGED", "GPAWCalculator"]
 
@@ -93,7 +93,7 @@ class GPAW(CalculatorConfig):
     than ``energy_tolerance`` (eV per valence electron, over the last 3 iterations), the
     density by less than ``density_tolerance`` (electrons per valence electron) and, if
     ``force_tolerance`` is given, the forces by less than it (eV/Å, checked last: forces cost
-    extra). Not converged: :class:`~assyst_nodes.relaxations.RelaxationError`, reason
+    extra). Not converged: :class:`~assyst_nodes.stages.relax.RelaxationError`, reason
     ``scf_not_converged``. Defaults are GPAW's tolerances.
 
     ``threads``: BLAS threads in one calculation (the stages run each worker on one thread;
@@ -266,7 +266,7 @@ class GPAWCalculator(Calculator):
     when asked for, from the same SCF. A new structure (any change of numbers, positions, cell
     or pbc) starts a new GPAW calculation from atomic densities. GPAW's
     ``ConvergenceError`` (``KohnShamConvergenceError`` when ``max_scf_iterations`` is reached)
-    becomes :class:`~assyst_nodes.relaxations.RelaxationError` with reason
+    becomes :class:`~assyst_nodes.stages.relax.RelaxationError` with reason
     ``scf_not_converged``; after any failure the next call starts afresh.
     """
 

@@ -33,9 +33,9 @@ from ase.geometry import minkowski_reduce
 from ase.neighborlist import neighbor_list as _ase_neighbor_list
 from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
 
-from .lineage import UUID
-from .reports import StageReport
-from .validation import refuse_keywords, structure_list
+from ..lineage import UUID
+from ..reports import StageReport
+from ..validation import refuse_keywords, structure_list
 
 __all__ = [
     "ASPECT_MEASURES",
@@ -57,7 +57,7 @@ __all__ = [
     "as_filter",
     "distance_filter_of",
 ]
-# ``filter`` itself is public (``from assyst_nodes.filters import filter``) but left out of
+# ``filter`` itself is public (``from assyst_nodes.stages.filter import filter``) but left out of
 # ``__all__`` so that a star import does not shadow the builtin by surprise.
 
 Predicate = Callable[[Atoms], bool]

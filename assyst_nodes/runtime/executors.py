@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..validation import check_real
 from .fanout import check_resubmit, check_workers, process_pool
-from .validation import check_real
 
 __all__ = ["EXECUTOR_KINDS", "ExecutorConfig", "LocalProcesses", "Slurm", "executor_config"]
 

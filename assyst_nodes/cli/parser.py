@@ -1,37 +1,24 @@
-"""The ``assyst-nodes`` command (also ``python -m assyst_nodes``).
-
-``assyst-nodes run`` runs the canonical ASSYST pipeline on the embedded default (Cu-Ag, ASE's
-EMT) into a project folder (an SQLite pyiron job table, one job per stage run, reused on rerun),
-prints a table of what each stage made and dropped, and writes the training set as extxyz.
-"""
+"""The parser of the ``assyst-nodes`` command: its subcommands, options and their defaults
+(from :class:`~assyst_nodes.cli.settings.RunSettings`, whose defaults come from
+:mod:`assyst_nodes.defaults`), and the parsed arguments as run settings."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .executors import EXECUTOR_KINDS
-from .run_settings import (
+from ..runtime.executors import EXECUTOR_KINDS
+from .settings import (
     BUILTIN_CALCULATORS,
     DATABASES,
-    EXECUTOR_STAGES,
     RELAXATIONS,
     RUN_KEYS,
     RunSettings,
     parse_spacegroups,
-    read_settings_file,
-    use_user_config,
 )
 
-if TYPE_CHECKING:
-    from .pipeline import PipelineResult
-
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "settings_of"]
 
 
 def _spacegroups(text: str) -> list[int]:
@@ -369,7 +356,7 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> RunSettings:
+def settings_of(args: argparse.Namespace) -> RunSettings:
     """The run settings of parsed arguments (``ValueError`` naming a bad one)."""
     values = {key: getattr(args, key) for key in RUN_KEYS}
     radii = values["radii"]
@@ -385,196 +372,3 @@ def _settings(args: argparse.Namespace) -> RunSettings:
     return RunSettings(**values)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code. The database connections a command opened
-    are closed when it is done (a PostgreSQL connection's watchdog thread would otherwise hold
-    the exit for pyiron's connection timeout, 60 s by default)."""
-    try:
-        return _main(argv)
-    finally:
-        database = sys.modules.get("assyst_nodes.project.database")
-        if database is not None:
-            database.close_connections()
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    """What :func:`main` does."""
-    args = build_parser().parse_args(argv)
-    verbose = getattr(args, "verbose", False)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
-    if not verbose:  # semantikon's unit table, built when pyiron_workflow is imported, makes pint
-        # warn about ambiguous QUDT unit symbols ("Parsing mcd yield multiple results")
-        logging.getLogger("pint.util").setLevel(logging.ERROR)
-    try:
-        if args.command == "jobs":
-            return _jobs(_existing_project(args.project, args.database))
-        if args.command == "history":
-            return _history(_existing_project(args.project, args.database), args.uuid)
-        if args.command == "export":
-            return _export(_existing_project(args.project, args.database), args)
-        if args.config is not None:
-            args = build_parser(read_settings_file(args.config)).parse_args(argv)
-        settings = _settings(args)
-        settings.check()
-        if args.write_config is not None:
-            print(f"settings written to {settings.write(args.write_config)}")
-            return 0
-    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as error:
-        message = error.args[0] if isinstance(error, KeyError) else error
-        print(f"assyst-nodes: error: {message}", file=sys.stderr)
-        return 2
-    _warm_workers(settings)
-    try:
-        result = _run(settings)
-    except (ValueError, TypeError, ImportError, PermissionError) as error:
-        print(f"assyst-nodes: error: {error}", file=sys.stderr)
-        return 2
-    print(result.table())
-    _write_outputs(settings, result)
-    return 0
-
-
-def _warm_workers(settings: RunSettings) -> None:
-    """With local worker processes, start the fork server now, importing the stages and the
-    calculators' heavy modules (torch for SevenNet) in the background while this process
-    imports pyiron: the workers then start with them (see
-    :func:`~assyst_nodes.fanout.warm_workers`)."""
-    from .executors import LocalProcesses
-    from .fanout import warm_workers
-
-    executors = [settings.executor_for(stage) for stage in (None, *EXECUTOR_STAGES)]
-    local = settings.workers > 1 and any(e is None for e in executors)
-    if not local and not any(
-        isinstance(e, LocalProcesses) and e.workers > 1 for e in executors
-    ):
-        return
-    configs = [settings.calculator_config(), settings.label_config()]
-    warm_workers(m for config in configs if config is not None for m in config.modules())
-
-
-def _existing_project(folder: str, database: str) -> Any:
-    """The pyiron project of ``folder`` in ``database`` (auto, user, embedded), if it holds
-    one; else ``FileNotFoundError`` naming it."""
-    from .project.database import database_kind, embedded_root, open_project
-
-    use = use_user_config(database)
-    hint = f"create one with assyst-nodes run --project {folder}"
-    if not Path(folder).is_dir():
-        raise FileNotFoundError(f"no project in {folder!r}: no such folder; {hint}")
-    if database_kind(use) == "embedded" and embedded_root(folder) is None:
-        raise FileNotFoundError(
-            f"no project in {folder!r} (no embedded pyiron.db in it or above it); {hint}"
-        )
-    project = open_project(folder, use)
-    if project.job_table(recursive=True).empty:
-        raise FileNotFoundError(
-            f"no jobs in {folder!r} (database: {project.database_kind}); {hint}"
-        )
-    return project
-
-
-def _jobs(project: Any) -> int:
-    """Print the job table of ``project`` (with its sub-projects)."""
-    import pandas as pd
-
-    table = project.job_table(recursive=True)
-    columns = [c for c in ("id", "status", "chemicalformula", "hamilton", "job", "project",
-                           "parentid", "masterid", "timestart", "totalcputime")
-               if c in table.columns]
-    with pd.option_context("display.width", 200, "display.max_rows", None):
-        print(table[columns].to_string(index=False))
-    return 0
-
-
-def _history(project: Any, uuid: str) -> int:
-    """Print the chain of structure ``uuid``: step, uuid, job id, formula, energy/atom (eV)."""
-    from .project import history
-
-    for link in history(project, uuid):
-        atoms = link.structure
-        calc = atoms.calc
-        energy = calc.results.get("energy") if calc is not None else None
-        per_atom = f"{energy / len(atoms):.4f} eV/atom" if energy is not None else "-"
-        print(f"{link.step!s:<48} {link.uuid}  job {link.job_id:<5} "
-              f"{atoms.get_chemical_formula():<10} {per_atom}")
-    return 0
-
-
-def _export(project: Any, args: argparse.Namespace) -> int:
-    """Write the stored structures of ``args.stage`` (and ``args.step``) to ``args.output``:
-    extxyz, a table, extxyz with labels under a prefix, or pacemaker's table."""
-    from .fitting import write_labelled_extxyz, write_pacemaker
-    from .project import export_extxyz, export_table, structures
-
-    output = args.output
-    found = structures(project, stage=args.stage or None, step=args.step)
-    left_out = 0
-    if args.pacemaker:
-        _, left_out = write_pacemaker(found, output, dict(args.reference_energy))
-    elif args.labels_prefix is not None:
-        _, left_out = write_labelled_extxyz(found, output, prefix=args.labels_prefix)
-    elif Path(output).suffix in {".xyz", ".extxyz"}:
-        export_extxyz(found, output)
-    else:
-        export_table(found, output)
-    unlabelled = f" ({left_out} without labels left out)" if left_out else ""
-    print(f"{len(found) - left_out} structures written to {output}{unlabelled}")
-    return 0
-
-
-def _run(settings: RunSettings) -> PipelineResult:
-    """The canonical run (:func:`~assyst_nodes.pipeline.run_pipeline`) with the settings,
-    every stage run recorded as a job in the settings' project (``no_project``: in memory)."""
-    from .pipeline import run_pipeline
-
-    recorder = None
-    if not settings.no_project:
-        from .project import ProjectRecorder
-
-        recorder = ProjectRecorder(
-            settings.project,
-            pipeline=f"assyst-nodes run (seed {settings.seed})",
-            use_user_config=use_user_config(settings.database),
-        )
-        recorder.project()  # a folder that cannot be used (its database, its rights) fails now
-    return run_pipeline(**settings.pipeline_arguments(), recorder=recorder)
-
-
-def _write_outputs(settings: RunSettings, result: PipelineResult) -> None:
-    """The training set (extxyz), the figures, and where the run is stored."""
-    from .extxyz import write_extxyz
-
-    folder = settings.output_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    if not settings.no_project:
-        from .project import open_project
-
-        project = open_project(settings.project, use_user_config(settings.database))
-        table = project.job_table()
-        counts = table["hamilton"].value_counts().to_dict()
-        jobs = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
-        print(
-            f"project {Path(settings.project).resolve()} ({project.database_kind} database): "
-            f"{len(table)} jobs ({jobs})"
-        )
-    path = write_extxyz(result.structures, folder / "training_set.extxyz")
-    print(f"training set ({len(result.structures)} structures) written to {path}")
-    if settings.label is not None:
-        from .fitting import write_labelled_extxyz
-
-        labelled = result.stages.get("labelled", [])
-        path, left_out = write_labelled_extxyz(labelled, folder / "training_set_labelled.extxyz")
-        print(
-            f"labels ({len(labelled) - left_out} structures, labels under REF_ keys; "
-            f"{len(result.structures) - len(labelled) + left_out} without a label) written to "
-            f"{path}"
-        )
-    if settings.figures:
-        from .plot import save_figures
-
-        written = save_figures(result.stages["combined"], folder / "figures", result.reports)
-        print(f"{len(written)} figures written to {folder / 'figures'}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

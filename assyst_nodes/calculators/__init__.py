@@ -16,7 +16,7 @@ from typing import Any
 
 from ase.calculators.calculator import BaseCalculator
 
-from .validation import check_real
+from ..validation import check_real
 
 __all__ = [
     "EMT",
@@ -42,7 +42,7 @@ class CalculatorConfig(ABC):
     def modules(self) -> tuple[str, ...]:
         """Modules whose import dominates :meth:`build` (seconds for torch-based potentials),
         which worker processes may import ahead of the work
-        (:func:`~assyst_nodes.fanout.warm_workers`); default: none."""
+        (:func:`~assyst_nodes.runtime.fanout.warm_workers`); default: none."""
         return ()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from .lineage import LINEAGE
+from ..lineage import LINEAGE
 
 __all__ = ["extxyz_ready", "write_extxyz"]
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from ase.calculators.calculator import BaseCalculator
 
-from .calculators import CalculatorConfig
+from . import CalculatorConfig
 
 __all__ = ["INSTALL_HINT", "SHIPPED_MODELS", "SevenNet", "available_devices"]
 
@@ -110,8 +110,8 @@ def _quiet_build() -> Iterator[None]:
 
     e3nn's code generation runs ``torch.fx`` with a disabled tqdm bar, which still starts tqdm's
     monitor thread; a second thread in the process would make
-    :func:`~assyst_nodes.fanout.process_pool` use a fork server instead of forking (every worker
-    would then import torch and sevenn again, seconds each)."""
+    :func:`~assyst_nodes.runtime.fanout.process_pool` use a fork server instead of forking
+    (every worker would then import torch and sevenn again, seconds each)."""
     import tqdm
 
     interval = tqdm.tqdm.monitor_interval
@@ -136,7 +136,7 @@ class SevenNet(CalculatorConfig):
     PyTorch CPU threads (intra-op) per process.
 
     :meth:`build` calls ``torch.set_num_threads(threads)``, which holds for the whole process
-    that builds it: in a worker process of :func:`~assyst_nodes.relaxations.relax` that is the
+    that builds it: in a worker process of :func:`~assyst_nodes.stages.relax.relax` that is the
     worker, so ``workers=2, threads=1`` uses two cores. Keep ``threads=1`` with local worker
     processes: they are forked, and a forked child that starts OpenMP threads after its parent
     ran OpenMP with several threads hangs (GNU OpenMP is not fork-safe); ``threads > 1`` is for

@@ -43,7 +43,7 @@ def _check(relied_on: tuple[tuple[type, str], ...] = _RELIED_ON) -> None:
         raise ImportError(
             f"assyst_nodes reads {', '.join(lacking)}, which this Python "
             f"({sys.version.split()[0]}) no longer sets; supported: Python {supported}; "
-            "update assyst_nodes/futures_internals.py for it"
+            "update assyst_nodes/runtime/futures_internals.py for it"
         )
 
 

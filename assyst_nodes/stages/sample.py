@@ -24,11 +24,7 @@ import spglib
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from . import pyxtal_speedup
-from .deadline import TimeLimit, TimeLimitExceeded
-from .fanout import Execution, check_resubmit, check_workers, in_order, process_pool, where
-from .futures_internals import executor_workers
-from .lineage import (
+from ..lineage import (
     REPEAT,
     REQUESTED_SPACEGROUP,
     RNG_SEED,
@@ -37,9 +33,13 @@ from .lineage import (
     geometry_digest,
     update_uuid,
 )
-from .progress import progress_bar
-from .random import RngLike, derive_seed, resolve_seed, stream
-from .reports import WORKER_LOST, Drop, StageReport
+from ..random import RngLike, derive_seed, resolve_seed, stream
+from ..reports import WORKER_LOST, Drop, StageReport
+from ..runtime.deadline import TimeLimit, TimeLimitExceeded
+from ..runtime.fanout import Execution, check_resubmit, check_workers, in_order, process_pool, where
+from ..runtime.futures_internals import executor_workers
+from ..runtime.progress import progress_bar
+from . import pyxtal_speedup
 
 __all__ = [
     "MAX_GROUP",
@@ -255,7 +255,7 @@ def _tolerance_matrix(
                 "or element radii (a number, a dict or a DistanceFilter)"
             )
         return Tol_matrix(prototype=tolerance)
-    from .filters import DistanceFilter
+    from .filter import DistanceFilter
 
     if not isinstance(tolerance, DistanceFilter):
         if not isinstance(tolerance, int | float | Mapping):
@@ -408,7 +408,7 @@ def sample(
       the report are the same as with one worker. ``progress`` shows a bar (default: only in
       terminals and notebooks).
     - ``time_limit``: wall time (s) pyxtal may take on one grid point (``None``: no limit); see
-      :mod:`assyst_nodes.deadline`.
+      :mod:`assyst_nodes.runtime.deadline`.
     - ``resubmit``: times a chunk of grid points whose worker or scheduler job was lost is
       sent again; then its points are skipped with reason ``worker_lost``.
     - ``cache``: grid points drawn before (e.g. stored in a project, see :class:`PointCache`)

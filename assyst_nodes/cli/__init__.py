@@ -1,0 +1,75 @@
+"""The ``assyst-nodes`` command (also ``python -m assyst_nodes``).
+
+``assyst-nodes run`` runs the canonical ASSYST pipeline on the embedded default (Cu-Ag, ASE's
+EMT) into a project folder (an SQLite pyiron job table, one job per stage run, reused on rerun),
+prints a table of what each stage made and dropped, and writes the training set as extxyz.
+:mod:`~assyst_nodes.cli.parser` holds the options, :mod:`~assyst_nodes.cli.settings` the run
+settings (command line or file) and :mod:`~assyst_nodes.cli.commands` what each command does.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import commands
+from .parser import build_parser, settings_of
+from .settings import read_settings_file
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code. The database connections a command opened
+    are closed when it is done (a PostgreSQL connection's watchdog thread would otherwise hold
+    the exit for pyiron's connection timeout, 60 s by default)."""
+    try:
+        return _main(argv)
+    finally:
+        database = sys.modules.get("assyst_nodes.project.database")
+        if database is not None:
+            database.close_connections()
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """What :func:`main` does."""
+    args = build_parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
+    if not verbose:  # semantikon's unit table, built when pyiron_workflow is imported, makes pint
+        # warn about ambiguous QUDT unit symbols ("Parsing mcd yield multiple results")
+        logging.getLogger("pint.util").setLevel(logging.ERROR)
+    try:
+        if args.command in {"jobs", "history", "export"}:
+            project = commands.existing_project(args.project, args.database)
+            if args.command == "jobs":
+                return commands.jobs(project)
+            if args.command == "history":
+                return commands.history(project, args.uuid)
+            return commands.export(project, args)
+        if args.config is not None:
+            args = build_parser(read_settings_file(args.config)).parse_args(argv)
+        settings = settings_of(args)
+        settings.check()
+        if args.write_config is not None:
+            print(f"settings written to {settings.write(args.write_config)}")
+            return 0
+    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as error:
+        message = error.args[0] if isinstance(error, KeyError) else error
+        print(f"assyst-nodes: error: {message}", file=sys.stderr)
+        return 2
+    commands.warm_workers(settings)
+    try:
+        result = commands.run(settings)
+    except (ValueError, TypeError, ImportError, PermissionError) as error:
+        print(f"assyst-nodes: error: {error}", file=sys.stderr)
+        return 2
+    print(result.table())
+    commands.write_outputs(settings, result)
+    return 0
+
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
