@@ -103,21 +103,22 @@ def canonical_perturbations(
 
     Parameters
     ----------
-    rattle : float
-        σ of the rattle (Å), default :data:`RATTLE`.
-    strain : tuple of float
+    rattle : float, default 0.1
+        Standard deviation σ (Å) of the rattle of every atom; default :data:`RATTLE`.
+    strain : tuple of float, default (0.05, 0.05)
         The small strain (hydrostatic, shear) under the rattle, fractions; default
         :data:`STRAIN`.
-    large_strain : tuple of float
-        The large (hydrostatic, shear) strain; the second perturbation draws either a large
-        volume change on the small shear or a large shear on the small volume change, with
-        equal chance. Default :data:`LARGE_STRAIN`.
-    supercells : bool
-        Whether one-atom cells are repeated to 8 atoms before they are rattled.
+    large_strain : tuple of float, default (0.8, 0.2)
+        The large (hydrostatic, shear) strain, fractions; the second perturbation draws either
+        a large volume change on the small shear or a large shear on the small volume change,
+        with equal chance. Default :data:`LARGE_STRAIN`.
+    supercells : bool, default True
+        Whether one-atom cells are repeated to 8 atoms before they are rattled; default
+        :data:`SUPERCELLS`.
 
     Returns
     -------
-    tuple
+    tuple of PerturbationLike
         ``(rattle + small strain, RandomChoice(large volume change, large shear))``.
     """
     hydro, shear = strain
@@ -137,12 +138,12 @@ def canonical_filter(
 
     Parameters
     ----------
-    radii : float or mapping of str to float
-        Minimum-distance radii (Å), one for every element or one per element; default
-        :data:`RADII`.
-    max_aspect : float
-        The most elongated cell kept (longest over shortest cell height); default
-        :data:`MAX_ASPECT`.
+    radii : float or mapping of str to float, default RADII
+        Minimum-distance radii (Å), one for every element or one per element: pairs closer
+        than r_i + r_j are rejected; default :data:`RADII` (Cu 0.9 Å, Ag 1.0 Å).
+    max_aspect : float, default 6.0
+        The most elongated cell kept (ratio of the longest to the shortest cell height);
+        default :data:`MAX_ASPECT`.
 
     Returns
     -------

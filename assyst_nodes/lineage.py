@@ -71,12 +71,35 @@ NAMESPACE = _uuid.UUID("6f1c2a8e-3b7d-5e41-9a0c-5d2f4b8e7a13")
 
 
 def derive_uuid(*parts: object) -> str:
-    """A uuid5 string of ``parts``: equal parts give equal ids, in any process and on any day."""
+    """A uuid5 string of ``parts``: equal parts give equal ids, in any process and on any day.
+
+    Parameters
+    ----------
+    *parts : object
+        What the id is derived from; each is converted with ``str``.
+
+    Returns
+    -------
+    str
+        uuid5 in the namespace ``NAMESPACE`` of the ``str`` of the parts, joined by the unit
+        separator ``"\\x1f"``.
+    """
     return str(_uuid.uuid5(NAMESPACE, "\x1f".join(str(part) for part in parts)))
 
 
 def geometry_digest(structure: Atoms) -> str:
-    """Hex digest of a structure's numbers, positions (Å), cell (Å) and pbc, bit for bit."""
+    """Hex digest of a structure's numbers, positions (Å), cell (Å) and pbc, bit for bit.
+
+    Parameters
+    ----------
+    structure : ase.Atoms
+        The structure; its ``info``, calculator and other arrays are not part of the digest.
+
+    Returns
+    -------
+    str
+        32 hex digits (BLAKE2b, 16 bytes); any change of a bit of the geometry changes it.
+    """
     digest = hashlib.blake2b(digest_size=16)
     for array in (
         structure.numbers.astype(np.int64),
@@ -93,9 +116,24 @@ def update_uuid(structure: Atoms, step: str | None = None, key: object = None) -
 
     The old uuid (if any) is appended to a *new* ``lineage`` list (the parent's list is never
     shared), ``seed`` keeps the first ancestor's uuid (a structure without a parent becomes its
-    own seed) and ``step`` is set when given. The new uuid is uuid5 of (parent uuid, step, key);
-    with ``key=None`` the geometry digest is used, so distinct structures get distinct ids and a
-    rerun with the same seeds gets the same ids.
+    own seed) and ``step`` is set when given. The new uuid is uuid5 of (parent uuid, step, key).
+
+    Parameters
+    ----------
+    structure : ase.Atoms
+        The structure, changed in place.
+    step : str, optional
+        What made it (the ``str`` of a stage config), stored as ``step``. Default: ``None``,
+        ``step`` is left as it is.
+    key : object, optional
+        What distinguishes this child from its siblings (converted with ``str``). Default:
+        ``None``, the :func:`geometry_digest`, so distinct structures get distinct ids and a
+        rerun with the same seeds gets the same ids.
+
+    Returns
+    -------
+    ase.Atoms
+        ``structure`` itself.
     """
     info = structure.info
     parent = info.get(UUID)
@@ -116,37 +154,104 @@ def update_uuid(structure: Atoms, step: str | None = None, key: object = None) -
 
 
 def make_root(structure: Atoms) -> Atoms:
-    """Make ``structure`` the first of its line, in place: an empty ``lineage`` and its own uuid
-    as ``seed``; return it.
+    """Make ``structure`` the first of its line, in place; return it.
 
     A stage gives the result of an input without a uuid this form (the uuid minted for such an
     input to derive ids and random streams from is carried by no structure, so naming it as
     an ancestor would leave a chain that cannot be resolved); the reference implementation's
-    results of such inputs are their own seeds too."""
+    results of such inputs are their own seeds too.
+
+    Parameters
+    ----------
+    structure : ase.Atoms
+        A structure carrying a ``uuid``; it gets an empty ``lineage`` and its own uuid as
+        ``seed``.
+
+    Returns
+    -------
+    ase.Atoms
+        ``structure`` itself.
+
+    Raises
+    ------
+    KeyError
+        If ``structure`` carries no ``uuid``.
+    """
     structure.info[LINEAGE] = []
     structure.info[SEED] = structure.info[UUID]
     return structure
 
 
 def step_of(structure: Atoms, default: str = "unknown") -> str:
-    """The step that made ``structure``, or ``default`` if it carries none."""
+    """The step that made ``structure``, or ``default`` if it carries none.
+
+    Parameters
+    ----------
+    structure : ase.Atoms
+        The structure.
+    default : str, default "unknown"
+        What to return for a structure without ``step``.
+
+    Returns
+    -------
+    str
+        Its ``step`` (as ``str``) or ``default``.
+    """
     return str(structure.info.get(STEP, default))
 
 
 def parent_of(structure: Atoms) -> str | None:
-    """The uuid of the direct parent, or ``None`` for a structure without ancestors."""
+    """The uuid of the direct parent, or ``None`` for a structure without ancestors.
+
+    Parameters
+    ----------
+    structure : ase.Atoms
+        The structure; its ``lineage`` may be a list or, read back from a store, an array.
+
+    Returns
+    -------
+    str or None
+        The last uuid of its ``lineage``; ``None`` if the lineage is empty or missing.
+    """
     lineage = structure.info.get(LINEAGE)  # a list, or an array when read back from a store
     return str(lineage[-1]) if lineage is not None and len(lineage) else None
 
 
 def seed_of(structure: Atoms) -> str | None:
-    """The uuid of the first ancestor (the structure's own uuid if it has none)."""
+    """The uuid of the first ancestor (the structure's own uuid if it has none).
+
+    Parameters
+    ----------
+    structure : ase.Atoms
+        The structure.
+
+    Returns
+    -------
+    str or None
+        Its ``seed``, else its ``uuid``; ``None`` if it carries neither.
+    """
     seed = structure.info.get(SEED, structure.info.get(UUID))
     return None if seed is None else str(seed)
 
 
 def index_by_uuid(structures: Iterable[Atoms]) -> dict[str, Atoms]:
-    """Map uuid -> structure; raises ``ValueError`` naming the first uuid seen twice."""
+    """Map uuid -> structure.
+
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        Structures, each carrying a distinct ``uuid``.
+
+    Returns
+    -------
+    dict of str to ase.Atoms
+        Each structure under its uuid, in order.
+
+    Raises
+    ------
+    ValueError
+        Naming the first uuid seen twice, or the formula of a structure that carries no uuid.
+    """
     index: dict[str, Atoms] = {}
     for structure in structures:
         uid = structure.info.get(UUID)
@@ -161,7 +266,26 @@ def index_by_uuid(structures: Iterable[Atoms]) -> dict[str, Atoms]:
 def chain(structure: Atoms, pool: Mapping[str, Atoms] | Iterable[Atoms]) -> list[Atoms]:
     """The ancestors of ``structure`` found in ``pool``, oldest first, then ``structure`` itself.
 
-    Raises ``KeyError`` naming the first ancestor uuid missing from ``pool``.
+    Parameters
+    ----------
+    structure : ase.Atoms
+        The structure whose ``lineage`` is followed.
+    pool : mapping of str to ase.Atoms, or iterable of ase.Atoms
+        The structures to look ancestors up in: a uuid -> structure mapping (e.g. from
+        :func:`index_by_uuid`) or structures, indexed with :func:`index_by_uuid`.
+
+    Returns
+    -------
+    list of ase.Atoms
+        The ancestors, oldest first, then ``structure``.
+
+    Raises
+    ------
+    KeyError
+        Naming the first ancestor uuid missing from ``pool``.
+    ValueError
+        If ``pool`` is an iterable with a uuid twice or a structure without one (see
+        :func:`index_by_uuid`).
     """
     index = pool if isinstance(pool, Mapping) else index_by_uuid(pool)
     links = []

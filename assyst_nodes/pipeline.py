@@ -53,7 +53,19 @@ DEFAULT_PERTURBATIONS: tuple[PerturbationLike, ...] = defaults.PERTURBATIONS
 
 
 def combine(*structure_sets: Iterable[Atoms]) -> list[Atoms]:
-    """All structures of the given sets, in order, each uuid once (first occurrence kept)."""
+    """All structures of the given sets, in order, each uuid once (first occurrence kept).
+
+    Parameters
+    ----------
+    *structure_sets : iterable of ase.Atoms
+        The sets, in order.
+
+    Returns
+    -------
+    list of ase.Atoms
+        The structures (not copied); of those with the same ``uuid`` only the first; every
+        structure without a uuid is kept.
+    """
     seen: set[str] = set()
     out: list[Atoms] = []
     for structures in structure_sets:
@@ -69,7 +81,26 @@ def combine(*structure_sets: Iterable[Atoms]) -> list[Atoms]:
 
 @dataclass
 class PipelineResult:
-    """Everything one run produced: the final set, each intermediate set and each report."""
+    """Everything one run produced: the final set, each intermediate set and each report.
+
+    Made by :func:`run_pipeline`.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        The training set: the filtered structures (with labels, the labelled ones are in
+        ``stages["labelled"]``).
+    stages : dict of str to list of ase.Atoms, optional
+        Each intermediate set by name (``sampled``, ``volume_relaxed``, ``full_relaxed`` where
+        they ran, ``perturbed``, ``combined``, ``filtered`` and, with labels, ``labelled``).
+        Default: empty.
+    reports : list of StageReport, optional
+        Each stage's report, in the order the stages ran. Default: empty.
+    seed : int, default 0
+        The base seed the run used (see :func:`assyst_nodes.random.resolve_seed`).
+    seconds : float, default 0.0
+        Wall time of the whole run (s).
+    """
 
     structures: list[Atoms]
     stages: dict[str, list[Atoms]] = field(default_factory=dict)
@@ -78,7 +109,14 @@ class PipelineResult:
     seconds: float = 0.0
 
     def table(self) -> str:
-        """A plain-text table: one row per stage with in, out, dropped by reason and time (s)."""
+        """A plain-text table: one row per stage with in, out, dropped by reason and time (s).
+
+        Returns
+        -------
+        str
+            A header, one row per report (with its flags in brackets) and a last line with
+            the size of the training set, the seed and the total time (s).
+        """
         header = f"{'stage':<34} {'in':>6} {'out':>6} {'time/s':>8}  dropped (reason: n)"
         rows = [header, "-" * len(header)]
         for report in self.reports:
@@ -140,59 +178,81 @@ def run_pipeline(
 
     Parameters
     ----------
-    elements : sequence of str
+    elements : sequence of str, default ("Cu", "Ag")
         Elements; the compositions are every mix with ``min_atoms..max_atoms`` atoms per cell,
-        unless ``formulas`` are given (then trimmed to that window).
-    max_atoms, min_atoms : int
-        Atoms per cell at most and at least.
-    spacegroups : iterable of int or None
-        Space groups to sample (``None``: all 230).
-    max_structures : int or None
+        unless ``formulas`` are given (then trimmed to that window). Default:
+        :data:`assyst_nodes.defaults.ELEMENTS`.
+    max_atoms : int, default 4
+        Atoms per cell at most (:data:`assyst_nodes.defaults.MAX_ATOMS`).
+    min_atoms : int, default 1
+        Atoms per cell at least (:data:`assyst_nodes.defaults.MIN_ATOMS`).
+    spacegroups : iterable of int, optional
+        Space groups to sample (numbers 1 to 230). Default: ``None``, all 230.
+    max_structures : int or None, default 30
         Sampled crystals at most (``None``: no cap), walked in seeded random order so a cap
-        spreads over the grid.
-    formulas : Formulas or None
-        Explicit compositions instead of those of ``elements``.
-    calculator : CalculatorConfig or None
-        The calculator of both relaxations. ``None`` keeps each relax setting's own (settings
-        that name none relax with :data:`assyst_nodes.defaults.CALCULATOR`, EMT); given to
-        settings that name a different one, it is a ``ValueError`` naming both.
-    volume_relax, full_relax : Relax or None
-        The two relaxations, in order (``None`` skips one).
-    perturbations : sequence of perturbations
+        spreads over the grid. Default: :data:`assyst_nodes.defaults.MAX_STRUCTURES`.
+    formulas : Formulas, optional
+        Explicit compositions instead of those of ``elements``. Default: ``None``, every mix
+        of ``elements``.
+    calculator : CalculatorConfig, optional
+        The calculator of both relaxations. Default: ``None``, which keeps each relax
+        setting's own (settings that name none relax with
+        :data:`assyst_nodes.defaults.CALCULATOR`, EMT). Given to settings that name a
+        different one, it is a ``ValueError`` naming both.
+    volume_relax, full_relax : Relax or None, default VolumeRelax() and FullRelax()
+        The two relaxations, in order (``None`` skips one: no output, no report). Defaults:
+        :data:`assyst_nodes.defaults.VOLUME_RELAX` and
+        :data:`assyst_nodes.defaults.FULL_RELAX`.
+    perturbations : sequence of perturbations, default PERTURBATIONS
         Each applied once to every relaxed structure, redrawn up to ``retries`` times until
-        it passes the filter.
-    filters : FilterBase or None
-        The final filter, also used while perturbing (``None``: minimum distances with
-        ``radii`` and cell aspect at most ``max_aspect``).
-    radii : float or mapping of str to float
-        Minimum-distance radii (Å) of the default filter.
-    max_aspect : float
-        The most elongated cell the default filter keeps.
-    tolerance : str, float, mapping or DistanceFilter or None
-        What bounds pair distances while sampling (``None``: the ``DistanceFilter`` inside the
-        filter, else pyxtal's ``"metallic"`` table).
-    retries : int
-        Draws of one perturbation at most.
-    rng : int, numpy Generator or None
+        it passes the filter. Default: :data:`assyst_nodes.defaults.PERTURBATIONS` (a small
+        rattle on a small strain, and either a large volume change or a large shear).
+    filters : FilterBase, optional
+        The final filter, also used while perturbing. Default: ``None``, minimum distances
+        with ``radii`` and cell aspect at most ``max_aspect``.
+    radii : float or mapping of str to float, default RADII
+        Minimum-distance radii (Å) of the default filter, one for every element or one per
+        element: pairs closer than r_i + r_j are neither sampled nor kept. Default:
+        :data:`assyst_nodes.defaults.RADII` (Cu 0.9 Å, Ag 1.0 Å).
+    max_aspect : float, default 6.0
+        The most elongated cell the default filter keeps (ratio of the longest to the
+        shortest cell height; :data:`assyst_nodes.defaults.MAX_ASPECT`).
+    tolerance : str, float, mapping or DistanceFilter, optional
+        What bounds pair distances while sampling. Default: ``None``, the ``DistanceFilter``
+        inside the filter, else pyxtal's ``"metallic"`` table.
+    retries : int, default 10
+        Draws of one perturbation at most (:data:`assyst_nodes.defaults.RETRIES`).
+    rng : int, numpy.random.Generator or None, default 0
         Base seed of every random choice; the same seed gives the same result bit for bit,
-        whatever ``workers``. ``None``: fresh entropy (the seed used is returned).
-    workers : int
-        Local processes that sample, relax and label (the result does not depend on it).
-    executor : ExecutorConfig or Executor or None
-        Where sampling, relaxation and labelling fan out (``None``: ``workers`` local
-        processes); ``sample_executor``, ``relax_executor`` and ``label_executor`` send one
-        stage elsewhere.
-    progress : bool or None
-        Progress bars (``None``: when interactive).
-    time_limit, sample_time_limit, label_time_limit : float or None
-        Wall-clock limits (s) of one structure's relaxation, of pyxtal on one grid point and
-        of one label; what takes longer is dropped as ``time_limit`` (``None``: no limit).
-    recorder : Recorder or None
+        whatever ``workers``. ``None``: fresh entropy (the seed used is returned as the
+        result's ``seed``). Default: :data:`assyst_nodes.defaults.SEED`.
+    workers : int, default 1
+        Local processes that sample, relax and label (the result does not depend on it);
+        :data:`assyst_nodes.defaults.WORKERS`.
+    executor : ExecutorConfig or concurrent.futures.Executor, optional
+        Where sampling, relaxation and labelling fan out. Default: ``None``, ``workers``
+        local processes.
+    progress : bool, optional
+        Progress bars. Default: ``None``, when interactive.
+    time_limit : float, optional
+        Wall-clock limit (s) of one structure's relaxation; what takes longer is dropped as
+        ``time_limit``. Default: ``None``, no limit.
+    sample_time_limit : float, optional
+        Wall-clock limit (s) of pyxtal on one grid point; what takes longer is dropped as
+        ``time_limit``. Default: ``None``, no limit.
+    sample_executor, relax_executor, label_executor : ExecutorConfig or Executor, optional
+        Send sampling, relaxation or labelling elsewhere, each with its own resources (e.g.
+        ``Slurm("cpu", workers=16, run_time=3600)``). Default: ``None``, ``executor``.
+    recorder : Recorder, optional
         E.g. ``assyst_nodes.project.ProjectRecorder("folder")``: every stage run is a job,
-        reused on rerun (``None``: nothing is stored).
-    label_calculator : CalculatorConfig or None
-        The reference calculator (e.g. DFT) of single points of the training set
-        (``None``: no labels).
+        reused on rerun. Default: ``None``, nothing is stored.
+    label_calculator : CalculatorConfig, optional
+        The reference calculator (e.g. DFT) of single points of the training set; a
+        structure whose label fails (calculator error, SCF not converged) is reported, never
+        labelled. Default: ``None``, no labels.
+    label_time_limit : float, optional
+        Wall-clock limit (s) of one label; what takes longer is dropped as ``time_limit``.
+        Default: ``None``, no limit.
 
     Returns
     -------

@@ -169,14 +169,32 @@ def _row(structure: Atoms, min_distance: bool) -> dict[str, Any]:
 def features(structures: Iterable[Atoms] | pd.DataFrame, min_distance: bool = True) -> pd.DataFrame:
     """One row per structure: the quantities the figures show.
 
-    Columns: ``uuid``, ``step``, ``formula``, ``natoms``, ``volume_per_atom`` (Å³),
-    ``energy_per_atom`` (eV, NaN without calculator results; ``atoms.calc.results`` is read,
-    nothing is ever calculated), ``max_force`` (largest per-atom force norm, eV/Å, NaN if
-    absent), ``min_distance`` (shortest interatomic distance over periodic images, Å; NaN if
-    none within 30 Å, or not computed with ``min_distance=False``, the slowest column),
-    ``a``, ``b``, ``c`` (Å), ``alpha``, ``beta``, ``gamma`` (degrees), ``spacegroup``
-    (``info["spacegroup"]`` or NaN) and ``x_<El>``, the atomic fraction of each element
-    (sorted by symbol). A generator is consumed once; a DataFrame is returned unchanged.
+    ``atoms.calc.results`` is read for energies and forces; nothing is ever calculated.
+
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once); a DataFrame is returned unchanged.
+    min_distance : bool, default True
+        Compute the ``min_distance`` column, the slowest one; ``False``: NaN there.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns (:data:`COLUMNS`, in order): ``uuid``, ``step`` (from ``atoms.info``,
+        ``None`` if absent), ``formula``, ``natoms``, ``volume_per_atom`` (Å³/atom),
+        ``energy_per_atom`` (eV/atom, NaN without calculator results), ``max_force`` (largest
+        per-atom force norm, eV/Å, NaN if absent), ``min_distance`` (shortest interatomic
+        distance over periodic images, Å; NaN if none within 30 Å, or not computed with
+        ``min_distance=False``), ``a``, ``b``, ``c`` (Å), ``alpha``, ``beta``, ``gamma``
+        (degrees), ``spacegroup`` (``info["spacegroup"]`` or NaN); then ``x_<El>``, the atomic
+        fraction of each element (sorted by symbol).
+
+    Raises
+    ------
+    TypeError
+        If ``structures`` is a single :class:`ase.Atoms` (wrap it in a list) or yields
+        something else than :class:`ase.Atoms`.
     """
     if isinstance(structures, pd.DataFrame):
         return structures
@@ -507,21 +525,109 @@ def _histogram_figure(
 
 
 def volume_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Histogram of the volume per atom (Å³/atom), stacked per value of column ``by``."""
+    """Histogram of the volume per atom (Å³/atom), stacked per value of column ``by``.
+
+    Structures without a finite value are left out and counted in a corner note; without any
+    finite value the axis says so ("no volumes").
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it:
+        ``volume_per_atom``, and ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     return _histogram_figure(
         data, by, "volume_per_atom", "Volume per atom", "volume_histogram", "volume"
     )
 
 
 def energy_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Histogram of the energy per atom (eV/atom); says "no energies" if none was calculated."""
+    """Histogram of the energy per atom (eV/atom); says "no energies" if none was calculated.
+
+    Stacked per group of ``by``. Energies are read from ``atoms.calc.results``, never
+    calculated; structures without one are left out and counted in a corner note.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it:
+        ``energy_per_atom``, and ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     return _histogram_figure(
         data, by, "energy_per_atom", "Energy per atom", "energy_histogram", "energy"
     )
 
 
 def min_distance_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Histogram of each structure's shortest interatomic distance (Å)."""
+    """Histogram of each structure's shortest interatomic distance (Å).
+
+    The distance is taken over periodic images (own images included); stacked per group
+    of ``by``. Structures without a finite value (none within 30 Å) are left out and
+    counted in a corner note.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it: ``min_distance``,
+        and ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     return _histogram_figure(
         data,
         by,
@@ -533,15 +639,66 @@ def min_distance_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None 
 
 
 def natoms_histogram(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Histogram of the number of atoms per structure."""
+    """Histogram of the number of atoms per structure.
+
+    Stacked per group of ``by``; unit bins for a range of up to 60 sizes.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it: ``natoms``, and
+        ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     return _histogram_figure(
         data, by, "natoms", "Atoms per structure", "natoms_histogram", "size", integer=True
     )
 
 
 def concentration_histogram(data: Iterable[Atoms] | pd.DataFrame) -> Figure:
-    """Histograms of the atomic fraction of each element (from ``x_<El>`` columns, else from
-    ``formula``), overlaid on one axis."""
+    """Histograms of the atomic fraction of each element, overlaid on one axis.
+
+    The fractions come from the ``x_<El>`` columns of the table, else from its
+    ``formula`` column. Not grouped.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame with neither ``x_<El>`` columns nor a ``formula`` column.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     title = "Concentrations"
     frame = data if isinstance(data, pd.DataFrame) else features(data, min_distance=False)
     if frame.empty:
@@ -550,8 +707,36 @@ def concentration_histogram(data: Iterable[Atoms] | pd.DataFrame) -> Figure:
 
 
 def energy_volume(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Energy per atom (eV/atom) against volume per atom (Å³/atom): a scatter coloured by
-    ``by`` up to :data:`SCATTER_LIMIT` points, a hexbin of counts above."""
+    """Energy per atom (eV/atom) against volume per atom (Å³/atom).
+
+    A scatter coloured by ``by`` up to :data:`SCATTER_LIMIT` points, a hexbin of counts
+    above (then ``by`` is not shown). Only structures with both values finite are drawn.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it:
+        ``volume_per_atom``, ``energy_per_atom``, and ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     title = "Energy vs volume"
     frame = _table(data, _required(["volume_per_atom", "energy_per_atom"], by), "energy_volume")
     if frame.empty:
@@ -560,8 +745,36 @@ def energy_volume(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -
 
 
 def energy_distance(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Energy per atom (eV/atom) against the shortest interatomic distance (Å): a scatter up to
-    :data:`SCATTER_LIMIT` points, a hexbin of counts above."""
+    """Energy per atom (eV/atom) against the shortest interatomic distance (Å).
+
+    A scatter (coloured by ``by``) up to :data:`SCATTER_LIMIT` points, a hexbin of counts
+    above (then ``by`` is not shown). Only structures with both values finite are drawn.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it: ``min_distance``,
+        ``energy_per_atom``, and ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     title = "Energy vs shortest distance"
     frame = _table(data, _required(["min_distance", "energy_per_atom"], by), "energy_distance")
     if frame.empty:
@@ -584,17 +797,103 @@ def _three(
 
 
 def lattice_parameters(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Histograms of the cell lengths a, b, c (Å), one axis each."""
+    """Histograms of the cell lengths a, b, c (Å), one axis each.
+
+    Each stacked per group of ``by``.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it: ``a``, ``b``,
+        ``c``, and ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     return _three(data, ("a", "b", "c"), "Cell lengths", "lattice_parameters", by)
 
 
 def lattice_angles(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Histograms of the cell angles alpha, beta, gamma (degrees), one axis each."""
+    """Histograms of the cell angles alpha, beta, gamma (degrees), one axis each.
+
+    Each stacked per group of ``by``.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it: ``alpha``,
+        ``beta``, ``gamma``, and ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     return _three(data, ("alpha", "beta", "gamma"), "Cell angles", "lattice_angles", by)
 
 
 def spacegroup_distribution(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """Bar chart of the number of structures per space group (``info["spacegroup"]``)."""
+    """Bar chart of the number of structures per space group (``info["spacegroup"]``).
+
+    Stacked per group of ``by``: one labelled bar per space group up to 30 of them, else
+    a histogram over them. Structures without a space group are counted in a corner
+    note.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it: ``spacegroup``, and
+        ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     title = "Space groups"
     frame = _table(data, _required(["spacegroup"], by), "spacegroup_distribution")
     if frame.empty:
@@ -603,8 +902,27 @@ def spacegroup_distribution(data: Iterable[Atoms] | pd.DataFrame, by: str | None
 
 
 def stage_counts(reports: Iterable[StageReport]) -> Figure:
-    """Structures per stage: a bar of ``n_in`` and one of ``n_out`` with the drops stacked on
-    it, one colour per reason (for a filter, out + dropped = in)."""
+    """Structures per stage: a bar of ``n_in`` and one of ``n_out`` with the drops stacked on it.
+
+    One colour per drop reason (for a filter, out + dropped = in); the stages are
+    labelled by their name (``stage <i>`` where they have none).
+
+    Parameters
+    ----------
+    reports : iterable of StageReport
+        The stages' reports (:class:`~assyst_nodes.reports.StageReport`), in pipeline order.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no stages" without
+        reports.
+
+    Raises
+    ------
+    TypeError
+        If an item of ``reports`` is not a :class:`~assyst_nodes.reports.StageReport`.
+    """
     title = "Structures per stage"
     reports = list(reports)
     for position, report in enumerate(reports):
@@ -643,10 +961,39 @@ def stage_counts(reports: Iterable[StageReport]) -> Figure:
 
 
 def overview(data: Iterable[Atoms] | pd.DataFrame, by: str | None = None) -> Figure:
-    """The main figures on one: histograms of volume (Å³/atom), energy (eV/atom), shortest
-    distance (Å), atoms per structure and concentrations, energy vs volume, energy vs shortest
-    distance, space groups. Needs ``volume_per_atom``, ``energy_per_atom`` and ``natoms``;
-    a panel whose column a DataFrame lacks says so instead."""
+    """The main figures on one: eight panels in two rows.
+
+    Histograms of volume (Å³/atom), energy (eV/atom), shortest distance (Å), atoms per
+    structure and concentrations, energy vs volume, energy vs shortest distance, space
+    groups. Needs ``volume_per_atom``, ``energy_per_atom`` and ``natoms``; a panel whose
+    column a DataFrame lacks says so instead. Structures are measured with
+    :func:`features` (distances included).
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    by : str or None, optional
+        Column to group by (e.g. ``"step"``, ``"formula"``; with a DataFrame it must have it):
+        one colour per value, at most :data:`MAX_GROUPS` groups, the rest merged into
+        "other". Only the first panel shows the legend. Default: ``None`` (not grouped).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A new figure, not registered with pyplot; one saying "no structures" for empty
+        input. The title gives the number of structures.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column the figure needs, naming it:
+        ``volume_per_atom``, ``energy_per_atom``, ``natoms``, and ``by`` if given.
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`.
+    """
     title = "Training set overview"
     frame = _table(  # from structures, measure distances too: two panels show them
         data if isinstance(data, pd.DataFrame) else features(data),
@@ -712,9 +1059,42 @@ def save_figures(
     by: str | None = "step",
     dpi: int = 100,
 ) -> list[Path]:
-    """Write every figure of :data:`FIGURES` (grouped ``by`` a column, ``None``: not grouped)
-    and, given ``reports``, ``stage_counts.png`` into ``folder`` as PNG; returns the paths.
-    Structures are measured once (:func:`features`) for all figures."""
+    """Write every figure of :data:`FIGURES` and, given ``reports``, the stage counts as PNG files.
+
+    Structures are measured once (:func:`features`) for all figures. Each figure is
+    written as ``<folder>/<name>.png``, ``name`` its key in :data:`FIGURES`, and
+    ``stage_counts.png`` (:func:`stage_counts`) given ``reports``.
+
+    Parameters
+    ----------
+    data : iterable of ase.Atoms or pandas.DataFrame
+        The structures (a generator is consumed once), or a table as made by :func:`features`
+        (the project layer's structure table has the same column names).
+    folder : str or pathlib.Path
+        Where to write; created (with its parents) if missing. Existing files are overwritten.
+    reports : iterable of StageReport or None, optional
+        Stage reports (:class:`~assyst_nodes.reports.StageReport`) for ``stage_counts.png``.
+        Default: ``None`` (no such figure).
+    by : str or None, default "step"
+        Column by which the figures that take ``by`` are grouped (as in :func:`overview`);
+        ``None``, or a column the table lacks: not grouped.
+    dpi : int, default 100
+        Resolution of the PNG files (dots per inch).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in the order of :data:`FIGURES`, then ``stage_counts.png``.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is a DataFrame without a column a figure needs (see the figure functions).
+    TypeError
+        If ``data`` is a single :class:`ase.Atoms` or yields something else than
+        :class:`ase.Atoms`, or an item of ``reports`` is not a
+        :class:`~assyst_nodes.reports.StageReport`.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     frame = data if isinstance(data, pd.DataFrame) else features(data)

@@ -32,8 +32,20 @@ STAGE_PACKAGES: Final[Mapping[str, tuple[str, ...]]] = {
 
 
 def calculators_in(value: Any) -> Iterator[CalculatorConfig]:
-    """Every calculator config inside ``value``: itself, the fields of a dataclass (a relax
-    setting's ``calculator``), the values of a mapping and the items of a list or tuple."""
+    """Every calculator config inside ``value``.
+
+    Parameters
+    ----------
+    value : object
+        Anything: searched recursively.
+
+    Yields
+    ------
+    CalculatorConfig
+        ``value`` itself if it is a config; else the configs in the fields of a dataclass
+        instance (a relax setting's ``calculator``), in the values of a mapping and in the
+        items of a list or tuple, depth first, in order.
+    """
     if isinstance(value, CalculatorConfig):
         yield value
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):

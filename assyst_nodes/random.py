@@ -26,9 +26,26 @@ MAX_SEED = 2**63 - 1
 def resolve_seed(rng: RngLike) -> int:
     """Reduce ``rng`` to a plain base seed in ``[0, MAX_SEED]``.
 
-    - ``int``: used as it is (``bool`` and negative numbers are rejected);
-    - ``numpy.random.Generator``: one number is drawn from it, so the generator advances;
-    - ``None``: fresh operating-system entropy; record the returned seed to reproduce the run.
+    Parameters
+    ----------
+    rng : int, numpy.random.Generator or None
+        - ``int`` (also a numpy integer): used as it is (``bool`` and negative numbers are
+          rejected);
+        - ``numpy.random.Generator``: one number is drawn from it, so the generator advances;
+        - ``None``: fresh operating-system entropy; record the returned seed to reproduce the
+          run.
+
+    Returns
+    -------
+    int
+        The base seed, in ``[0, MAX_SEED]``.
+
+    Raises
+    ------
+    TypeError
+        If ``rng`` is none of the above (e.g. a bool, a float or a ``RandomState``).
+    ValueError
+        If an int seed lies outside ``[0, 2**63 - 1]``.
     """
     if rng is None:
         return secrets.randbits(63)
@@ -56,9 +73,26 @@ def _key_word(part: object) -> int:
 def derive_seed(seed: int, *identity: object) -> int:
     """A seed in ``[0, MAX_SEED]`` derived from a base ``seed`` and an identity.
 
-    ``identity`` is any sequence of ints and objects with a stable ``repr`` (strings, tuples of
-    ints ...): e.g. ``derive_seed(7, "pyxtal", "Cu2Ag1", 225, 0)``. Equal inputs give equal seeds
-    in any process; different identities give independent streams (numpy ``SeedSequence``).
+    Equal inputs give equal seeds in any process; different identities give independent
+    streams (numpy ``SeedSequence``).
+
+    Parameters
+    ----------
+    seed : int
+        The base seed, in ``[0, MAX_SEED]`` (checked as by :func:`resolve_seed`).
+    *identity : object
+        Any sequence of ints and objects with a stable ``repr`` (strings, tuples of ints ...),
+        e.g. ``derive_seed(7, "pyxtal", "Cu2Ag1", 225, 0)``.
+
+    Returns
+    -------
+    int
+        The derived seed, in ``[0, MAX_SEED]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``seed`` is not a valid base seed (see :func:`resolve_seed`).
     """
     # the length goes first: SeedSequence treats trailing zero words as absent ([s] == [s, 0]);
     # every value takes exactly two 32 bit words (numpy would split an int into as many words as
@@ -70,5 +104,18 @@ def derive_seed(seed: int, *identity: object) -> int:
 
 
 def stream(seed: int, *identity: object) -> np.random.Generator:
-    """The random generator of one identity under one base seed (see :func:`derive_seed`)."""
+    """The random generator of one identity under one base seed (see :func:`derive_seed`).
+
+    Parameters
+    ----------
+    seed : int
+        The base seed, in ``[0, MAX_SEED]``.
+    *identity : object
+        What the stream belongs to: ints and objects with a stable ``repr``.
+
+    Returns
+    -------
+    numpy.random.Generator
+        A new generator seeded with ``derive_seed(seed, *identity)``.
+    """
     return np.random.default_rng(derive_seed(seed, *identity))

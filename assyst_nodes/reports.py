@@ -35,8 +35,15 @@ computes such structures again (the others it takes from the stored run)."""
 class Drop:
     """One structure (or grid point) a stage did not turn into an output.
 
-    ``label`` names what was dropped (a uuid, or e.g. ``"Cu2Ag1 @ 225"`` for a grid point),
-    ``reason`` is a short category used for counting, ``detail`` the message behind it.
+    Parameters
+    ----------
+    label : str
+        What was dropped: a uuid, or e.g. ``"Cu2Ag1 @ 225"`` for a grid point.
+    reason : str
+        A short category used for counting, e.g. ``"time_limit"`` or :data:`WORKER_LOST`
+        (see :data:`LOST_REASONS` and :data:`RETRYABLE_REASONS`).
+    detail : str, default ""
+        The message behind it.
     """
 
     label: str
@@ -46,7 +53,27 @@ class Drop:
 
 @dataclass
 class StageReport:
-    """Counts and records of one stage run; ``seconds`` is wall time (s)."""
+    """Counts and records of one stage run.
+
+    A stage fills the report it is given while it runs; all fields start empty.
+
+    Parameters
+    ----------
+    stage : str, default ""
+        The stage, e.g. the ``str`` of its config.
+    n_in, n_out : int, default 0
+        Structures (or grid points) in and out.
+    drops : list of Drop, optional
+        What was dropped and why (see :meth:`drop`). Default: none (an empty list).
+    flags : collections.Counter of str, optional
+        Kept structures with a remark, counted per remark (see :meth:`flag`). Default: none
+        (an empty counter).
+    seconds : float, default 0.0
+        Wall time (s).
+    execution : dict of str to object, optional
+        Where the work ran (see the attribute :attr:`execution`). Default: empty, for a stage
+        that does not fan out.
+    """
 
     stage: str = ""
     n_in: int = 0
@@ -60,11 +87,29 @@ class StageReport:
     ``slurm_job_ids`` (sorted lists). Empty for a stage that does not fan out."""
 
     def drop(self, label: str, reason: str, detail: str = "") -> None:
-        """Record that ``label`` was dropped for ``reason``."""
+        """Record that ``label`` was dropped for ``reason``.
+
+        Parameters
+        ----------
+        label : str
+            What was dropped (a uuid or a grid point); converted with ``str``.
+        reason : str
+            A short category used for counting (see :class:`Drop`).
+        detail : str, default ""
+            The message behind it.
+        """
         self.drops.append(Drop(str(label), reason, detail))
 
     def flag(self, reason: str, count: int = 1) -> None:
-        """Count a kept structure with a remark (e.g. ``"not_converged"``)."""
+        """Count a kept structure with a remark (e.g. ``"not_converged"``).
+
+        Parameters
+        ----------
+        reason : str
+            The remark.
+        count : int, default 1
+            How many structures to count.
+        """
         self.flags[reason] += count
 
     @property
@@ -83,7 +128,19 @@ class StageReport:
         return len(self.drops)
 
     def merge(self, other: StageReport) -> StageReport:
-        """Add ``other``'s counts and records to this one (e.g. per worker chunk); return self."""
+        """Add ``other``'s counts and records to this one (e.g. per worker chunk); return self.
+
+        Parameters
+        ----------
+        other : StageReport
+            The report to add: counts, drops, flags and seconds are added, the
+            :attr:`execution` records merged.
+
+        Returns
+        -------
+        StageReport
+            This report.
+        """
         self.n_in += other.n_in
         self.n_out += other.n_out
         self.drops.extend(other.drops)

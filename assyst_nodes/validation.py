@@ -28,19 +28,51 @@ MIN_CELL_VOLUME = 1e-6
 
 
 def check_real(name: str, value: object, valid: str = "a number") -> None:
-    """``TypeError`` naming ``name``, ``value`` and ``valid`` unless ``value`` is a real number
-    (a bool is not)."""
+    """``TypeError`` naming ``name``, ``value`` and ``valid`` unless ``value`` is a real number.
+
+    Parameters
+    ----------
+    name : str
+        How the message names the value, e.g. ``"Morse.r0"``.
+    value : object
+        The value checked: any :class:`numbers.Real` (int, float, numpy scalar) passes, a bool
+        does not.
+    valid : str, default "a number"
+        What the message says the value must be, e.g. ``"a number > 0 (eV)"``.
+
+    Raises
+    ------
+    TypeError
+        ``"<name> must be <valid>, got <value> (<type>)"`` unless ``value`` is a real number.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be {valid}, got {value!r} ({type(value).__name__})")
 
 
 def refuse_keywords(**advice: Callable[[Any], str]) -> Callable[[_Class], _Class]:
-    """Class decorator: ``cls(name=value)`` with a ``name`` of ``advice`` raises ``TypeError``
-    whose message is ``advice[name](value)``, saying what to write instead.
+    """Class decorator: refuse keywords of ``advice``, saying what to write instead.
 
     For keywords the reference implementation (``assyst``) spells or means differently, so that
     its code copied verbatim stops with a clear error instead of a generic one (or a silently
-    different result). The signature seen by ``inspect`` stays the class's own."""
+    different result). The signature seen by ``inspect`` stays the class's own.
+
+    Parameters
+    ----------
+    **advice : callable
+        Keyword name -> a function of the value given that returns the advice (a str).
+
+    Returns
+    -------
+    callable
+        The decorator: it wraps the class's ``__init__`` in place and returns the class.
+
+    Raises
+    ------
+    TypeError
+        From the decorated class: ``cls(name=value)`` with a ``name`` of ``advice`` raises
+        ``TypeError`` whose message is ``advice[name](value)`` (after the class name and the
+        keyword).
+    """
 
     def decorate(cls: _Class) -> _Class:
         init = cls.__init__
@@ -65,8 +97,24 @@ def _short(value: object, width: int = 60) -> str:
 
 
 def structure_list(structures: Iterable[Atoms]) -> list[Atoms]:
-    """``structures`` as a list, or ``TypeError`` naming what is not an iterable of ``Atoms``
-    (a single ``Atoms``, a string, a non-iterable, or the first item that is not ``Atoms``)."""
+    """``structures`` as a list, or ``TypeError`` naming what is not an iterable of ``Atoms``.
+
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        The structures (consumed once if an iterator).
+
+    Returns
+    -------
+    list of ase.Atoms
+        The same structures (not copied), in order.
+
+    Raises
+    ------
+    TypeError
+        For a single ``Atoms``, a string, bytes or a mapping, a non-iterable, or naming the
+        position of the first item that is not ``Atoms``.
+    """
     if isinstance(structures, Atoms):
         raise TypeError("expected an iterable of ase.Atoms, got a single Atoms; wrap it in a list")
     if isinstance(structures, str | bytes | Mapping) or not isinstance(structures, Iterable):
@@ -92,11 +140,27 @@ def _name(structure: Atoms, position: int) -> str:
 
 
 def with_cells(structures: list[Atoms], stage: str) -> list[Atoms]:
-    """``structures`` unchanged, or ``ValueError`` naming the first one without a 3D cell
-    (volume below :data:`MIN_CELL_VOLUME` Å^3, e.g. a molecule or cluster without a cell).
+    """``structures`` unchanged, or ``ValueError`` naming the first one without a 3D cell.
 
-    For stages that change or scale the cell, which is meaningless without one; ``stage`` names
-    the stage in the message.
+    For stages that change or scale the cell, which is meaningless without one.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        The structures checked.
+    stage : str
+        Names the stage in the message.
+
+    Returns
+    -------
+    list of ase.Atoms
+        ``structures``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        Naming the first structure whose cell volume is below :data:`MIN_CELL_VOLUME` Å^3
+        (e.g. a molecule or cluster without a cell).
     """
     for position, structure in enumerate(structures):
         volume = abs(float(structure.cell.volume))
@@ -111,8 +175,24 @@ def with_cells(structures: list[Atoms], stage: str) -> list[Atoms]:
 
 
 def periodic_cells(structures: list[Atoms]) -> list[Atoms]:
-    """``structures`` unchanged, or ``ValueError`` naming the first one that is periodic along
-    an axis whose cell vectors are zero or linearly dependent (no periodic lattice exists)."""
+    """``structures`` unchanged, or ``ValueError`` naming the first with an impossible lattice.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        The structures checked.
+
+    Returns
+    -------
+    list of ase.Atoms
+        ``structures``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        Naming the first structure that is periodic along an axis whose cell vectors are zero
+        or linearly dependent (no periodic lattice exists).
+    """
     for position, structure in enumerate(structures):
         pbc = np.asarray(structure.pbc, dtype=bool)
         cell = structure.cell.array

@@ -35,6 +35,7 @@ release = version = assyst_nodes.__version__
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",  # numpydoc sections (Parameters, Returns, ...) in the docstrings
     "sphinxarg.ext",
 ]
 source_suffix = {".md": "markdown"}
@@ -50,6 +51,9 @@ autodoc_default_options = {
     "ignore-module-all": True,
 }
 autodoc_typehints = "signature"
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_use_rtype = False
 autodoc_preserve_defaults = True
 autodoc_class_signature = "mixed"
 

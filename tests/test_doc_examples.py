@@ -100,6 +100,31 @@ assert done.status == "finished" and len(done.output.structures) == 2
 """The check of an example that queues job ``name`` (of two structures) on SLURM: it finishes."""
 
 SETUPS: dict[str, list[Setup]] = {
+    "docs/design.md": [
+        Setup(
+            "Formulas.range((\"Cu\", \"Ag\"), 0, 3)",
+            check="""
+assert len([f for f in Formulas.range(("Cu", "Ag"), 0, 3) if sum(f.values())]) == 8
+assert list(Formulas.range("Cu", 1, 3) | Formulas.range("Ag", 1, 3)) == [
+    {"Cu": 1, "Ag": 1}, {"Cu": 2, "Ag": 2},
+]
+assert list(Formulas.range("Cu", 1, 3) * Formulas.range("Ag", 1, 3)) == [
+    {"Cu": 1, "Ag": 1}, {"Cu": 1, "Ag": 2}, {"Cu": 2, "Ag": 1}, {"Cu": 2, "Ag": 2},
+]
+""",
+        ),
+    ],
+    "docs/metadata.md": [
+        Setup(
+            "{'symmetry': 67",
+            smaller=(("{'symmetry': 67", "shown = {'symmetry': 67"),),
+            check="""
+from assyst_nodes.pipeline import run_pipeline
+made = run_pipeline(max_structures=1, progress=False).stages["perturbed"]
+assert {a.info["uuid"]: a.info for a in made}[shown["uuid"]] == shown  # what the run makes
+""",
+        ),
+    ],
     "README.md": [
         Setup(
             "crystals = list(sample(",
@@ -166,6 +191,14 @@ assert len(pandas.read_pickle("train.pkl.gzip", compression="gzip")) == 2
         ),
     ],
     "docs/cluster.md": [
+        Setup(
+            'wf = pwf.Workflow("remote_relax")',
+            check="""
+assert wf.relax.executor.constructor is ProcessPoolExecutor
+assert wf.relax.executor.start_method == "spawn"  # as the text says: each imports again
+assert set(wf.relax.inputs.keys()) >= {"structures", "settings"}
+""",
+        ),
         Setup(
             "full = relax(structures, FullRelax(), workers=4)",
             prelude=RELAXED,

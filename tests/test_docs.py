@@ -176,16 +176,12 @@ def test_api_reference_documents_every_module(build: Build) -> None:
     documented = set()
     for page in (build.html / "api").glob("*.html"):
         documented |= set(re.findall(r'id="module-([\w.]+)"', page.read_text(encoding="utf-8")))
-    modules = {
-        f"{package}.{path.stem}"
-        for package, folder in (
-            ("assyst_nodes", PACKAGE),
-            ("assyst_nodes.nodes", PACKAGE / "nodes"),
-            ("assyst_nodes.project", PACKAGE / "project"),
-        )
-        for path in folder.glob("*.py")
+    modules = {  # every module of every package (a package's own code is in __init__)
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in PACKAGE.rglob("*.py")
         if not path.stem.startswith("_")
     }
+    assert len(modules) > 40
     assert modules <= documented, sorted(modules - documented)
 
 
@@ -220,3 +216,42 @@ def test_notebooks_page_lists_every_notebook() -> None:
     assert notebooks
     missing = [p.name for p in notebooks if f"`notebooks/{p.name}`" not in page]
     assert not missing, f"docs/notebooks.md does not list {missing}"
+
+
+def _commands_in_the_pages() -> list[tuple[str, list[str]]]:
+    """Every ``assyst-nodes ...`` command of the README's and the docs' ``bash`` blocks (line
+    continuations joined, comments dropped), as (page, arguments)."""
+    import shlex
+
+    found = []
+    for page in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for block in re.findall(r"^```bash\n(.*?)^```", text, re.S | re.M):
+            for line in block.replace("\\\n", " ").splitlines():
+                words = shlex.split(line, comments=True)
+                for start, word in enumerate(words):
+                    if word.endswith("assyst-nodes"):
+                        found.append((page.name, words[start + 1 :]))
+                        break
+    return found
+
+
+def test_every_command_the_pages_show_is_valid_for_the_parser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The narrative pages are written by hand: each command they show must parse, and a
+    ``run`` must give valid settings (nothing runs)."""
+    from assyst_nodes.cli.parser import settings_of
+    from assyst_nodes.cli.settings import RunSettings
+
+    monkeypatch.chdir(tmp_path)
+    RunSettings().write("run.toml")  # what `--config run.toml` reads
+    commands = _commands_in_the_pages()
+    assert len(commands) >= 8
+    for page, args in commands:
+        try:
+            parsed = build_parser().parse_args(args)
+        except SystemExit:
+            raise AssertionError(f"{page}: assyst-nodes {' '.join(args)} does not parse") from None
+        if parsed.command == "run" and parsed.config is None:
+            settings_of(parsed)  # a bad value raises, naming it

@@ -372,7 +372,7 @@ def test_a_workflow_of_plain_constants_is_drawn_with_graphviz() -> None:
     )
     svg = wf.draw(depth=2).pipe(format="svg").decode()
     assert svg.startswith("<?xml") and "</svg>" in svg
-    for node in ("sample_0", "relax_0", "relax_1", "perturb_0", "filter_structures_0"):
+    for node in ("sample_0", "relax_if_0", "relax_if_1", "perturb_0", "filter_structures_0"):
         assert f">{node}<" in svg, node
     for constant in ("elements", "radii", "volume_relax"):  # each plain value is drawn too
         assert f"run__{constant}_constant_0" in svg, constant

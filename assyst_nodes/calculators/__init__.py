@@ -29,26 +29,56 @@ __all__ = [
 
 
 class CalculatorConfig(ABC):
-    """How to build one ASE calculator; subclasses are frozen dataclasses."""
+    """How to build one ASE calculator; subclasses are frozen dataclasses.
+
+    A config is hashable, picklable and cheap to send to another process; the calculator it
+    describes is built where it runs, by :meth:`build` (or once per process and thread by
+    :func:`get_calculator`). Subclasses implement :meth:`build` and may override :meth:`check`
+    and :meth:`modules`.
+    """
 
     @abstractmethod
     def build(self) -> BaseCalculator:
-        """A new calculator instance."""
+        """A new calculator instance.
+
+        Returns
+        -------
+        ase.calculators.calculator.BaseCalculator
+            A fresh ASE calculator, sharing no state with any other.
+        """
 
     def check(self) -> None:
-        """Raise a clear error now if :meth:`build` cannot work (default: nothing to check)."""
+        """Raise a clear error now if :meth:`build` cannot work (default: nothing to check).
+
+        Raises
+        ------
+        Exception
+            In subclasses: an error naming what is missing or wrong (e.g. ``ImportError`` for a
+            package that is not installed); the base class raises nothing.
+        """
         return None
 
     def modules(self) -> tuple[str, ...]:
-        """Modules whose import dominates :meth:`build` (seconds for torch-based potentials),
-        which worker processes may import ahead of the work
-        (:func:`~assyst_nodes.runtime.fanout.warm_workers`); default: none."""
+        """Modules whose import dominates :meth:`build` (seconds for torch-based potentials).
+
+        Worker processes may import them ahead of the work
+        (:func:`~assyst_nodes.runtime.fanout.warm_workers`).
+
+        Returns
+        -------
+        tuple of str
+            Importable module names; default: none (an empty tuple).
+        """
         return ()
 
 
 @dataclass(frozen=True)
 class EMT(CalculatorConfig):
-    """ASE's effective-medium theory for Al, Cu, Ag, Au, Ni, Pd, Pt (and H, C, N, O)."""
+    """ASE's effective-medium theory for Al, Cu, Ag, Au, Ni, Pd, Pt (and H, C, N, O).
+
+    Takes no parameters: ``EMT()``. Energies in eV, forces in eV/Å, stress in eV/Å^3.
+    ``str(EMT())`` is ``"emt"``.
+    """
 
     def build(self) -> BaseCalculator:
         from ase.calculators.emt import EMT as _EMT
@@ -63,12 +93,35 @@ class EMT(CalculatorConfig):
 class Morse(CalculatorConfig):
     """ASE's pair Morse potential, the same for all element pairs.
 
-    ``epsilon`` is the well depth (eV), ``r0`` the minimum distance (Å), ``rho0`` the
-    dimensionless stiffness; ``rcut1``/``rcut2`` (in units of ``r0``) bound the smooth cutoff.
     The defaults are the reference implementation's (``assyst.calculators.Morse()``:
     ``epsilon=1.0``, ``r0=1.0``, ``rho0=1.0``, ASE's cutoffs), so ``Morse()`` and
     ``Morse(r0=...)`` give its energies; for a metal such as Cu set them, e.g.
     ``Morse(epsilon=0.3, r0=2.6, rho0=5.0)``.
+
+    Parameters
+    ----------
+    epsilon : float, default 1.0
+        Well depth (eV), > 0.
+    r0 : float, default 1.0
+        Distance of the energy minimum (Å), > 0.
+    rho0 : float, default 1.0
+        Dimensionless stiffness of the well, > 0.
+    rcut1 : float, default 1.9
+        Start of the smooth cutoff, in units of ``r0`` (ASE's default); ``0 < rcut1 < rcut2``.
+    rcut2 : float, default 2.7
+        End of the smooth cutoff, in units of ``r0`` (ASE's default): pairs farther apart than
+        ``rcut2 * r0`` do not interact.
+
+    Raises
+    ------
+    TypeError
+        If a parameter is not a real number (a bool is not).
+    ValueError
+        If ``epsilon``, ``r0`` or ``rho0`` is not > 0, or not ``0 < rcut1 < rcut2``.
+
+    Notes
+    -----
+    ``str()`` gives ``morse(epsilon=..., r0=..., rho0=...)``.
     """
 
     epsilon: float = 1.0
@@ -101,8 +154,34 @@ class Morse(CalculatorConfig):
 
 @dataclass(frozen=True)
 class LennardJones(CalculatorConfig):
-    """ASE's Lennard-Jones potential: ``sigma`` (Å), ``epsilon`` (eV), cutoff ``rc`` (Å,
-    ``None`` = 3 sigma), smoothly switched off from ``ro`` when ``smooth``."""
+    """ASE's Lennard-Jones potential, the same for all element pairs.
+
+    Parameters
+    ----------
+    sigma : float, default 2.3
+        Length scale σ (Å), > 0: the pair energy is zero at σ, minimal at 2^(1/6) σ.
+    epsilon : float, default 0.1
+        Well depth (eV), > 0.
+    rc : float, optional
+        Cutoff radius (Å), > 0. Default: ``None``, 3 ``sigma``.
+    ro : float, optional
+        Distance (Å) from which the pair energy is smoothly switched off when ``smooth``.
+        Default: ``None``, ASE's choice (0.66 ``rc``).
+    smooth : bool, default False
+        ``True``: switch the pair energy smoothly to zero between ``ro`` and ``rc`` (energy and
+        forces continuous); ``False``: shift it to zero at ``rc`` (forces jump there).
+
+    Raises
+    ------
+    TypeError
+        If ``sigma`` or ``epsilon``, or ``rc`` or ``ro`` when given, is not a real number.
+    ValueError
+        If ``sigma`` or ``epsilon`` is not > 0, or ``rc`` is given and not > 0 Å.
+
+    Notes
+    -----
+    ``str()`` gives ``lennard_jones(sigma=..., epsilon=...)``.
+    """
 
     sigma: float = 2.3
     epsilon: float = 0.1
@@ -159,10 +238,28 @@ def _thaw(value: Any) -> Any:
 class ImportedCalculator(CalculatorConfig):
     """Any ASE calculator from an import path and keyword arguments.
 
-    ``path`` names a calculator class or a factory function, as ``"package.module.Name"`` or
-    ``"package.module:Name"`` (e.g. ``"mace.calculators:mace_mp"``,
-    ``"ase.calculators.vasp:Vasp"``); ``kwargs`` are passed to it. Dicts and lists in ``kwargs``
-    are frozen (sorted pairs, tuples) so the config stays hashable.
+    Parameters
+    ----------
+    path : str
+        The calculator class or factory function, as ``"package.module.Name"`` or
+        ``"package.module:Name"`` (e.g. ``"mace.calculators:mace_mp"``,
+        ``"ase.calculators.vasp:Vasp"``). Nothing is imported when the config is made; see
+        :meth:`check`.
+    kwargs : mapping of str to object, optional
+        Keyword arguments passed to it. Dicts and lists in ``kwargs`` are frozen (sorted
+        pairs, tuples) so the config stays hashable; :attr:`keyword_arguments` gives them back
+        as a plain dict. Default: none (an empty mapping).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is not a non-empty string.
+
+    Notes
+    -----
+    ``str()`` gives ``path(key=value, ...)``. :meth:`build` raises ``ImportError`` when the
+    module or name cannot be imported and ``TypeError`` when the target does not return an ASE
+    calculator.
     """
 
     path: str
@@ -209,7 +306,17 @@ class ImportedCalculator(CalculatorConfig):
         return (module_name if sep else self.path.rpartition(".")[0],)
 
     def check(self) -> None:
-        """Import the target now; raise ``ImportError`` naming the path if that fails."""
+        """Import the target now; raise ``ImportError`` naming the path if that fails.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is not of the form ``module.Name`` or ``module:Name``.
+        ImportError
+            If the module cannot be imported or has no such name (the message names the path).
+        TypeError
+            If the name is not callable.
+        """
         target = self._target()
         if not callable(target):
             raise TypeError(f"calculator path {self.path!r} names {target!r}, not a callable")
@@ -248,8 +355,28 @@ def _cached(config: CalculatorConfig) -> BaseCalculator:
 def get_calculator(
     calculator: CalculatorConfig | BaseCalculator, cache: bool = True
 ) -> BaseCalculator:
-    """The calculator a config describes (built once per process and thread when ``cache``); a
-    live ASE calculator is returned as it is."""
+    """The calculator a config describes; a live ASE calculator is returned as it is.
+
+    Parameters
+    ----------
+    calculator : CalculatorConfig or ase.calculators.calculator.BaseCalculator
+        A config (``EMT()``, ``Morse(...)``, ``ImportedCalculator(...)``, ...) or a live ASE
+        calculator.
+    cache : bool, default True
+        ``True``: build a config's calculator once per process and thread and reuse it (an ASE
+        calculator keeps the state of its last calculation, so two threads never share one;
+        at most eight are kept per thread); ``False``: build a new one every call.
+
+    Returns
+    -------
+    ase.calculators.calculator.BaseCalculator
+        The calculator of the config, or ``calculator`` itself if it is a live calculator.
+
+    Raises
+    ------
+    TypeError
+        If ``calculator`` is neither a :class:`CalculatorConfig` nor an ASE calculator.
+    """
     if isinstance(calculator, BaseCalculator):
         return calculator
     if not isinstance(calculator, CalculatorConfig):

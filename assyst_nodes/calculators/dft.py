@@ -79,32 +79,67 @@ def _positive(name: str, value: object, unit: str) -> None:
 class GPAW(CalculatorConfig):
     """GPAW plane-wave PAW calculation of periodic crystals of any size.
 
-    ``cutoff``: plane-wave kinetic-energy cutoff (eV); ``kpoint_density``: k-points per Å⁻¹
-    along each reciprocal vector (ASE's ``kpts={"density": d}``: mesh size
-    ``ceil(2π |b_i| d)``, 1 along non-periodic axes), so every cell gets the same sampling;
-    ``gamma_centered``: shift each mesh to contain Γ (meshes of a cell and its supercells then
-    fold onto each other; ``False``: plain Monkhorst-Pack, without Γ for even sizes);
-    ``smearing``: Fermi-Dirac width (eV; > 0 keeps metals converging); ``xc``: the functional
-    (a GPAW/libxc name, e.g. ``"PBE"``, ``"LDA"``, ``"RPBE"``; PAW setups for it must exist,
-    see :meth:`check`); ``spinpol``: spin-polarised (initial moments from each structure's
-    ``initial_magmoms``; all zero stays non-magnetic).
-
-    SCF: at most ``max_scf_iterations`` iterations, converged when the energy changes by less
-    than ``energy_tolerance`` (eV per valence electron, over the last 3 iterations), the
-    density by less than ``density_tolerance`` (electrons per valence electron) and, if
-    ``force_tolerance`` is given, the forces by less than it (eV/Å, checked last: forces cost
-    extra). Not converged: :class:`~assyst_nodes.stages.relax.RelaxationError`, reason
-    ``scf_not_converged``. Defaults are GPAW's tolerances.
-
-    ``threads``: BLAS threads in one calculation (the stages run each worker on one thread;
-    more is for one worker per node); GPAW's MPI parallelism is not used. ``txt``: GPAW's text
-    log, ``None`` for none, ``"-"`` for standard output, or a path pattern where ``{uuid}`` and
-    ``{formula}`` are filled in per structure (e.g. ``"gpaw/{uuid}.txt"``, relative to the
-    worker's working directory, which must exist); a path without them is overwritten by each
-    structure. The log is part of the config (and so of its settings key) but not of results.
-
     Energies are GPAW's ``energy`` (extrapolated to zero smearing) and ``free_energy`` (the
-    Mermin free energy, of which the forces are the derivatives), in eV.
+    Mermin free energy, of which the forces are the derivatives), in eV; forces in eV/Å,
+    stress in eV/Å^3 (ASE's Voigt order).
+
+    Parameters
+    ----------
+    cutoff : float, default 500.0
+        Plane-wave kinetic-energy cutoff (eV), > 0.
+    kpoint_density : float, default 4.0
+        k-points per Å⁻¹ along each reciprocal vector, > 0 (ASE's ``kpts={"density": d}``:
+        mesh size ``ceil(2π |b_i| d)``, 1 along non-periodic axes), so every cell gets the
+        same sampling; see :meth:`kpoint_mesh`.
+    smearing : float, default 0.1
+        Fermi-Dirac width (eV), >= 0; > 0 keeps metals converging.
+    xc : str, default "PBE"
+        The functional, a GPAW/libxc name, e.g. ``"PBE"``, ``"LDA"``, ``"RPBE"``; PAW setups
+        for it must exist (see :meth:`check`).
+    spinpol : bool, default False
+        Spin-polarised, with initial moments from each structure's ``initial_magmoms`` (all
+        zero stays non-magnetic).
+    max_scf_iterations : int, default 100
+        SCF iterations at most, >= 1. Not converged within them:
+        :class:`~assyst_nodes.stages.relax.RelaxationError` with reason
+        ``scf_not_converged`` (:data:`SCF_NOT_CONVERGED`).
+    energy_tolerance : float, default 5e-4
+        The SCF is converged only when the energy changes by less than this (eV per valence
+        electron, over the last 3 iterations), > 0; GPAW's default.
+    density_tolerance : float, default 1e-4
+        The SCF is converged only when the density changes by less than this (electrons per
+        valence electron), > 0; GPAW's default.
+    force_tolerance : float, optional
+        If given, the SCF is converged only when the forces also change by less than this
+        (eV/Å, > 0; checked last: forces cost extra). Default: ``None``, forces are not part
+        of the criterion (GPAW's default).
+    gamma_centered : bool, default True
+        Shift each mesh to contain Γ (meshes of a cell and its supercells then fold onto each
+        other); ``False``: plain Monkhorst-Pack, without Γ for even sizes.
+    threads : int, default 1
+        BLAS threads in one calculation, >= 1 (the stages run each worker on one thread; more
+        is for one worker per node); GPAW's MPI parallelism is not used.
+    txt : str, optional
+        GPAW's text log: ``"-"`` for standard output, or a path pattern where ``{uuid}`` and
+        ``{formula}`` are filled in per structure (e.g. ``"gpaw/{uuid}.txt"``, relative to the
+        worker's working directory, which must exist); a path without them is overwritten by
+        each structure. The log is part of the config (and so of its settings key) but not of
+        results. Default: ``None``, no log.
+
+    Raises
+    ------
+    TypeError
+        If a number is not a real number, or ``spinpol`` or ``gamma_centered`` is not a bool.
+    ValueError
+        If ``cutoff``, ``kpoint_density`` or a tolerance is not a finite number > 0,
+        ``smearing`` is not finite and >= 0, ``xc`` is empty, ``max_scf_iterations`` or
+        ``threads`` is not an int >= 1, or ``txt`` is not ``None``, ``"-"`` or a path pattern
+        with only ``{uuid}`` and ``{formula}``.
+
+    Notes
+    -----
+    ``str()`` gives e.g. ``gpaw(PBE, 500 eV, k 4.0/Å⁻¹, FD 0.1 eV)``, adding what differs from
+    the defaults.
     """
 
     cutoff: float = 500.0
@@ -152,8 +187,19 @@ class GPAW(CalculatorConfig):
 
     # ------------------------------------------------------------------ what GPAW is given
     def kpoint_mesh(self, atoms: Atoms) -> tuple[int, int, int]:
-        """The Monkhorst-Pack mesh ``atoms`` gets: ``ceil(2π |b_i| kpoint_density)`` points
-        along each periodic reciprocal vector ``b_i`` (Å⁻¹ / 2π), 1 along non-periodic ones."""
+        """The Monkhorst-Pack mesh ``atoms`` gets.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms
+            The structure; its cell and pbc decide the mesh.
+
+        Returns
+        -------
+        tuple of int
+            ``ceil(2π |b_i| kpoint_density)`` points along each periodic reciprocal vector
+            ``b_i`` (Å⁻¹ / 2π), 1 along non-periodic ones.
+        """
         size, _ = kpts2sizeandoffsets(density=self.kpoint_density, gamma=self._gamma(), atoms=atoms)
         return (int(size[0]), int(size[1]), int(size[2]))
 
@@ -161,7 +207,14 @@ class GPAW(CalculatorConfig):
         return True if self.gamma_centered else None
 
     def gpaw_parameters(self) -> dict[str, Any]:
-        """The keyword arguments of ``gpaw.GPAW`` this config stands for (without ``txt``)."""
+        """The keyword arguments of ``gpaw.GPAW`` this config stands for (without ``txt``).
+
+        Returns
+        -------
+        dict of str to object
+            ``mode``, ``xc``, ``kpts``, ``occupations``, ``spinpol``, ``maxiter`` and
+            ``convergence``.
+        """
         convergence: dict[str, float] = {
             "energy": self.energy_tolerance,
             "density": self.density_tolerance,
@@ -182,8 +235,19 @@ class GPAW(CalculatorConfig):
         }
 
     def log_path(self, atoms: Atoms | None = None) -> str | None:
-        """Where GPAW writes its log for ``atoms``: ``txt`` with ``{uuid}`` (the structure's
-        uuid, ``"none"`` without one) and ``{formula}`` filled in; ``None``: no log."""
+        """Where GPAW writes its log for ``atoms``.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms, optional
+            The structure computed. Default: ``None``, ``"none"`` for both fields.
+
+        Returns
+        -------
+        str or None
+            ``txt`` with ``{uuid}`` (the structure's uuid, ``"none"`` without one) and
+            ``{formula}`` filled in; ``"-"`` for standard output; ``None``: no log.
+        """
         if self.txt is None or self.txt == "-":
             return self.txt
         uid = "none" if atoms is None else str(atoms.info.get(UUID, "none"))
@@ -191,18 +255,44 @@ class GPAW(CalculatorConfig):
         return self.txt.format(uuid=uid, formula=formula)
 
     def gpaw_calculator(self, atoms: Atoms | None = None) -> Any:
-        """A new live GPAW calculator (GPAW's own ASE interface) with these settings, logging
-        to :meth:`log_path` of ``atoms``; raises no ``scf_not_converged`` (that is
-        :class:`GPAWCalculator`'s job)."""
+        """A new live GPAW calculator (GPAW's own ASE interface) with these settings.
+
+        It raises no ``scf_not_converged`` (that is :class:`GPAWCalculator`'s job).
+
+        Parameters
+        ----------
+        atoms : ase.Atoms, optional
+            The structure it will compute: it logs to :meth:`log_path` of ``atoms``. Default:
+            ``None``.
+
+        Returns
+        -------
+        gpaw.GPAW
+            GPAW's calculator.
+
+        Raises
+        ------
+        ImportError
+            Saying how to install GPAW when it is missing.
+        """
         gpaw = _import_gpaw()
         return gpaw.GPAW(**self.gpaw_parameters(), txt=self.log_path(atoms))
 
     # ------------------------------------------------------------------ CalculatorConfig
     def check(self) -> None:
-        """Raise a clear error now if a calculation cannot start: ``ImportError`` saying how to
-        install GPAW when it is missing; ``ValueError`` naming ``xc`` when GPAW does not know the
-        functional; ``FileNotFoundError`` naming the setup paths when no PAW setups for it are
-        installed (a single element without a setup still fails per structure)."""
+        """Raise a clear error now if a calculation cannot start.
+
+        A single element without a setup still fails per structure.
+
+        Raises
+        ------
+        ImportError
+            Saying how to install GPAW when it is missing.
+        ValueError
+            Naming ``xc`` when GPAW does not know the functional.
+        FileNotFoundError
+            Naming the setup paths when no PAW setups for the functional are installed.
+        """
         gpaw = _import_gpaw()
         from gpaw.xc import XC
 
@@ -231,7 +321,18 @@ class GPAW(CalculatorConfig):
         return ("gpaw", "gpaw.calculator")
 
     def build(self) -> GPAWCalculator:
-        """A new :class:`GPAWCalculator` (imports gpaw: ``ImportError`` when it is missing)."""
+        """A new :class:`GPAWCalculator` of this config.
+
+        Returns
+        -------
+        GPAWCalculator
+            The ASE calculator.
+
+        Raises
+        ------
+        ImportError
+            When gpaw is missing (it is imported here).
+        """
         _import_gpaw()
         return GPAWCalculator(self)
 
@@ -264,10 +365,20 @@ class GPAWCalculator(Calculator):
 
     Energy (eV) and free energy (eV) are always computed; forces (eV/Å) and stress (eV/Å^3)
     when asked for, from the same SCF. A new structure (any change of numbers, positions, cell
-    or pbc) starts a new GPAW calculation from atomic densities. GPAW's
-    ``ConvergenceError`` (``KohnShamConvergenceError`` when ``max_scf_iterations`` is reached)
-    becomes :class:`~assyst_nodes.stages.relax.RelaxationError` with reason
-    ``scf_not_converged``; after any failure the next call starts afresh.
+    or pbc) starts a new GPAW calculation from atomic densities. Usually made by
+    :meth:`GPAW.build`.
+
+    Parameters
+    ----------
+    config : GPAW
+        The settings of every calculation.
+
+    Raises
+    ------
+    ~assyst_nodes.stages.relax.RelaxationError
+        From a calculation: GPAW's ``ConvergenceError`` (``KohnShamConvergenceError`` when
+        ``max_scf_iterations`` is reached) becomes a ``RelaxationError`` with reason
+        ``scf_not_converged``; after any failure the next call starts afresh.
     """
 
     implemented_properties: ClassVar[list[str]] = ["energy", "free_energy", "forces", "stress"]
@@ -286,8 +397,29 @@ class GPAWCalculator(Calculator):
         properties: Sequence[str] | None = None,
         system_changes: Sequence[str] | None = None,
     ) -> None:
-        """Compute energy and free energy, plus forces and stress if in ``properties``, for
-        ``atoms`` into ``self.results`` (eV, eV/Å, eV/Å^3)."""
+        """Compute energy and free energy, plus forces and stress if in ``properties``.
+
+        Parameters
+        ----------
+        atoms : ase.Atoms, optional
+            The structure (default: ``None``, the one of the last call).
+        properties : sequence of str, optional
+            Properties asked for, of ``energy``, ``free_energy``, ``forces``, ``stress``.
+            Default: ``None``, ``["energy"]``.
+        system_changes : sequence of str, optional
+            What changed since the last call (ASE's names); any change starts a new SCF.
+            Default: ``None``, everything (ASE's ``all_changes``).
+
+        Returns
+        -------
+        None
+            The results are in ``self.results`` (eV, eV/Å, eV/Å^3).
+
+        Raises
+        ------
+        ~assyst_nodes.stages.relax.RelaxationError
+            With reason ``scf_not_converged`` when the SCF does not converge.
+        """
         properties = ["energy"] if properties is None else list(properties)
         system_changes = list(all_changes) if system_changes is None else list(system_changes)
         super().calculate(atoms, properties, system_changes)

@@ -89,8 +89,19 @@ def _require_installed() -> None:
 
 
 def available_devices() -> list[str]:
-    """Torch devices usable in this process: ``cpu``, ``cuda`` and ``cuda:N`` per GPU, and
-    ``mps`` on Apple silicon (needs torch)."""
+    """Torch devices usable in this process (needs torch).
+
+    Returns
+    -------
+    list of str
+        ``"cpu"``; ``"cuda"`` and ``"cuda:N"`` for each GPU when CUDA is available; ``"mps"``
+        on Apple silicon.
+
+    Raises
+    ------
+    ImportError
+        If torch is not installed.
+    """
     import torch
 
     devices = ["cpu"]
@@ -128,13 +139,34 @@ def _quiet_build() -> Iterator[None]:
 class SevenNet(CalculatorConfig):
     """SevenNet, an equivariant graph neural-network potential (sevenn 0.13), on ``device``.
 
-    ``model``: a pretrained name from :data:`SHIPPED_MODELS` (default ``7net-0``, SevenNet-0
-    of 11 July 2024, trained on MPtrj: PBE(+U) energies in eV, 89 elements) or the path of a
-    sevenn checkpoint file (``.pth``); ``modal``: the fidelity of a multi-fidelity model (for
-    ``7net-mf-0``: ``"PBE"`` or ``"R2SCAN"``), else ``None``; ``device``: ``"cpu"``,
-    ``"cuda"``, ``"cuda:N"`` or ``"mps"`` where they exist (see :meth:`check`); ``threads``:
-    PyTorch CPU threads (intra-op) per process.
+    Energies in eV, forces in eV/Å, stress in eV/Å^3 (ASE's Voigt order); the model computes
+    in float32. Nothing is imported or loaded when the config is made: :meth:`check` tests
+    that it can be built, :meth:`build` loads the model.
 
+    Parameters
+    ----------
+    model : str, default "7net-0"
+        A pretrained name from :data:`SHIPPED_MODELS` (any case, ``sevennet-...`` also
+        accepted; the default ``7net-0`` is SevenNet-0 of 11 July 2024, trained on MPtrj:
+        PBE(+U) energies in eV, 89 elements) or the path of a sevenn checkpoint file
+        (``.pth``).
+    device : str, default "cpu"
+        Torch device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` where they exist (see
+        :meth:`check` and :func:`available_devices`).
+    threads : int, default 1
+        PyTorch CPU threads (intra-op) per process, >= 1. See Notes.
+    modal : str, optional
+        The fidelity of a multi-fidelity model (for ``7net-mf-0``: ``"PBE"`` or
+        ``"R2SCAN"``). Default: ``None``, for a single-fidelity model.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` or ``device`` is not a non-empty string, ``threads`` is not an int >= 1,
+        or ``modal`` is neither ``None`` nor a non-empty string.
+
+    Notes
+    -----
     :meth:`build` calls ``torch.set_num_threads(threads)``, which holds for the whole process
     that builds it: in a worker process of :func:`~assyst_nodes.stages.relax.relax` that is the
     worker, so ``workers=2, threads=1`` uses two cores. Keep ``threads=1`` with local worker
@@ -142,6 +174,9 @@ class SevenNet(CalculatorConfig):
     ran OpenMP with several threads hangs (GNU OpenMP is not fork-safe); ``threads > 1`` is for
     fresh processes (a fork server, executorlib, a SLURM job) and one worker per node. Results
     are bit-identical across processes at the same ``threads``.
+
+    ``str()`` gives ``sevennet(model, ...)``, adding ``modal=``, ``device=`` and ``threads=``
+    where they are not the defaults.
     """
 
     model: str = "7net-0"
@@ -168,9 +203,19 @@ class SevenNet(CalculatorConfig):
     def checkpoint(self) -> str:
         """The checkpoint file of ``model``: a shipped pretrained one or the given path.
 
-        Raises ``ValueError`` for a name whose checkpoint is not on disk (sevenn would download
-        it) or that sevenn does not know, and ``ImportError`` naming the extra when sevenn is
-        missing.
+        Returns
+        -------
+        str
+            The absolute path of ``model`` if it is a file, else the path of the checkpoint
+            shipped inside the installed sevenn package.
+
+        Raises
+        ------
+        ValueError
+            For a name whose checkpoint is not on disk (sevenn would download it) or that
+            sevenn does not know.
+        ImportError
+            Naming the extra ``mlip`` when torch or sevenn is missing.
         """
         if os.path.isfile(self.model):
             return os.path.abspath(self.model)
@@ -206,12 +251,21 @@ class SevenNet(CalculatorConfig):
         )
 
     def check(self) -> None:
-        """Raise a clear error now if :meth:`build` cannot work: ``ImportError`` naming the
-        extra ``mlip`` when torch or sevenn is not installed; ``ValueError`` naming the device
-        and the valid ones when ``device`` does not exist here (e.g. ``"cuda"`` without a GPU),
-        or naming the model when it is neither shipped with sevenn nor a file. Imports torch
-        only for a device other than ``"cpu"`` (a few seconds), so a run that builds the model
-        in worker processes does not import it in the calling process as well."""
+        """Raise a clear error now if :meth:`build` cannot work.
+
+        Imports torch only for a device other than ``"cpu"`` (a few seconds), so a run that
+        builds the model in worker processes does not import it in the calling process as
+        well.
+
+        Raises
+        ------
+        ImportError
+            Naming the extra ``mlip`` when torch or sevenn is not installed.
+        ValueError
+            Naming the device and the valid ones when ``device`` does not exist here (e.g.
+            ``"cuda"`` without a GPU), or naming the model when it is neither shipped with
+            sevenn nor a file.
+        """
         _require_installed()
         if not os.path.isfile(self.model):
             self._shipped_attribute()
@@ -238,10 +292,22 @@ class SevenNet(CalculatorConfig):
         return ("torch", "sevenn.calculator")
 
     def build(self) -> BaseCalculator:
-        """A new ``sevenn.calculator.SevenNetCalculator`` with the model loaded on ``device``
-        (about 1 s on a CPU after the imports), after :meth:`check`. Sets
-        ``torch.set_num_threads(threads)`` for this process, and again before each calculation
-        where something (e.g. a chunk's one-thread BLAS limit) changed it."""
+        """A new ``sevenn.calculator.SevenNetCalculator`` with the model loaded on ``device``.
+
+        Runs :meth:`check` first; loading is quick on a CPU once torch and sevenn are imported.
+        Sets ``torch.set_num_threads(threads)`` for this process, and again before each
+        calculation where something (e.g. a chunk's one-thread BLAS limit) changed it.
+
+        Returns
+        -------
+        ase.calculators.calculator.BaseCalculator
+            The SevenNet ASE calculator (energy in eV, forces in eV/Å, stress in eV/Å^3).
+
+        Raises
+        ------
+        ImportError, ValueError
+            As :meth:`check`.
+        """
         self.check()
         import torch
 

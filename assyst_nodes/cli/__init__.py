@@ -21,9 +21,29 @@ __all__ = ["build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code. The database connections a command opened
-    are closed when it is done (a PostgreSQL connection's watchdog thread would otherwise hold
-    the exit for pyiron's connection timeout, 60 s by default)."""
+    """Run the ``assyst-nodes`` command: the entry point, returning the process exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command-line arguments without the program name, e.g.
+        ``["run", "--elements", "Cu", "--max-atoms", "4"]``. Default: none (``sys.argv[1:]``,
+        as :mod:`argparse` reads it).
+
+    Returns
+    -------
+    int
+        The process exit code: 0 on success (also after ``run --write-config``, which writes
+        the settings and stops), 2 when the settings or the project are refused (the message
+        goes to standard error as ``assyst-nodes: error: ...``). ``--help`` and malformed
+        options exit through :mod:`argparse` (``SystemExit``) instead.
+
+    Notes
+    -----
+    The database connections a command opened are closed when it is done, also when it
+    fails: a PostgreSQL connection's watchdog thread would otherwise hold the exit for
+    pyiron's connection timeout (60 s by default).
+    """
     try:
         return _main(argv)
     finally:

@@ -17,10 +17,19 @@ __all__ = ["existing_project", "export", "history", "jobs", "run", "warm_workers
 
 
 def warm_workers(settings: RunSettings) -> None:
-    """With local worker processes, start the fork server now, importing the stages and the
-    calculators' heavy modules (torch for SevenNet) in the background while this process
+    """Start the fork server of local worker processes early, if the run uses them.
+
+    With local worker processes (``workers`` > 1 on the local executor, or a stage on local
+    processes with more than one worker), the fork server starts now, importing the stages and
+    the calculators' heavy modules (torch for SevenNet) in the background while this process
     imports pyiron: the workers then start with them (see
-    :func:`~assyst_nodes.runtime.fanout.warm_workers`)."""
+    :func:`~assyst_nodes.runtime.fanout.warm_workers`). Otherwise nothing happens.
+
+    Parameters
+    ----------
+    settings : RunSettings
+        The settings of the run (its executors, workers, calculator and label calculator).
+    """
     from ..runtime import fanout
     from ..runtime.executors import LocalProcesses
 
@@ -35,8 +44,28 @@ def warm_workers(settings: RunSettings) -> None:
 
 
 def existing_project(folder: str, database: str) -> Any:
-    """The pyiron project of ``folder`` in ``database`` (auto, user, embedded), if it holds
-    one; else ``FileNotFoundError`` naming it."""
+    """Open the pyiron project of ``folder`` for ``jobs``, ``history`` and ``export``.
+
+    Parameters
+    ----------
+    folder : str
+        The project folder.
+    database : str
+        Its job database: ``auto``, ``user`` or ``embedded`` (see
+        :func:`~assyst_nodes.cli.settings.use_user_config`).
+
+    Returns
+    -------
+    Project
+        The pyiron project of ``folder`` in ``database``, if it holds one.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the folder (and how to create a project there), if it is no folder, holds no
+        embedded ``pyiron.db`` in it or above it (embedded database), or its job table has no
+        jobs (its sub-projects counted).
+    """
     from ..project.database import database_kind, embedded_root, open_project
 
     use = use_user_config(database)
@@ -56,7 +85,18 @@ def existing_project(folder: str, database: str) -> Any:
 
 
 def jobs(project: Any) -> int:
-    """Print the job table of ``project`` (with its sub-projects)."""
+    """Print the job table of ``project`` (with its sub-projects).
+
+    Parameters
+    ----------
+    project : Project
+        The pyiron project (e.g. of :func:`existing_project`).
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
     import pandas as pd
 
     table = project.job_table(recursive=True)
@@ -69,7 +109,23 @@ def jobs(project: Any) -> int:
 
 
 def history(project: Any, uuid: str) -> int:
-    """Print the chain of structure ``uuid``: step, uuid, job id, formula, energy/atom (eV)."""
+    """Print the chain of structure ``uuid``, seed first.
+
+    One line per link: step, uuid, job id, formula, energy per atom (eV/atom; ``-`` where a
+    structure has none).
+
+    Parameters
+    ----------
+    project : Project
+        The pyiron project (e.g. of :func:`existing_project`).
+    uuid : str
+        The uuid of a stored structure (see :func:`assyst_nodes.project.queries.history`).
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
     from ..project import queries
 
     for link in queries.history(project, uuid):
@@ -83,8 +139,26 @@ def history(project: Any, uuid: str) -> int:
 
 
 def export(project: Any, args: argparse.Namespace) -> int:
-    """Write the stored structures of ``args.stage`` (and ``args.step``) to ``args.output``:
-    extxyz, a table, extxyz with labels under a prefix, or pacemaker's table."""
+    """Write the stored structures of ``args.stage`` (and ``args.step``) to ``args.output``.
+
+    The file is pacemaker's table (``args.pacemaker``), extxyz with labels under a prefix
+    (``args.labels_prefix``), extxyz (suffix ``.xyz`` or ``.extxyz``) or else a table; what
+    was written is printed, with the number of structures left out for lack of labels.
+
+    Parameters
+    ----------
+    project : Project
+        The pyiron project (e.g. of :func:`existing_project`).
+    args : argparse.Namespace
+        The parsed arguments of ``assyst-nodes export``: ``output``, ``stage``, ``step``,
+        ``pacemaker``, ``labels_prefix`` and ``reference_energy`` (eV per atom of each
+        element).
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
     from ..io.fitting import write_labelled_extxyz, write_pacemaker
     from ..project import export_extxyz, export_table, structures
 
@@ -105,8 +179,24 @@ def export(project: Any, args: argparse.Namespace) -> int:
 
 
 def run(settings: RunSettings) -> PipelineResult:
-    """The canonical run (:func:`~assyst_nodes.pipeline.run_pipeline`) with the settings,
-    every stage run recorded as a job in the settings' project (``no_project``: in memory)."""
+    """Run the canonical pipeline (:func:`~assyst_nodes.pipeline.run_pipeline`) with ``settings``.
+
+    Parameters
+    ----------
+    settings : RunSettings
+        The settings of the run. Every stage run is recorded as a job in its ``project``
+        (in its ``database``); with ``no_project`` the run is in memory.
+
+    Returns
+    -------
+    PipelineResult
+        The training set, each intermediate set and each stage's report.
+
+    Notes
+    -----
+    A project folder that cannot be used (its database, its rights) fails before any work
+    starts: the project is opened first.
+    """
     from ..pipeline import run_pipeline
 
     recorder = None
@@ -123,7 +213,20 @@ def run(settings: RunSettings) -> PipelineResult:
 
 
 def write_outputs(settings: RunSettings, result: PipelineResult) -> None:
-    """The training set (extxyz), the figures, and where the run is stored."""
+    """Write the outputs of a run and print where they and the run are stored.
+
+    Into :meth:`RunSettings.output_folder <assyst_nodes.cli.settings.RunSettings.output_folder>`
+    go the training set (``training_set.extxyz``), with a label calculator the labelled set
+    (``training_set_labelled.extxyz``, labels under ``REF_`` keys) and, with ``figures``, the
+    figures (``figures/``); with a project, its folder, database and job counts are printed.
+
+    Parameters
+    ----------
+    settings : RunSettings
+        The settings of the run.
+    result : PipelineResult
+        What :func:`run` returned.
+    """
     from ..io.extxyz import write_extxyz
 
     folder = settings.output_folder()

@@ -90,7 +90,25 @@ def _shown(value: Any) -> str:
 
 
 def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
-    """The command-line parser; ``run_defaults`` (from ``--config``) replace run's defaults."""
+    """Build the command-line parser of ``assyst-nodes`` and its subcommands.
+
+    The subcommands are ``run``, ``jobs``, ``history`` and ``export``; the defaults of ``run``'s
+    options are those of :class:`~assyst_nodes.cli.settings.RunSettings`.
+
+    Parameters
+    ----------
+    run_defaults : dict, optional
+        Defaults of ``run``'s options that replace its own (from ``--config``, as
+        :func:`~assyst_nodes.cli.settings.read_settings_file` reads them), keyed by the option
+        names with ``_`` for ``-`` (:data:`~assyst_nodes.cli.settings.RUN_KEYS`), in the
+        options' units (Å, eV/Å, GPa, s). Options given on the command line still win.
+        Default: none (``run``'s own defaults).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; :func:`settings_of` turns what it parses for ``run`` into run settings.
+    """
     defaults = RunSettings()
     parser = argparse.ArgumentParser(
         prog="assyst-nodes",
@@ -357,7 +375,26 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
 
 
 def settings_of(args: argparse.Namespace) -> RunSettings:
-    """The run settings of parsed arguments (``ValueError`` naming a bad one)."""
+    """Turn the parsed arguments of ``assyst-nodes run`` into run settings.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        What the parser of :func:`build_parser` parsed for ``run``: one attribute for each of
+        :data:`~assyst_nodes.cli.settings.RUN_KEYS`. ``radii`` may be a list of one number
+        (every element, Å) or of ``(element, radius)`` pairs (Å).
+
+    Returns
+    -------
+    RunSettings
+        The :class:`~assyst_nodes.cli.settings.RunSettings` of the run.
+
+    Raises
+    ------
+    ValueError
+        Naming a bad setting: ``radii`` mixing one number with ``El=R`` pairs, or any value
+        that :class:`~assyst_nodes.cli.settings.RunSettings` refuses.
+    """
     values = {key: getattr(args, key) for key in RUN_KEYS}
     radii = values["radii"]
     if isinstance(radii, list):

@@ -104,8 +104,25 @@ RADIUS_PER_COVALENT = 0.7
 
 
 def default_radii(elements: Sequence[str]) -> dict[str, float]:
-    """Minimum-distance radii (Å): the embedded example's for Cu and Ag, else
-    :data:`RADIUS_PER_COVALENT` times ASE's covalent radius, rounded to 0.01 Å."""
+    """Default minimum-distance radii (Å) of the filter for ``elements``.
+
+    Parameters
+    ----------
+    elements : sequence of str
+        Chemical symbols, e.g. ``["Cu", "Ag"]``.
+
+    Returns
+    -------
+    dict of str to float
+        One radius (Å) per element: the embedded example's for Cu and Ag
+        (:data:`assyst_nodes.defaults.RADII`), else :data:`RADIUS_PER_COVALENT` times ASE's
+        covalent radius, rounded to 0.01 Å.
+
+    Raises
+    ------
+    ValueError
+        If a symbol is not a chemical symbol.
+    """
     from ase.data import atomic_numbers, covalent_radii
 
     radii = {}
@@ -121,7 +138,21 @@ def default_radii(elements: Sequence[str]) -> dict[str, float]:
 
 
 def format_spacegroups(groups: Sequence[int]) -> str:
-    """``[1, 2, 3, 225]`` -> ``"1-3,225"`` (the inverse of :func:`parse_spacegroups`)."""
+    """Write space-group numbers as compact text: ``[1, 2, 3, 225]`` -> ``"1-3,225"``.
+
+    The inverse of :func:`parse_spacegroups`.
+
+    Parameters
+    ----------
+    groups : sequence of int
+        Space-group numbers (1..230), in the order they are to be written; runs of
+        consecutive numbers become ranges ``low-high``.
+
+    Returns
+    -------
+    str
+        Comma-separated numbers and ranges (empty for no groups).
+    """
     parts: list[str] = []
     ordered = list(groups)
     start = 0
@@ -134,7 +165,26 @@ def format_spacegroups(groups: Sequence[int]) -> str:
 
 
 def parse_spacegroups(text: str) -> list[int]:
-    """``"1-10,221,225"`` -> ``[1, ..., 10, 221, 225]``; ``ValueError`` naming bad text."""
+    """Read space-group numbers from text: ``"1-10,221,225"`` -> ``[1, ..., 10, 221, 225]``.
+
+    The inverse of :func:`format_spacegroups`.
+
+    Parameters
+    ----------
+    text : str
+        Comma-separated numbers (1..230) and inclusive ranges ``low-high``; blanks around the
+        parts and empty parts are ignored.
+
+    Returns
+    -------
+    list of int
+        The numbers, in the order given, ranges expanded.
+
+    Raises
+    ------
+    ValueError
+        Naming the text, if a part is neither a whole number nor a range of them.
+    """
     groups: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -172,35 +222,112 @@ SQLite file (``auto``); the configured database (``user``); the embedded file (`
 class RunSettings:
     """Everything one run needs, as plain values (units: Å, eV, GPa).
 
-    - sampling: every composition of ``elements`` with ``min_atoms..max_atoms`` atoms per cell,
-      over ``spacegroups`` (``None``: all 230), at most ``max_structures`` crystals, pyxtal
-      taking at most ``sample_time_limit`` (s) on one grid point (``None``: no limit);
-    - ``calculator``: a name of :data:`BUILTIN_CALCULATORS` or an import path
-      (``"package.module:Name"``) called with ``calculator_kwargs``;
-    - relaxation: a volume relaxation, then ``relax`` (:data:`RELAXATIONS`), both at
-      ``pressure`` (GPa) until forces are below ``fmax`` (eV/Å) or ``max_steps``;
-      ``time_limit`` (s) bounds one structure's relaxation (``None``: no limit);
-    - perturbation: a rattle of ``rattle`` (Å, one-atom cells repeated to 8 atoms when
-      ``supercells``) on a small ``strain`` = (hydrostatic, shear), and a random choice of a
-      large volume change or a large shear, ``large_strain`` = (hydrostatic, shear); each
-      redrawn up to ``retries`` times until it passes the filter;
-    - filter: pair distances >= r_i + r_j with ``radii`` (Å; ``None``: :func:`default_radii`)
-      and cells no more elongated than ``max_aspect``;
-    - ``seed`` is the base seed of every random choice, ``workers`` the processes that sample
-      and relax;
-    - labels: single points of the training set with the reference calculator ``label`` (a
-      built-in name or import path, with ``label_kwargs``; ``None``: no labels), e.g. DFT;
-    - where sampling, relaxation and labelling run: ``executor`` ``local`` (``workers``
-      processes) or ``slurm`` (``workers`` SLURM jobs at a time in ``partition``, each with
-      ``memory`` GB and ``wall_time`` s; ``None``: the partition's defaults); ``executors``
-      overrides it per stage (keys ``sample``, ``relax``, ``label``), each a table with
-      ``kind`` (``local``, ``slurm``) and the options of :mod:`assyst_nodes.runtime.executors`
-      (``workers``, ``partition``, ``cores``, ``memory``, ``run_time``, ``resubmit``,
-      ``pending_timeout``);
-    - output: the ``project`` folder (unless ``no_project``) and its ``database`` (``auto``:
-      the user's pyiron configuration if there is one, else an embedded SQLite file in the
-      folder; ``user``; ``embedded``), ``output`` for the training set
-      and ``figures`` (``None``: the project folder, or ``assyst_output`` without a project).
+    The flat, file-friendly form of ``assyst-nodes run``: plain numbers, strings and lists, so
+    a run can live in a TOML or YAML file (:meth:`write`, :meth:`from_file`); its methods turn
+    it into the stage configs. The defaults are the embedded example's
+    (:mod:`assyst_nodes.defaults`). Every value is checked when the settings are made.
+
+    Parameters
+    ----------
+    elements : sequence of str or str, default ("Cu", "Ag")
+        Chemical symbols; sampling covers every composition of them (one symbol may be given
+        as a plain string).
+    min_atoms, max_atoms : int, default 1 and 4
+        Atoms per cell at least and at most of the sampled compositions.
+    spacegroups : sequence of int, int or str, optional
+        Space groups to sample, as numbers or as text like ``"1-10,221,225"``
+        (:func:`parse_spacegroups`). Default: none (all 230).
+    max_structures : int or None, default 30
+        Sampled crystals at most; ``None`` (or the text ``"none"``/``"all"``): no cap.
+    sample_time_limit : float, optional
+        Wall-clock limit (s, > 0) of pyxtal on one (formula, space group) grid point; a point
+        past it is skipped and reported. Default: none (no limit).
+    seed : int, default 0
+        Base seed of every random choice.
+    workers : int, default 1
+        Processes that sample and relax (>= 1); with ``executor="slurm"``, SLURM jobs at a
+        time.
+    calculator : str, default "emt"
+        The calculator of both relaxations: a name of :data:`BUILTIN_CALCULATORS` or an import
+        path (``"package.module:Name"``), called with ``calculator_kwargs``.
+    calculator_kwargs : mapping, optional
+        Keyword arguments of ``calculator``. Default: none (empty).
+    relax : str, default "full"
+        The second relaxation, after a volume relaxation: a name of :data:`RELAXATIONS`
+        (``full``, ``symmetry``, ``cell`` or ``positions``).
+    pressure : float, default 0.0
+        Pressure (GPa) of the volume relaxation and of a ``full`` or ``symmetry`` second
+        relaxation; a non-zero pressure is refused with ``cell`` or ``positions``, which relax
+        at no pressure.
+    fmax : float, default 0.001
+        Force tolerance (eV/Å): both relaxations run until the forces are below it or
+        ``max_steps`` is reached.
+    max_steps : int, default 100
+        Optimiser steps at most of each relaxation (>= 1).
+    time_limit : float, optional
+        Wall-clock limit (s, > 0) of one structure's relaxation; a structure past it is
+        dropped and reported. Default: none (no limit).
+    rattle : float, default 0.1
+        σ (Å) of the rattle of the first perturbation.
+    strain : tuple of float, default (0.05, 0.05)
+        The small strain (hydrostatic, shear) under the rattle, fractions.
+    large_strain : tuple of float, default (0.8, 0.2)
+        (hydrostatic, shear), fractions: the second perturbation draws at random either a
+        large volume change or a large shear.
+    supercells : bool, default True
+        Whether one-atom cells are repeated to 8 atoms before they are rattled.
+    retries : int, default 10
+        Draws of each perturbation at most (>= 1): one is redrawn until it passes the filter.
+    radii : float or mapping of str to float, optional
+        Minimum-distance radii (Å) of the filter, which keeps pair distances >= r_i + r_j: one
+        for every element or one per element. Default: none (:func:`default_radii` of
+        ``elements``).
+    max_aspect : float, default 6.0
+        The filter keeps cells no more elongated than this (longest over shortest cell
+        height).
+    project : str, default "assyst_project"
+        The project folder, where every stage run is stored as a job (reused on rerun).
+    no_project : bool, default False
+        Run in memory and store no jobs.
+    database : str, default "auto"
+        The project's job database, one of :data:`DATABASES`: ``auto`` (the user's pyiron
+        configuration if there is one, else an embedded SQLite file in the folder),
+        ``user`` or ``embedded``.
+    label : str, optional
+        The reference calculator (e.g. DFT) of single points of the training set: a built-in
+        name or an import path, called with ``label_kwargs``. Default: none (no labels).
+    label_kwargs : mapping, optional
+        Keyword arguments of ``label``. Default: none (empty).
+    executor : str, default "local"
+        Where sampling, relaxation and labelling run: ``local`` (``workers`` processes) or
+        ``slurm`` (``workers`` SLURM jobs at a time in ``partition``).
+    partition : str, optional
+        The SLURM partition; needed with ``executor="slurm"``. Default: none.
+    memory : float, optional
+        Memory (GB) of each SLURM job. Default: none (the partition's default).
+    wall_time : float, optional
+        Wall time (s) of each SLURM job. Default: none (the partition's default).
+    executors : mapping of str to mapping, optional
+        Overrides ``executor`` per stage: keys ``sample``, ``relax``, ``label`` (see
+        :data:`EXECUTOR_STAGES`), each a table with ``kind`` (``local``, ``slurm``) and the
+        options of :mod:`assyst_nodes.runtime.executors` (``workers``, ``partition``,
+        ``cores``, ``memory``, ``run_time``, ``resubmit``, ``pending_timeout``). Default:
+        none (every stage on ``executor``).
+    output : str, optional
+        Folder of the training set (extxyz) and figures. Default: none (the project folder,
+        or ``assyst_output`` with ``no_project``).
+    figures : bool, default True
+        Whether figures are written.
+    progress : bool, optional
+        Whether progress bars are shown. Default: none (when the terminal is interactive).
+
+    Raises
+    ------
+    ValueError
+        Naming the bad value: e.g. an unknown element, database, relaxation, executor kind or
+        ``executors`` stage, a strain that is not two numbers, a pressure with a relaxation
+        that takes none, a time limit that is not seconds > 0, ``workers``, ``max_steps`` or
+        ``retries`` below 1, or bad perturbation, filter or sampling values.
     """
 
     elements: tuple[str, ...] = defaults.ELEMENTS
@@ -464,13 +591,50 @@ RUN_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunSettings
 
 
 def use_user_config(database: str) -> bool | None:
-    """``use_user_config`` of the project layer for a ``database`` setting (auto: None)."""
+    """Translate a ``database`` setting into the project layer's ``use_user_config``.
+
+    Parameters
+    ----------
+    database : str
+        One of :data:`DATABASES`: ``auto``, ``user`` or ``embedded``.
+
+    Returns
+    -------
+    bool or None
+        ``None`` for ``auto`` (the user's pyiron configuration if there is one, else an
+        embedded SQLite file), ``True`` for ``user``, ``False`` for ``embedded``.
+
+    Raises
+    ------
+    KeyError
+        If ``database`` is none of :data:`DATABASES`.
+    """
     return {"auto": None, "user": True, "embedded": False}[database]
 
 
 def read_settings_file(path: str | Path) -> dict[str, Any]:
-    """The run settings of a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file, checked
-    against :data:`RUN_KEYS`; ``ValueError`` naming the file and what is wrong."""
+    """Read the run settings of a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The settings file; its keys are the option names of ``assyst-nodes run`` with ``_``
+        for ``-`` (:data:`RUN_KEYS`), its values in the options' units (Å, eV/Å, GPa, s).
+
+    Returns
+    -------
+    dict of str to Any
+        The settings, checked against :data:`RUN_KEYS`: ``spacegroups`` given as text are
+        parsed (:func:`parse_spacegroups`), ``elements`` given as one string are split at
+        blanks; an empty YAML file gives no settings. The values themselves are checked by
+        :class:`RunSettings`.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and what is wrong: it cannot be read, is not valid TOML or YAML, has
+        another suffix, holds no key: value pairs, or has unknown keys.
+    """
     path = Path(path)
     try:
         text = path.read_text()

@@ -16,9 +16,19 @@ __all__ = ["extxyz_ready", "write_extxyz"]
 def extxyz_ready(atoms: Atoms) -> Atoms:
     """A copy whose ``info`` holds only values extxyz can write, with the same calculator.
 
-    ``lineage`` and any other list of strings become one space-separated string; ``None`` and
-    empty values (e.g. the empty lineage of a sampled crystal) are left out, since extxyz cannot
-    hold an empty value (it would swallow the next key on reading).
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure; it is not changed.
+
+    Returns
+    -------
+    ase.Atoms
+        A copy sharing ``atoms``' calculator (so its energy in eV, forces in eV/Å and stress in
+        eV/Å^3 are written), whose ``info`` has ``lineage`` and any other list of strings as one
+        space-separated string, and leaves out ``None`` and empty values (e.g. the empty
+        lineage of a sampled crystal), since extxyz cannot hold an empty value (it would
+        swallow the next key on reading).
     """
     copy = atoms.copy()
     copy.calc = atoms.calc  # keep energy (eV), forces (eV/Å) and stress (eV/Å^3)
@@ -33,7 +43,20 @@ def extxyz_ready(atoms: Atoms) -> Atoms:
 
 
 def write_extxyz(structures: Iterable[Atoms], path: str | os.PathLike[str]) -> Path:
-    """Write ``structures`` to the extended XYZ file ``path`` (see :func:`extxyz_ready`)."""
+    """Write ``structures`` to the extended XYZ file ``path`` (see :func:`extxyz_ready`).
+
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        The structures, written in order with their provenance keys and calculator results.
+    path : str or os.PathLike
+        The file; overwritten if it exists.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     from ase.io import write
 
     target = Path(path)

@@ -23,7 +23,21 @@ __all__ = ["labelled", "write_labelled_extxyz", "write_pacemaker"]
 
 
 def labelled(structures: Iterable[Atoms]) -> tuple[list[Atoms], int]:
-    """The structures with a finite energy and forces, and how many were left out."""
+    """The structures with a finite energy and forces, and how many were left out.
+
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        Structures whose calculator results (``atoms.calc.results``) may hold ``energy`` (eV)
+        and ``forces`` (eV/Å).
+
+    Returns
+    -------
+    kept : list of ase.Atoms
+        The structures with a finite energy and all forces finite, in order.
+    left_out : int
+        How many had no calculator, no energy or forces, or a non-finite value.
+    """
     kept, left_out = [], 0
     for atoms in structures:
         results = getattr(atoms.calc, "results", {}) or {}
@@ -43,11 +57,35 @@ def labelled(structures: Iterable[Atoms]) -> tuple[list[Atoms], int]:
 def write_labelled_extxyz(
     structures: Iterable[Atoms], path: str | os.PathLike[str], prefix: str = "REF_"
 ) -> tuple[Path, int]:
-    """Write the labelled ``structures`` to extended XYZ with their labels under ``prefix``
-    (``REF_energy`` in eV, ``REF_forces`` in eV/Å per atom, ``REF_stress`` as the 3x3 tensor
-    in eV/Å³, MACE's convention with the default prefix), not as ASE's calculator keys, so a
-    fitting code never mixes them up with another potential's. Provenance keys stay (see
-    :func:`assyst_nodes.io.extxyz.extxyz_ready`). Returns the path and the number left out.
+    """Write the labelled ``structures`` to extended XYZ with their labels under ``prefix``.
+
+    The labels are written as ``REF_energy`` (eV), ``REF_forces`` (eV/Å per atom) and
+    ``REF_stress`` (the 3x3 tensor in eV/Å³, where the calculator gave a stress), MACE's
+    convention with the default prefix, not as ASE's calculator keys, so a fitting code never
+    mixes them up with another potential's. Provenance keys stay (see
+    :func:`assyst_nodes.io.extxyz.extxyz_ready`). Structures without a finite energy and
+    forces are left out (see :func:`labelled`).
+
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        The structures with their calculator results.
+    path : str or os.PathLike
+        The extended XYZ file; overwritten if it exists.
+    prefix : str, optional
+        Prefix of the label keys; must be a valid Python identifier. Default: ``"REF_"``.
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``path``.
+    left_out : int
+        The number of structures left out.
+
+    Raises
+    ------
+    ValueError
+        If ``prefix`` is not a valid identifier (e.g. ``"REF_"``).
     """
     if not isinstance(prefix, str) or not prefix.isidentifier():
         raise ValueError(f"prefix must be a key prefix such as 'REF_', got {prefix!r}")
@@ -78,12 +116,35 @@ def write_pacemaker(
     path: str | os.PathLike[str],
     reference_energies: Mapping[str, float],
 ) -> tuple[Path, int]:
-    """Write the labelled ``structures`` as pacemaker's training table: a gzip-compressed
-    pandas pickle with columns ``ase_atoms`` (the structure, no calculator), ``energy`` (eV),
-    ``forces`` (eV/Å, one row per atom), ``energy_corrected`` (eV: the energy minus the
-    ``reference_energies`` of its atoms, eV per atom of each element, e.g. isolated atoms with
-    the same DFT settings) and ``uuid``. Returns the path and the number left out. A missing
-    reference energy raises ``ValueError`` naming the element."""
+    """Write the labelled ``structures`` as pacemaker's training table.
+
+    The table is a gzip-compressed pandas pickle with columns ``ase_atoms`` (the structure, no
+    calculator), ``energy`` (eV), ``forces`` (eV/Å, one row per atom), ``energy_corrected``
+    (eV: the energy minus the ``reference_energies`` of its atoms) and ``uuid``. Structures
+    without a finite energy and forces are left out (see :func:`labelled`).
+
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        The structures with their calculator results.
+    path : str or os.PathLike
+        The pickle file; overwritten if it exists.
+    reference_energies : mapping of str to float
+        Energy (eV per atom) of each element, e.g. of isolated atoms with the same DFT
+        settings; every element of the kept structures needs one.
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``path``.
+    left_out : int
+        The number of structures left out.
+
+    Raises
+    ------
+    ValueError
+        If a reference energy is missing (the message names the element).
+    """
     kept, left_out = labelled(structures)
     needed = sorted({s for atoms in kept for s in atoms.get_chemical_symbols()})
     missing = [e for e in needed if e not in reference_energies]

@@ -97,8 +97,27 @@ CONFIG_CLASSES: tuple[type, ...] = (
 def formulas_range(
     elements: str | list[str] | tuple[str, ...], start: int = 0, stop: int = 5, step: int = 1
 ) -> Formulas:
-    """Counts ``range(start, stop, step)`` of each element, all combinations
-    (``Formulas.range``); counts of 0 are ignored by sampling."""
+    """Every combination of ``range(start, stop, step)`` counts of each element.
+
+    A node around :meth:`Formulas.range <assyst_nodes.stages.sample.Formulas.range>`. Counts
+    of 0 are kept in the compositions; sampling ignores them.
+
+    Parameters
+    ----------
+    elements : str or list of str or tuple of str
+        Chemical symbols, e.g. ``["Cu", "Ag"]``; a single string is one element.
+    start : int, default 0
+        The smallest count (atoms per cell) of each element.
+    stop : int, default 5
+        The end of the counts, exclusive: the largest count is at most ``stop - 1``.
+    step : int, default 1
+        The step between counts (as in the builtin ``range``).
+
+    Returns
+    -------
+    Formulas
+        One composition ``{element: count}`` per combination of counts.
+    """
     names = elements if isinstance(elements, str) else tuple(elements)
     return Formulas.range(names, start, stop, step)
 
@@ -110,8 +129,35 @@ def formulas_for(
     max_atoms: int = 4,
     formulas: Formulas | None = None,
 ) -> Formulas:
-    """Compositions of ``min_atoms..max_atoms`` atoms: every mix of ``elements`` (counts may be
-    0), or the given ``formulas`` trimmed to that window when they are not ``None``."""
+    """The compositions of ``min_atoms..max_atoms`` atoms per cell.
+
+    Every mix of ``elements`` (counts may be 0, so single elements are included), or the given
+    ``formulas`` trimmed to that window when they are not ``None``.
+
+    Parameters
+    ----------
+    elements : str or list of str or tuple of str, default ("Cu", "Ag")
+        Chemical symbols to mix; a single string is one element. Unused when ``formulas`` is
+        given.
+    min_atoms : int, default 1
+        Atoms per cell at least.
+    max_atoms : int, default 4
+        Atoms per cell at most.
+    formulas : Formulas, optional
+        Explicit compositions to trim to the window instead of mixing ``elements``. Default:
+        ``None`` (every mix of ``elements``).
+
+    Returns
+    -------
+    Formulas
+        The compositions with ``min_atoms`` to ``max_atoms`` atoms (element counts of 0 are
+        kept; sampling ignores them).
+
+    Raises
+    ------
+    ValueError
+        ``min_atoms > max_atoms``.
+    """
     if formulas is None:
         names = (elements,) if isinstance(elements, str) else tuple(elements)
         formulas = Formulas.range(names, 0, max_atoms + 1)
@@ -120,31 +166,97 @@ def formulas_for(
 
 @fr.atomic("formulas")
 def formulas_from(compositions: list[dict[str, int]]) -> Formulas:
-    """``Formulas`` from explicit compositions, e.g. ``[{"Cu": 1, "Ag": 3}]``."""
+    """``Formulas`` from explicit compositions.
+
+    Parameters
+    ----------
+    compositions : list of dict of str to int
+        One ``{element: count}`` per composition, e.g. ``[{"Cu": 1, "Ag": 3}]``; element order
+        is kept (it is the species order handed to pyxtal).
+
+    Returns
+    -------
+    Formulas
+        The compositions, in the given order.
+    """
     return Formulas(compositions)
 
 
 @fr.atomic("formulas")
 def formulas_concat(first: Formulas, second: Formulas) -> Formulas:
-    """``first + second``: the compositions of both, in order."""
+    """``first + second``: the compositions of both, in order.
+
+    Parameters
+    ----------
+    first, second : Formulas
+        The compositions to concatenate (``first``'s come first).
+
+    Returns
+    -------
+    Formulas
+        All compositions of ``first``, then all of ``second``.
+    """
     return first + second
 
 
 @fr.atomic("formulas")
 def formulas_pair(first: Formulas, second: Formulas) -> Formulas:
-    """``first | second``: item-by-item union of disjoint element sets."""
+    """``first | second``: item-by-item union of disjoint element sets.
+
+    Parameters
+    ----------
+    first, second : Formulas
+        Compositions over disjoint sets of elements; the i-th composition of one is joined with
+        the i-th of the other (the shorter length wins).
+
+    Returns
+    -------
+    Formulas
+        The joined compositions.
+    """
     return first | second
 
 
 @fr.atomic("formulas")
 def formulas_product(first: Formulas, second: Formulas) -> Formulas:
-    """``first * second``: every composition of one with every one of the other."""
+    """``first * second``: every composition of one with every one of the other.
+
+    Parameters
+    ----------
+    first, second : Formulas
+        Compositions over disjoint sets of elements.
+
+    Returns
+    -------
+    Formulas
+        ``len(first) * len(second)`` joined compositions.
+    """
     return first * second
 
 
 @fr.atomic("formulas")
 def formulas_trim(formulas: Formulas, min_atoms: int = 1, max_atoms: int | None = None) -> Formulas:
-    """Only compositions with ``min_atoms`` to ``max_atoms`` atoms."""
+    """Only the compositions with ``min_atoms`` to ``max_atoms`` atoms.
+
+    Parameters
+    ----------
+    formulas : Formulas
+        The compositions to trim.
+    min_atoms : int, default 1
+        Atoms per cell at least.
+    max_atoms : int, optional
+        Atoms per cell at most. Default: ``None`` (no upper limit).
+
+    Returns
+    -------
+    Formulas
+        The compositions with ``min_atoms <= total atoms <= max_atoms``, in order.
+
+    Raises
+    ------
+    ValueError
+        ``min_atoms > max_atoms``.
+    """
     return formulas.trim(min_atoms, max_atoms)
 
 
@@ -154,10 +266,31 @@ def with_calculator(
     calculator: CalculatorConfig | None = None,
     default: CalculatorConfig | None = None,
 ) -> Relax | None:
-    """``settings`` relaxing with ``calculator`` (see
-    :func:`assyst_nodes.stages.relax.with_calculator`): ``None`` keeps the settings' own, a
-    different one given both ways is a ``ValueError`` naming both, ``default`` serves settings
-    that name none. ``settings=None`` (a skipped relaxation) stays ``None``."""
+    """``settings`` relaxing with ``calculator``.
+
+    A node around :func:`assyst_nodes.stages.relax.with_calculator` that lets a skipped
+    relaxation (``settings=None``) through as ``None``.
+
+    Parameters
+    ----------
+    settings : Relax or None
+        The relaxation; ``None`` (a skipped relaxation) stays ``None``.
+    calculator : CalculatorConfig, optional
+        The calculator to relax with. Default: ``None`` (keep the settings' own).
+    default : CalculatorConfig, optional
+        The calculator of settings that name none when ``calculator`` is ``None``. Default:
+        ``None`` (leave it unset).
+
+    Returns
+    -------
+    Relax or None
+        ``settings`` with the chosen calculator, or ``None`` for ``settings=None``.
+
+    Raises
+    ------
+    ValueError
+        ``settings`` name a calculator different from ``calculator`` (the error names both).
+    """
     if settings is None:
         return None
     return relaxations.with_calculator(settings, calculator, default)
@@ -167,15 +300,46 @@ def with_calculator(
 def run_relax_settings(
     settings: Relax | None, calculator: CalculatorConfig | None = None
 ) -> Relax | None:
-    """The relax settings of the canonical run: :func:`with_calculator` with the run's
-    default calculator (:data:`assyst_nodes.defaults.CALCULATOR`, EMT) for settings that name
-    none."""
+    """The relax settings of the canonical run.
+
+    :func:`with_calculator` with the run's default calculator
+    (:data:`assyst_nodes.defaults.CALCULATOR`, EMT) for settings that name none.
+
+    Parameters
+    ----------
+    settings : Relax or None
+        The relaxation; ``None`` (a skipped relaxation) stays ``None``.
+    calculator : CalculatorConfig, optional
+        The run's calculator. Default: ``None`` (keep the settings' own, EMT where they name
+        none).
+
+    Returns
+    -------
+    Relax or None
+        ``settings`` with their calculator set, or ``None`` for ``settings=None``.
+
+    Raises
+    ------
+    ValueError
+        ``settings`` name a calculator different from ``calculator`` (the error names both).
+    """
     return with_calculator(settings, calculator, CALCULATOR)
 
 
 @fr.atomic("perturbation")
 def series(first: Perturbation, second: Perturbation) -> Perturbation:
-    """``first + second``: apply ``first``, then ``second`` to its result."""
+    """``first + second``: apply ``first``, then ``second`` to its result.
+
+    Parameters
+    ----------
+    first, second : Perturbation
+        The perturbations, in the order they are applied.
+
+    Returns
+    -------
+    Perturbation
+        The series of both (a :class:`~assyst_nodes.stages.perturb.Series`).
+    """
     return first + second
 
 
@@ -186,7 +350,20 @@ def perturbation_list(
     third: Perturbation | None = None,
     fourth: Perturbation | None = None,
 ) -> list[Perturbation]:
-    """The given perturbations as a list (``None`` left out); each is applied separately."""
+    """The given perturbations as a list; each is applied separately.
+
+    Parameters
+    ----------
+    first : Perturbation
+        The first perturbation.
+    second, third, fourth : Perturbation, optional
+        Further perturbations. Default: ``None`` (left out).
+
+    Returns
+    -------
+    list of Perturbation
+        The perturbations that are not ``None``, in argument order.
+    """
     return [p for p in (first, second, third, fourth) if p is not None]
 
 
@@ -194,9 +371,24 @@ def perturbation_list(
 def perturbations_or_default(
     perturbations: list[Perturbation] | tuple[Perturbation, ...] | None = None,
 ) -> list[Perturbation]:
-    """``perturbations`` as a list, or the canonical run's two when ``None``: a 0.1 Å rattle
-    (one-atom cells first repeated to 8 atoms) on a 5 % strain, and a random choice of a large
-    volume change (80 %) or a large shear (20 %)."""
+    """``perturbations`` as a list, or the canonical run's two when ``None``.
+
+    The canonical two (:data:`assyst_nodes.defaults.PERTURBATIONS`): a 0.1 Å rattle (one-atom
+    cells first repeated to 8 atoms) on a 5 % strain, and a random choice of a large volume
+    change (hydrostatic strain up to 80 %) or a large shear (shear strain up to 20 %).
+
+    Parameters
+    ----------
+    perturbations : list or tuple of Perturbation, optional
+        The perturbations, each applied separately to every structure. Default: ``None`` (the
+        canonical two).
+
+    Returns
+    -------
+    list of Perturbation
+        The perturbations, each converted by
+        :func:`~assyst_nodes.stages.perturb.as_perturbation`.
+    """
     chosen = PERTURBATIONS if perturbations is None else perturbations
     return [as_perturbation(p) for p in chosen]
 
@@ -210,11 +402,33 @@ def assyst_filters(
 ) -> tuple[str | float | dict[str, float] | DistanceFilter, FilterBase | None]:
     """The sampling tolerance and the filter of the canonical run.
 
-    ``filters=None``: minimum distances (``radii`` in Å, pair limit r_i + r_j) and cells no
-    more elongated than ``max_aspect`` (:func:`assyst_nodes.defaults.canonical_filter`); else
-    ``filters`` as given (``radii`` and ``max_aspect`` unused). ``tolerance`` (``None``: the
-    ``DistanceFilter`` inside the filter, else pyxtal's ``"metallic"`` table) bounds the
-    sampling, so crystals are drawn with the same radii the filter keeps."""
+    The tolerance bounds the sampling, so crystals are drawn with the same radii the filter
+    keeps.
+
+    Parameters
+    ----------
+    radii : float or dict of str to float or tuple of (str, float), default RADII_PAIRS
+        Minimum-distance radii (Å): one for every element, or one per element (a dict or
+        ``(element, radius)`` pairs); a pair closer than r_i + r_j is dropped. Unused when
+        ``filters`` is given. Default: :data:`~assyst_nodes.nodes.configs.RADII_PAIRS` (Cu 0.9 Å,
+        Ag 1.0 Å).
+    max_aspect : float, default 6.0
+        The most elongated cell kept (longest over shortest cell height, dimensionless).
+        Unused when ``filters`` is given.
+    filters : FilterBase, optional
+        The filter to use as given. Default: ``None`` (minimum distances from ``radii`` and
+        cell aspect from ``max_aspect``, see :func:`assyst_nodes.defaults.canonical_filter`).
+    tolerance : str or float or dict of str to float or DistanceFilter, optional
+        What bounds the sampling: a pyxtal prototype name or radii (Å). Default: ``None`` (the
+        ``DistanceFilter`` inside the filter, else pyxtal's ``"metallic"`` table).
+
+    Returns
+    -------
+    tolerance : str or float or dict of str to float or DistanceFilter
+        The sampling bound.
+    filters : FilterBase
+        The filter of the run.
+    """
     if filters is None:
         filters = canonical_filter(dict(radii) if isinstance(radii, tuple) else radii, max_aspect)
     if tolerance is None:
@@ -224,5 +438,19 @@ def assyst_filters(
 
 @fr.atomic("executor")
 def executor_or(specific: ExecutorLike = None, default: ExecutorLike = None) -> ExecutorLike:
-    """``specific`` (a stage's own executor) if given, else ``default`` (the run's)."""
+    """``specific`` (a stage's own executor) if given, else ``default`` (the run's).
+
+    Parameters
+    ----------
+    specific : ExecutorLike, optional
+        The stage's own executor (config, instructions or live executor). Default: ``None``
+        (use ``default``).
+    default : ExecutorLike, optional
+        The run's executor. Default: ``None`` (the stage's local ``workers``).
+
+    Returns
+    -------
+    ExecutorLike
+        ``specific`` unless it is ``None``, else ``default``.
+    """
     return default if specific is None else specific

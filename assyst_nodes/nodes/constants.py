@@ -67,9 +67,24 @@ _REPR_LENGTH = 300
 
 @fr.atomic("value")
 def python_value(pickled: str, text: str) -> object:
-    """The Python object whose pickle is ``pickled`` (base64); ``text`` (its type and ``repr``)
-    is for reading only. Unpickling runs code: trust a workflow you load, as for every function
-    its recipe imports."""
+    """The Python object whose base64 pickle is ``pickled``.
+
+    The decoding node of a Python value constant (see :func:`python_value_recipe`).
+    Unpickling runs code: trust a workflow you load, as for every function its recipe imports.
+
+    Parameters
+    ----------
+    pickled : str
+        The base64-encoded pickle of the value.
+    text : str
+        The value's type and ``repr`` (``module.Type: repr``, shortened), for reading only;
+        unused.
+
+    Returns
+    -------
+    object
+        A fresh copy of the value on every run.
+    """
     return pickle.loads(base64.b64decode(pickled))  # a fresh copy on every run
 
 
@@ -98,9 +113,28 @@ def _pickle(value: object) -> str:
 
 
 def python_value_recipe(value: object) -> fr.schemas.WorkflowRecipe:
-    """A recipe with one output, ``constant``, giving ``value``: the string constants
-    ``pickled`` (base64 pickle) and ``text`` (``module.Type: repr``, shortened) decoded by
-    :func:`python_value`."""
+    """A workflow recipe with one output, ``constant``, giving ``value``.
+
+    The recipe holds JSON only: the string constants ``pickled`` (base64 pickle) and ``text``
+    (``module.Type: repr``, shortened), decoded by :func:`python_value`. The pickle is made
+    here, so an unpicklable value fails at once.
+
+    Parameters
+    ----------
+    value : object
+        Any picklable value (cloudpickle, if installed, serves what pickle refuses, e.g. a
+        lambda).
+
+    Returns
+    -------
+    flowrep.schemas.WorkflowRecipe
+        The recipe of the small macro that produces ``value``.
+
+    Raises
+    ------
+    TypeError
+        ``value`` does not pickle.
+    """
     cls = type(value)
     shown = repr(value)
     if len(shown) > _REPR_LENGTH:
@@ -221,9 +255,25 @@ _RELIED_ON: tuple[tuple[Any, str], ...] = (
 
 
 def check_internals(versions: dict[str, str] | None = None) -> None:
-    """Raise ``ImportError`` naming the supported versions if pyiron_workflow or flowrep is a
-    version this module does not know (``versions``: name -> version, default: installed), or
-    lacks an internal the patches rely on. Never a patch on internals that changed."""
+    """Raise ``ImportError`` if pyiron_workflow or flowrep is a version this module does not know.
+
+    That is, a version not in :data:`SUPPORTED_VERSIONS`, or one that lacks an internal the
+    patches rely on. Run by :func:`install`, so that there is never a patch on internals that
+    changed.
+
+    Parameters
+    ----------
+    versions : dict of str to str, optional
+        Package name -> version of ``pyiron_workflow`` and ``flowrep``. Default: ``None``
+        (the installed versions).
+
+    Raises
+    ------
+    ImportError
+        A version does not start with a prefix of :data:`SUPPORTED_VERSIONS` (or the package
+        is missing from ``versions``), or an internal the patches rely on is missing; the
+        message names the supported versions.
+    """
     import importlib.metadata
 
     if versions is None:
@@ -302,7 +352,15 @@ def _resolve_edge_hints(
 
 
 def install() -> None:
-    """Put the three patches in place (see the module docstring); calling it again does nothing."""
+    """Put the three patches in place (see the module docstring); calling it again does nothing.
+
+    Run when ``assyst_nodes.nodes`` is imported.
+
+    Raises
+    ------
+    ImportError
+        From :func:`check_internals`: an unsupported pyiron_workflow or flowrep is installed.
+    """
     if _ORIGINAL:
         return
     check_internals()

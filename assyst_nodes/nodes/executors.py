@@ -37,22 +37,75 @@ ExecutorLike = ExecutorConfig | ExecutorInstructions | Executor | None
 
 
 def fan_out_options(executor: ExecutorLike, workers: int) -> tuple[int, int]:
-    """(workers, resubmit) of a stage: a config's own, else ``workers`` and one resubmission."""
+    """The (workers, resubmit) of a stage: a config's own, else ``workers`` and one resubmission.
+
+    Parameters
+    ----------
+    executor : ExecutorLike
+        The stage's executor: an :class:`~assyst_nodes.runtime.executors.ExecutorConfig`
+        brings its own ``workers`` and ``resubmit``; anything else (instructions, a live
+        executor, ``None``) does not.
+    workers : int
+        The stage's ``workers`` input, used unless ``executor`` is a config.
+
+    Returns
+    -------
+    workers : int
+        Chunks of work that run at once.
+    resubmit : int
+        Times a chunk whose worker or scheduler job was lost is sent again.
+    """
     if isinstance(executor, ExecutorConfig):
         return executor.workers, executor.resubmit
     return workers, 1
 
 
 def local_processes(workers: int = 2) -> ExecutorInstructions:
-    """Instructions for a local ``ProcessPoolExecutor`` of ``workers`` processes."""
+    """Instructions for a local ``ProcessPoolExecutor`` of ``workers`` processes.
+
+    Parameters
+    ----------
+    workers : int, default 2
+        Worker processes (``max_workers``), an int >= 1.
+
+    Returns
+    -------
+    pyiron_workflow.ExecutorInstructions
+        Picklable instructions; the pool is built where the stage runs and shut down after it.
+
+    Raises
+    ------
+    ValueError
+        ``workers`` is not an int >= 1.
+    """
     check_workers(workers, None)
     return ExecutorInstructions(ProcessPoolExecutor, kwargs={"max_workers": workers})
 
 
 def single_node(workers: int = 2) -> ExecutorInstructions:
-    """Instructions for ``executorlib.SingleNodeExecutor`` with ``workers`` one-core workers
-    that stay alive for the whole stage (``block_allocation``: Python and the stage's modules
-    are imported once per worker, not once per chunk)."""
+    """Instructions for ``executorlib.SingleNodeExecutor`` with ``workers`` one-core workers.
+
+    The workers stay alive for the whole stage (``block_allocation``: Python and the stage's
+    modules are imported once per worker, not once per chunk).
+
+    Parameters
+    ----------
+    workers : int, default 2
+        One-core workers (``max_workers``), an int >= 1.
+
+    Returns
+    -------
+    pyiron_workflow.ExecutorInstructions
+        Picklable instructions; the executor is built where the stage runs and shut down after
+        it.
+
+    Raises
+    ------
+    ImportError
+        executorlib is not installed.
+    ValueError
+        ``workers`` is not an int >= 1.
+    """
     import executorlib
 
     check_workers(workers, None)
@@ -64,8 +117,29 @@ def single_node(workers: int = 2) -> ExecutorInstructions:
 
 @contextmanager
 def open_executor(executor: ExecutorLike) -> Iterator[Executor | None]:
-    """The executor to hand to a core stage: built (and later shut down) from instructions,
-    passed through if live, ``None`` for none."""
+    """The executor to hand to a core stage, as a context manager.
+
+    Built (and shut down when the context ends) from a config or instructions, passed through
+    (and left open) if live, ``None`` for none.
+
+    Parameters
+    ----------
+    executor : ExecutorLike
+        An :class:`~assyst_nodes.runtime.executors.ExecutorConfig` (e.g. ``LocalProcesses(4)``,
+        ``Slurm("partition", ...)``), ``pyiron_workflow.ExecutorInstructions`` (e.g.
+        :func:`local_processes`), a live ``concurrent.futures.Executor`` or ``None``.
+
+    Yields
+    ------
+    concurrent.futures.Executor or None
+        The live executor; ``None`` for ``executor=None`` (the core stage then uses its own
+        ``workers`` local processes).
+
+    Raises
+    ------
+    TypeError
+        ``executor`` is none of these.
+    """
     if executor is None or isinstance(executor, Executor):
         yield executor
         return

@@ -93,30 +93,126 @@ def assyst(
     """The canonical ASSYST run (see the module docstring); defaults from
     :mod:`assyst_nodes.defaults`.
 
-    - compositions: every mix of ``elements`` with ``min_atoms..max_atoms`` atoms, or the
-      given ``formulas`` trimmed to that window;
-    - ``radii`` (Å) bound both the sampling and the final filter (with ``max_aspect``);
-      ``filters`` (any filter) replaces that filter, and ``tolerance`` the sampling bound
-      (``None``: the ``DistanceFilter`` inside the filter, else pyxtal's ``"metallic"``);
-    - ``volume_relax`` then ``full_relax`` (either ``None``: skipped, no output, no report);
-      ``calculator`` relaxes with both unless a setting names another (then it is a
-      ``ValueError`` naming both); ``None`` keeps each setting's own, and settings that name
-      none relax with :data:`~assyst_nodes.defaults.CALCULATOR` (EMT);
-    - ``perturbations`` (``None``: the canonical two, see :func:`perturbations_or_default`)
-      are applied to every relaxed structure, redrawn up to ``retries`` times;
-    - ``seed`` is the base seed of every random choice; ``workers``/``executor`` fan out
-      sampling and relaxation without changing the result; ``sample_executor`` and
-      ``relax_executor`` (e.g. ``Slurm("cpu", workers=16, run_time=3600)``) send one stage
-      elsewhere, each with its own resources (``None``: ``executor``);
-    - ``recorder`` (e.g. ``assyst_nodes.project.ProjectRecorder("my_project", "run1")``)
-      stores every stage run as a job and reuses finished ones; ``None`` runs in memory;
-    - ``sample_time_limit`` (s per grid point) and ``relax_time_limit`` (s per structure and
-      relaxation) drop what takes longer, reported as ``time_limit``; ``None``: no limit;
-    - ``label_calculator`` (e.g. ``GPAW(...)`` or any reference): single points of the
-      training set, output ``labelled`` with ``label_report``, run on ``label_executor`` (or
-      ``executor``) with ``label_time_limit`` (s per structure); a structure whose label fails
-      (calculator error, SCF not converged) is reported, never labelled. ``None``: no labels
-      (``labelled`` is empty, ``label_report`` is ``None``).
+    formulas -> sample -> volume relax -> full relax -> perturb -> combine (sampled + both
+    relaxed sets + perturbed) -> filter, then optionally single-point labels of the training
+    set. ``workers`` and the executors never change the result.
+
+    Parameters
+    ----------
+    elements : list of str or tuple of str, default ("Cu", "Ag")
+        The compositions are every mix of these elements (:data:`~assyst_nodes.defaults.ELEMENTS`)
+        with ``min_atoms..max_atoms`` atoms.
+    min_atoms : int, default 1
+        Atoms per cell at least, of the compositions and of the sampled crystals
+        (:data:`~assyst_nodes.defaults.MIN_ATOMS`).
+    max_atoms : int, default 4
+        Atoms per cell at most, of the compositions and of the sampled crystals
+        (:data:`~assyst_nodes.defaults.MAX_ATOMS`).
+    formulas : Formulas, optional
+        Explicit compositions instead of ``elements``, trimmed to the atom window. Default:
+        ``None`` (every mix of ``elements``).
+    spacegroups : list of int or tuple of int, optional
+        Space group numbers to sample. Default: ``None`` (all 230).
+    max_structures : int or None, default 30
+        Sampled crystals at most (:data:`~assyst_nodes.defaults.MAX_STRUCTURES`); ``None``: no
+        cap.
+    calculator : CalculatorConfig, optional
+        The calculator of both relaxations, unless a setting names another: then it is a
+        ``ValueError`` naming both. Default: ``None`` (keep each setting's own; settings that
+        name none relax with :data:`~assyst_nodes.defaults.CALCULATOR`, EMT).
+    volume_relax : Relax or None, default VolumeRelax()
+        The first relaxation, of the sampled crystals
+        (:data:`~assyst_nodes.defaults.VOLUME_RELAX`); ``None``: skipped (no output, no
+        report).
+    full_relax : Relax or None, default FullRelax()
+        The second relaxation, of the volume-relaxed crystals (of the sampled ones if the
+        first is skipped; :data:`~assyst_nodes.defaults.FULL_RELAX`); ``None``: skipped (no
+        output, no report).
+    perturbations : list or tuple of Perturbation, optional
+        Applied separately to every relaxed structure, each redrawn up to ``retries`` times
+        until the filter keeps it. Default: ``None`` (the canonical two, see
+        :func:`~assyst_nodes.nodes.configs.perturbations_or_default`).
+    radii : float or dict of str to float or tuple of (str, float), default RADII_PAIRS
+        Minimum-distance radii (Å; one for every element, or per element as a dict or
+        ``(element, radius)`` pairs): a pair closer than r_i + r_j is neither sampled nor
+        kept. They bound both the sampling and the final filter. Default: Cu 0.9 Å, Ag 1.0 Å
+        (:data:`~assyst_nodes.defaults.RADII`).
+    max_aspect : float, default 6.0
+        The filter's largest cell aspect ratio (longest over shortest cell height);
+        :data:`~assyst_nodes.defaults.MAX_ASPECT`.
+    retries : int, default 10
+        Draws per (structure, perturbation) pair at most (:data:`~assyst_nodes.defaults.RETRIES`).
+    seed : int, default 0
+        Base seed of every random choice (:data:`~assyst_nodes.defaults.SEED`).
+    workers : int, default 1
+        Local processes that fan out sampling, relaxation and labelling
+        (:data:`~assyst_nodes.defaults.WORKERS`); the result does not change.
+    executor : ExecutorLike, optional
+        Where sampling, relaxation and labelling fan out (an executor config such as
+        ``LocalProcesses(4)``, ``pyiron_workflow.ExecutorInstructions`` or a live executor).
+        Default: ``None`` (``workers`` local processes).
+    sample_executor, relax_executor : ExecutorLike, optional
+        Send one stage elsewhere, each with its own resources (e.g.
+        ``Slurm("cpu", workers=16, run_time=3600)`` for the relaxations and local sampling).
+        Default: ``None`` (``executor``).
+    progress : bool, optional
+        Whether to show progress bars. Default: ``None`` (only in terminals and notebooks).
+    recorder : Recorder, optional
+        Stores every stage run as a job and reuses finished ones, e.g.
+        ``assyst_nodes.project.ProjectRecorder("my_project", "run1")``. Default: ``None``
+        (run in memory).
+    sample_time_limit : float, optional
+        Wall time (s) per grid point of the sampling; a slower point is dropped, reported as
+        ``time_limit``. Default: ``None`` (no limit).
+    relax_time_limit : float, optional
+        Wall time (s) per structure and relaxation; a slower one is dropped, reported as
+        ``time_limit``. Default: ``None`` (no limit).
+    label_calculator : CalculatorConfig, optional
+        The reference calculator (e.g. ``GPAW(...)`` or any other) whose single points label
+        the training set: output ``labelled`` with ``label_report``. A structure whose label
+        fails (calculator error, SCF not converged) is reported, never labelled. Default:
+        ``None`` (no labels: ``labelled`` is empty, ``label_report`` is ``None``).
+    label_executor : ExecutorLike, optional
+        Where the labels are computed. Default: ``None`` (``executor``).
+    label_time_limit : float, optional
+        Wall time (s) per structure of the labelling. Default: ``None`` (no limit).
+    filters : FilterBase, optional
+        Any filter, replacing the one made of ``radii`` and ``max_aspect`` (then unused), for
+        the final filter and while perturbing. Default: ``None`` (minimum distances and
+        aspect, :func:`assyst_nodes.defaults.canonical_filter`).
+    tolerance : str or float or dict of str to float or DistanceFilter, optional
+        What bounds the sampling instead (a pyxtal prototype name or radii in Å). Default:
+        ``None`` (the ``DistanceFilter`` inside the filter, else pyxtal's ``"metallic"``).
+
+    Returns
+    -------
+    sampled : list of Atoms
+        The sampled crystals.
+    volume_relaxed, full_relaxed : list of Atoms
+        The results of the two relaxations (empty where skipped).
+    perturbed : list of Atoms
+        The perturbed relaxed structures.
+    combined : list of Atoms
+        Sampled, both relaxed sets and perturbed, each structure once.
+    training_set : list of Atoms
+        The structures of ``combined`` the filter keeps.
+    sample_report : StageReport
+        The sampling's report.
+    volume_report, full_report : StageReport or None
+        The relaxations' reports (``None`` where skipped).
+    perturb_report, filter_report : StageReport
+        The reports of perturbing and filtering.
+    reports : list of StageReport
+        All reports of the run, in stage order (``None`` left out).
+    labelled : list of Atoms
+        The training set's single points with ``label_calculator`` (empty without one).
+    label_report : StageReport or None
+        The labelling's report (``None`` without ``label_calculator``).
+
+    Raises
+    ------
+    ValueError
+        ``calculator`` and a relax setting name different calculators (both are named).
     """
     compositions = formulas_for(elements, min_atoms, max_atoms, formulas)
     sampling_on = executor_or(sample_executor, executor)

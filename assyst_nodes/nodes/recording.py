@@ -21,17 +21,12 @@ __all__ = ["Recorder", "recorded"]
 
 @runtime_checkable
 class Recorder(Protocol):
-    """Records stage runs.
+    """Records stage runs: the interface of a stage node's ``recorder`` input.
 
-    ``stage``: the stage name (``sample``, ``relax``, ``label``, ``perturb``, ``filter``,
-    ``combine``); ``settings``: everything that determines the result (configs, seeds, counts;
-    never workers, executors or progress); ``inputs``: the input structure lists (empty for
-    sampling); ``compute``: runs the stage. Returns the structures and report, computed or
-    reloaded; a reloaded result must equal the computed one.
-
-    The computes of the per-structure stages (``relax``, ``label``) also take a keyword
-    ``cache`` (an :class:`~assyst_nodes.stages.relax.OutcomeCache`): a recorder that keeps
-    per-structure outcomes passes one, so only what it does not hold is computed.
+    A recorder is any object with a :meth:`~assyst_nodes.nodes.recording.Recorder.record`
+    method of this signature (e.g. :class:`assyst_nodes.project.ProjectRecorder`); it need not
+    subclass ``Recorder``. The protocol is ``runtime_checkable``: ``isinstance(obj, Recorder)``
+    checks that ``obj`` has a ``record`` method, as :func:`recorded` does.
     """
 
     def record(
@@ -40,7 +35,35 @@ class Recorder(Protocol):
         settings: Mapping[str, Any],
         inputs: Sequence[Sequence[Atoms]],
         compute: Callable[[], tuple[list[Atoms], StageReport]],
-    ) -> tuple[list[Atoms], StageReport]: ...
+    ) -> tuple[list[Atoms], StageReport]:
+        """Run a stage through the recorder: compute it, or reload a finished run's result.
+
+        Parameters
+        ----------
+        stage : str
+            The stage name: ``sample``, ``relax``, ``label``, ``perturb``, ``filter`` or
+            ``combine``.
+        settings : Mapping of str to Any
+            Everything that determines the result (configs, seeds, counts; never workers,
+            executors or progress).
+        inputs : Sequence of Sequence of Atoms
+            The input structure lists (empty for sampling).
+        compute : callable
+            Called with no arguments, runs the stage and returns ``(structures, report)``. The
+            computes of the per-structure stages (``relax``, ``label``) also take a keyword
+            ``cache`` (an :class:`~assyst_nodes.stages.relax.OutcomeCache`): a recorder that
+            keeps per-structure outcomes passes one, so only what it does not hold is
+            computed.
+
+        Returns
+        -------
+        structures : list of Atoms
+            The stage's structures, computed or reloaded; a reloaded result must equal the
+            computed one.
+        report : StageReport
+            The stage's report, computed or reloaded.
+        """
+        ...
 
 
 def recorded(
@@ -50,7 +73,36 @@ def recorded(
     inputs: Sequence[Sequence[Atoms]],
     compute: Callable[[], tuple[list[Atoms], StageReport]],
 ) -> tuple[list[Atoms], StageReport]:
-    """``compute()`` directly, or through ``recorder``."""
+    """``compute()`` directly, or through ``recorder``.
+
+    Parameters
+    ----------
+    recorder : Recorder or None
+        Where the run is recorded (see :meth:`Recorder.record`); ``None`` runs ``compute()``
+        in memory.
+    stage : str
+        The stage name (``sample``, ``relax``, ``label``, ``perturb``, ``filter``,
+        ``combine``).
+    settings : Mapping of str to Any
+        Everything that determines the result (configs, seeds, counts; never workers,
+        executors or progress).
+    inputs : Sequence of Sequence of Atoms
+        The input structure lists (empty for sampling).
+    compute : callable
+        Runs the stage (no arguments) and returns ``(structures, report)``.
+
+    Returns
+    -------
+    structures : list of Atoms
+        The stage's structures, computed or reloaded by ``recorder``.
+    report : StageReport
+        The stage's report.
+
+    Raises
+    ------
+    TypeError
+        ``recorder`` is neither ``None`` nor has a ``record`` method.
+    """
     if recorder is None:
         return compute()
     if not isinstance(recorder, Recorder):

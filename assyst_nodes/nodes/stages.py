@@ -70,13 +70,73 @@ def sample(
     recorder: Recorder | None = None,
     time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport]:
-    """Random symmetric crystals over formulas x groups (see
-    :func:`assyst_nodes.stages.sample.sample`).
+    """Random symmetric crystals over formulas x groups.
 
-    ``tolerance``: pyxtal prototype name or element radii (Å); ``seed``: base seed; the output
-    is the same for any ``workers``/``executor``. ``recorder``: e.g. a project to store the run
-    in (and reuse it from); ``None`` runs in memory. ``time_limit``: wall time (s) pyxtal may
-    take per grid point (a point over it is dropped as ``time_limit``); ``None``: no limit.
+    A node around :func:`assyst_nodes.stages.sample.sample`. Grid points that are
+    incompatible, where pyxtal gives up or raises, or that take longer than ``time_limit`` are
+    dropped and reported, never raised. The output is the same for any ``workers`` and
+    ``executor``.
+
+    Parameters
+    ----------
+    formulas : Formulas
+        Compositions; those outside ``min_atoms..max_atoms`` atoms are skipped (reported as
+        ``atom_window``, with a ``UserWarning`` if none is left) and element counts of 0 are
+        ignored.
+    spacegroups : list of int or tuple of int, optional
+        Symmetry group numbers to sample. Default: ``None`` (all groups of ``dim``: 1..230 for
+        crystals).
+    min_atoms : int, default 1
+        Atoms per cell at least.
+    max_atoms : int, default 10
+        Atoms per cell at most.
+    max_structures : int, optional
+        Stop after this many structures (>= 0). Default: ``None`` (no cap).
+    dim : int, default 3
+        pyxtal's dimensionality: 3 crystals (space groups), 2 layers, 1 rods, 0 clusters.
+    tolerance : str or float or dict of str to float or DistanceFilter, default "metallic"
+        The minimum distances of sampled atoms: a pyxtal prototype name (``"metallic"``,
+        ``"atomic"``, ``"molecular"``, ``"vdW"``) or element radii (Å: one number, a dict per
+        element, or a ``DistanceFilter``, so sampling and filtering use the same pair
+        distances).
+    shuffle : bool, default True
+        Walk the grid in a random (seeded) order, so that any prefix (``max_structures``)
+        spreads over the grid; each grid point gives the same structure either way.
+    seed : int, default 0
+        Base seed; the seed of each structure's stream is in its ``info["rng_seed"]``.
+    workers : int, default 1
+        Local worker processes (an int >= 1), or with an ``executor`` the chunks of work that
+        run at once; an executor config brings its own. The result is the same for any
+        ``workers`` and ``executor``.
+    executor : ExecutorLike, optional
+        Where the chunks of work run: an executor config (``LocalProcesses``, ``Slurm``; its
+        own ``workers`` and ``resubmit`` then apply), ``pyiron_workflow.ExecutorInstructions``
+        (built where the stage runs and shut down after it) or a live
+        ``concurrent.futures.Executor`` (used as given and left open). Default: ``None``
+        (``workers`` local processes).
+    progress : bool, optional
+        Whether to show a progress bar. Default: ``None`` (only in terminals and notebooks).
+    recorder : Recorder, optional
+        Where the run is stored (e.g. a project, see
+        :class:`assyst_nodes.project.ProjectRecorder`) and reused from. Default: ``None``
+        (run in memory).
+    time_limit : float, optional
+        Wall time (s) pyxtal may take per grid point; a point over it is dropped as
+        ``time_limit``. Default: ``None`` (no limit).
+
+    Returns
+    -------
+    structures : list of Atoms
+        The sampled crystals.
+    report : StageReport
+        Grid points in and out, dropped by reason (``atom_window``, ``incompatible``,
+        ``pyxtal_failed``, ``time_limit``, ``worker_lost``), seconds (s).
+
+    Raises
+    ------
+    TypeError, ValueError
+        An invalid argument (e.g. an empty ``spacegroups``, a ``time_limit`` that is not a
+        number > 0); checked before a recorder creates a job.
     """
     settings = {
         "formulas": formulas,
@@ -158,8 +218,66 @@ def relax(
     recorder: Recorder | None = None,
     time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport]:
-    """Minimise each structure with ``settings`` (see :func:`assyst_nodes.stages.relax.relax`);
-    ``time_limit``: wall time (s) per structure (``None``: no limit)."""
+    """Minimise each structure with ``settings``.
+
+    A node around :func:`assyst_nodes.stages.relax.relax`. Each result has
+    ``info["relax_converged"]`` (unconverged results are kept and flagged
+    ``not_converged``); a structure whose calculator fails is dropped and reported.
+
+    Parameters
+    ----------
+    structures : list of Atoms
+        The structures to relax; they are not modified.
+    settings : Relax, default VolumeRelax()
+        The relaxation (e.g. :class:`~assyst_nodes.stages.relax.VolumeRelax`,
+        :class:`~assyst_nodes.stages.relax.FullRelax`), with its calculator, steps and force
+        tolerance (eV/Å).
+    workers : int, default 1
+        Local worker processes (an int >= 1), or with an ``executor`` the chunks of work that
+        run at once; an executor config brings its own. The result is the same for any
+        ``workers`` and ``executor``.
+    executor : ExecutorLike, optional
+        Where the chunks of work run: an executor config (``LocalProcesses``, ``Slurm``; its
+        own ``workers`` and ``resubmit`` then apply), ``pyiron_workflow.ExecutorInstructions``
+        (built where the stage runs and shut down after it) or a live
+        ``concurrent.futures.Executor`` (used as given and left open). Default: ``None``
+        (``workers`` local processes).
+    chunksize : int, optional
+        Structures per chunk sent to a worker. Default: ``None``
+        (:func:`~assyst_nodes.runtime.fanout.auto_chunksize`).
+    progress : bool, optional
+        Whether to show a progress bar. Default: ``None`` (only in terminals and notebooks).
+    recorder : Recorder, optional
+        Where the run is stored and reused from, e.g.
+        :class:`assyst_nodes.project.ProjectRecorder`. A project keys a relaxation by its
+        input uuids and settings, so there ``settings.calculator=None`` is recorded as
+        ``EMT()`` (what it relaxes with) when no structure has a live calculator attached.
+        Default: ``None`` (run in memory).
+    time_limit : float, optional
+        Wall time (s) one structure may take; one that takes longer is dropped with reason
+        ``time_limit``. Default: ``None`` (no limit).
+
+    Returns
+    -------
+    structures : list of Atoms
+        The relaxed structures, in input order.
+    report : StageReport
+        Structures in and out, dropped by reason, flags, seconds (s).
+
+    Raises
+    ------
+    TypeError
+        ``structures`` is not a list of ``Atoms``. With ``settings.calculator=None``: a
+        structure's attached calculator does not pickle to the worker processes (or
+        ``executor``) that need it; with a ``recorder``, any structure carries a live
+        calculator (a project cannot key its stored relaxations by it: pass a calculator
+        config, e.g. ``EMT()``).
+    ImportError
+        A calculator path that does not import.
+    ValueError
+        A structure periodic along zero or dependent cell vectors, or without a 3D cell when
+        ``settings`` move the cell; or an invalid ``time_limit``.
+    """
     structures = structure_list(structures)  # before a recorder makes a job
     if recorder is not None:
         settings = _keyable(settings, structures)
@@ -182,8 +300,40 @@ def relax_if(
     recorder: Recorder | None = None,
     time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport | None]:
-    """:func:`relax` with ``settings``, or a skipped relaxation for ``None``: no structures
-    and no report."""
+    """:func:`relax` with ``settings``, or a skipped relaxation for ``None``.
+
+    Parameters
+    ----------
+    structures : list of Atoms
+        The structures to relax.
+    settings : Relax, optional
+        The relaxation. Default: ``None`` (skipped: no structures and no report).
+    workers : int, default 1
+        Local worker processes (an int >= 1), or with an ``executor`` the chunks of work that
+        run at once; an executor config brings its own. The result is the same for any
+        ``workers`` and ``executor``.
+    executor : ExecutorLike, optional
+        Where the chunks of work run: an executor config (``LocalProcesses``, ``Slurm``; its
+        own ``workers`` and ``resubmit`` then apply), ``pyiron_workflow.ExecutorInstructions``
+        (built where the stage runs and shut down after it) or a live
+        ``concurrent.futures.Executor`` (used as given and left open). Default: ``None``
+        (``workers`` local processes).
+    progress : bool, optional
+        Whether to show a progress bar. Default: ``None`` (only in terminals and notebooks).
+    recorder : Recorder, optional
+        Where the run is stored and reused from, e.g.
+        :class:`assyst_nodes.project.ProjectRecorder`. Default: ``None`` (run in memory).
+    time_limit : float, optional
+        Wall time (s) one structure may take; one that takes longer is dropped with reason
+        ``time_limit``. Default: ``None`` (no limit).
+
+    Returns
+    -------
+    structures : list of Atoms
+        The relaxed structures; empty when skipped.
+    report : StageReport or None
+        The relaxation's report; ``None`` when skipped.
+    """
     relaxed: list[Atoms] = []
     report: StageReport | None = None
     if settings is not None:
@@ -203,8 +353,25 @@ def relax_if(
 def relaxed_or(
     structures: list[Atoms], relaxed: list[Atoms], settings: Relax | None = None
 ) -> list[Atoms]:
-    """What the next relaxation starts from: ``relaxed`` if the relaxation with ``settings``
-    ran, else ``structures`` (its input) when it was skipped (``settings=None``)."""
+    """What the next relaxation starts from.
+
+    ``relaxed`` if the relaxation with ``settings`` ran, else ``structures`` (its input) when
+    it was skipped (``settings=None``).
+
+    Parameters
+    ----------
+    structures : list of Atoms
+        The input of the relaxation.
+    relaxed : list of Atoms
+        Its output.
+    settings : Relax, optional
+        The relaxation's settings. Default: ``None`` (it was skipped).
+
+    Returns
+    -------
+    list of Atoms
+        ``structures`` for ``settings=None``, else ``relaxed``.
+    """
     return structures if settings is None else relaxed
 
 
@@ -219,8 +386,56 @@ def label(
     recorder: Recorder | None = None,
     time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport]:
-    """Energy (eV), forces (eV/Å) and stress of each structure; nothing moves.
-    ``time_limit``: wall time (s) per structure (``None``: no limit)."""
+    """Energy (eV), forces (eV/Å) and stress (eV/Å^3) of each structure; nothing moves.
+
+    A node around :func:`assyst_nodes.stages.label.label`: each result is a new structure
+    (step ``single_point``, its input as parent in the lineage) carrying a
+    ``SinglePointCalculator``; a structure whose calculation fails is dropped and reported.
+
+    Parameters
+    ----------
+    structures : list of Atoms
+        The structures to label; they are not modified.
+    calculator : CalculatorConfig, default EMT()
+        The reference calculator, e.g. a DFT code's config.
+    workers : int, default 1
+        Local worker processes (an int >= 1), or with an ``executor`` the chunks of work that
+        run at once; an executor config brings its own. The result is the same for any
+        ``workers`` and ``executor``.
+    executor : ExecutorLike, optional
+        Where the chunks of work run: an executor config (``LocalProcesses``, ``Slurm``; its
+        own ``workers`` and ``resubmit`` then apply), ``pyiron_workflow.ExecutorInstructions``
+        (built where the stage runs and shut down after it) or a live
+        ``concurrent.futures.Executor`` (used as given and left open). Default: ``None``
+        (``workers`` local processes).
+    chunksize : int, optional
+        Structures per chunk sent to a worker. Default: ``None``
+        (:func:`~assyst_nodes.runtime.fanout.auto_chunksize`).
+    progress : bool, optional
+        Whether to show a progress bar. Default: ``None`` (only in terminals and notebooks).
+    recorder : Recorder, optional
+        Where the run is stored and reused from, e.g.
+        :class:`assyst_nodes.project.ProjectRecorder`. Default: ``None`` (run in memory).
+    time_limit : float, optional
+        Wall time (s) one structure may take; one that takes longer is dropped with reason
+        ``time_limit``. Default: ``None`` (no limit).
+
+    Returns
+    -------
+    structures : list of Atoms
+        The labelled structures, in input order.
+    report : StageReport
+        Structures in and out, dropped by reason, seconds (s).
+
+    Raises
+    ------
+    TypeError
+        ``structures`` is not a list of ``Atoms``.
+    ImportError
+        A calculator path that does not import.
+    ValueError
+        An invalid ``time_limit``.
+    """
     structures = structure_list(structures)  # before a recorder makes a job
     compute = partial(
         _fan_out, labelling.label, structures, calculator, workers, executor, chunksize, progress,
@@ -241,8 +456,41 @@ def label_if(
     recorder: Recorder | None = None,
     time_limit: float | None = None,
 ) -> tuple[list[Atoms], StageReport | None]:
-    """:func:`label` with ``calculator`` (e.g. DFT: the reference labels of the training set),
-    or nothing at all for ``None``: no structures and no report."""
+    """:func:`label` with ``calculator``, or nothing at all for ``None``.
+
+    Parameters
+    ----------
+    structures : list of Atoms
+        The structures to label.
+    calculator : CalculatorConfig, optional
+        The reference calculator (e.g. DFT: the reference labels of the training set).
+        Default: ``None`` (no labels: no structures and no report).
+    workers : int, default 1
+        Local worker processes (an int >= 1), or with an ``executor`` the chunks of work that
+        run at once; an executor config brings its own. The result is the same for any
+        ``workers`` and ``executor``.
+    executor : ExecutorLike, optional
+        Where the chunks of work run: an executor config (``LocalProcesses``, ``Slurm``; its
+        own ``workers`` and ``resubmit`` then apply), ``pyiron_workflow.ExecutorInstructions``
+        (built where the stage runs and shut down after it) or a live
+        ``concurrent.futures.Executor`` (used as given and left open). Default: ``None``
+        (``workers`` local processes).
+    progress : bool, optional
+        Whether to show a progress bar. Default: ``None`` (only in terminals and notebooks).
+    recorder : Recorder, optional
+        Where the run is stored and reused from, e.g.
+        :class:`assyst_nodes.project.ProjectRecorder`. Default: ``None`` (run in memory).
+    time_limit : float, optional
+        Wall time (s) one structure may take; one that takes longer is dropped with reason
+        ``time_limit``. Default: ``None`` (no limit).
+
+    Returns
+    -------
+    structures : list of Atoms
+        The labelled structures; empty without a calculator.
+    report : StageReport or None
+        The labelling's report; ``None`` without a calculator.
+    """
     labelled: list[Atoms] = []
     report: StageReport | None = None
     if calculator is not None:
@@ -308,7 +556,45 @@ def perturb(
     seed: int = 0,
     recorder: Recorder | None = None,
 ) -> tuple[list[Atoms], StageReport]:
-    """Each perturbation applied to each structure, redrawn until ``filters`` keep it."""
+    """Each perturbation applied to each structure, redrawn until ``filters`` keep it.
+
+    A node around :func:`assyst_nodes.stages.perturb.perturb`: at most one result per
+    (structure, perturbation) pair, structure-major, then in perturbation order.
+
+    Parameters
+    ----------
+    structures : list of Atoms
+        The structures to perturb; they are not modified.
+    perturbations : Perturbation or list or tuple of Perturbation
+        The perturbations, each applied separately to every structure (e.g.
+        :func:`~assyst_nodes.nodes.configs.perturbations_or_default`).
+    filters : FilterBase, optional
+        What a result must pass; a rejected pair is drawn again with a fresh stream. Default:
+        ``None`` (every result is kept).
+    retries : int, default 10
+        Attempts per pair in total (>= 1); a pair whose attempts are all rejected is
+        reported as ``retries_exhausted``.
+    seed : int, default 0
+        Base seed; each result records its draw seed in ``info["rng_seed"]``.
+    recorder : Recorder, optional
+        Where the run is stored and reused from, e.g.
+        :class:`assyst_nodes.project.ProjectRecorder`. Default: ``None`` (run in memory).
+
+    Returns
+    -------
+    structures : list of Atoms
+        The perturbed structures.
+    report : StageReport
+        Pairs in and out, dropped by reason (``retries_exhausted``, ``cannot_apply``), pairs
+        flagged ``retried``, seconds (s).
+
+    Raises
+    ------
+    TypeError
+        ``structures`` is not a list of ``Atoms``.
+    ValueError
+        Two input structures share a uuid.
+    """
     settings = {"perturbations": perturbations, "filters": filters, "retries": retries,
                 "seed": seed}
     structures = structure_list(structures)  # before a recorder makes a job
@@ -332,7 +618,34 @@ def filter_structures(
     filters: FilterBase | None = None,
     recorder: Recorder | None = None,
 ) -> tuple[list[Atoms], StageReport]:
-    """The structures ``filters`` keep (all of them for ``None``), and who rejected the rest."""
+    """The structures ``filters`` keep, and who rejected the rest.
+
+    A node around :func:`assyst_nodes.stages.filter.filter`; also available as ``filter``.
+
+    Parameters
+    ----------
+    structures : list of Atoms
+        The structures to filter.
+    filters : FilterBase, optional
+        The filter (e.g. ``DistanceFilter(...) & AspectFilter(...)``). Default: ``None``
+        (all structures are kept).
+    recorder : Recorder, optional
+        Where the run is stored and reused from, e.g.
+        :class:`assyst_nodes.project.ProjectRecorder`. Default: ``None`` (run in memory).
+
+    Returns
+    -------
+    structures : list of Atoms
+        The kept structures (the input objects themselves, uuids unchanged), in input order.
+    report : StageReport
+        Structures in and out, and each rejection with the ``str`` of the filter to blame as
+        its reason, so ``report.dropped`` counts rejections per filter.
+
+    Raises
+    ------
+    TypeError
+        ``structures`` is not a list of ``Atoms``.
+    """
     structures = structure_list(structures)  # before a recorder makes a job
     compute = partial(_filter, structures, filters)
     kept, report = recorded(recorder, "filter", {"filters": filters}, [structures], compute)
@@ -359,7 +672,23 @@ def combine(
     fourth: list[Atoms] | None = None,
     recorder: Recorder | None = None,
 ) -> list[Atoms]:
-    """All structures of the given lists in order, each uuid once (first occurrence kept)."""
+    """All structures of the given lists in order, each uuid once (first occurrence kept).
+
+    Parameters
+    ----------
+    first : list of Atoms
+        The first structures.
+    second, third, fourth : list of Atoms, optional
+        Further structures. Default: ``None`` (left out, as is an empty list).
+    recorder : Recorder, optional
+        Where the run is stored and reused from, e.g.
+        :class:`assyst_nodes.project.ProjectRecorder`. Default: ``None`` (run in memory).
+
+    Returns
+    -------
+    list of Atoms
+        The combined structures.
+    """
     parts = [part for part in (first, second, third, fourth) if part]
     combined, _ = recorded(recorder, "combine", {}, parts, partial(_combine, parts))
     return combined
@@ -380,14 +709,40 @@ def gather_reports(
     fifth: StageReport | None = None,
     sixth: StageReport | None = None,
 ) -> list[StageReport]:
-    """The given reports as one list (``None`` left out), in order."""
+    """The given reports as one list (``None`` left out), in order.
+
+    Parameters
+    ----------
+    first : StageReport
+        The first report.
+    second, third, fourth, fifth, sixth : StageReport, optional
+        Further reports. Default: ``None`` (left out, e.g. a skipped stage's).
+
+    Returns
+    -------
+    list of StageReport
+        The reports that are not ``None``, in argument order.
+    """
     parts = (first, second, third, fourth, fifth, sixth)
     return [report for report in parts if report is not None]
 
 
 @fr.atomic("table")
 def report_table(reports: list[StageReport]) -> pd.DataFrame:
-    """One row per stage: in, out, dropped (total and by reason), flags, seconds (s)."""
+    """One row per stage: in, out, dropped (total and by reason), flags, seconds (s).
+
+    Parameters
+    ----------
+    reports : list of StageReport
+        The reports, e.g. from :func:`gather_reports`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``stage``, ``in``, ``out``, ``dropped``, ``dropped_by_reason`` (dict of reason
+        to count), ``flags`` (dict of remark to count) and ``seconds`` (wall time, s); one row
+        per report, in order.
+    """
     rows = [
         {
             "stage": report.stage,
@@ -406,9 +761,28 @@ def report_table(reports: list[StageReport]) -> pd.DataFrame:
 
 @fr.atomic("path")
 def export(structures: list[Atoms], path: str = "training_set.extxyz") -> str:
-    """Write ``structures`` to ``path`` (extended XYZ: cell, pbc, energy, forces, stress and the
-    provenance keys; see :func:`assyst_nodes.io.extxyz.extxyz_ready`) and return its absolute
-    path. The folder must exist."""
+    """Write ``structures`` to ``path`` as extended XYZ and return its absolute path.
+
+    The file holds cell, pbc, energy, forces, stress and the provenance keys (see
+    :func:`assyst_nodes.io.extxyz.extxyz_ready`).
+
+    Parameters
+    ----------
+    structures : list of Atoms
+        The structures to write.
+    path : str, default "training_set.extxyz"
+        The file to write (relative to the working directory); its folder must exist.
+
+    Returns
+    -------
+    str
+        The absolute path of the written file.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder of ``path`` does not exist.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"export: folder {folder!r} of {path!r} does not exist")

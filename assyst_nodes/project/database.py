@@ -120,8 +120,32 @@ _FOREIGN_SCAN_LIMIT: Final = 200
 
 
 class ForeignJobError(ValueError):
-    """A job file belongs to another job table than the one in use (``file``, ``database``:
-    the identity stored in it, ``current``: the one in use)."""
+    """A job file belongs to another job table than the one in use.
+
+    Raised where a job file that the job table in use has no row for was written from another
+    job table (:func:`database_identity`, stored in every assyst job file): the file is left as
+    it is. The message says so and suggests opening its folder with the configuration of that
+    database, or removing the file where it is no longer needed.
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job file (``<folder>/<name>.h5``).
+    database : str
+        The identity of the job table stored in the file; ``""`` where it records none (the
+        message then says ``unknown``).
+    current : str
+        The identity of the job table in use.
+
+    Attributes
+    ----------
+    file : str
+        The job file, as given.
+    database : str
+        The identity stored in the file, as given.
+    current : str
+        The identity of the job table in use, as given.
+    """
 
     def __init__(self, file: str | Path, database: str, current: str) -> None:
         super().__init__(
@@ -141,8 +165,15 @@ def _config_file() -> Path:
 
 
 def user_config_present() -> bool:
-    """Whether the user has a pyiron configuration that says where jobs go: one of
-    :data:`DATABASE_VARIABLES` set, or a configuration file (``PYIRONCONFIG``, ``~/.pyiron``)."""
+    """Whether the user has a pyiron configuration that says where jobs go.
+
+    Returns
+    -------
+    bool
+        ``True`` where one of :data:`DATABASE_VARIABLES` is set (non-empty), or a configuration
+        file exists (the file named by ``PYIRONCONFIG``, else ``~/.pyiron``). Other ``PYIRON*``
+        variables (``PYIRONRESOURCEPATHS``, ...) do not count.
+    """
     if any(os.environ.get(name) for name in DATABASE_VARIABLES):
         return True
     return _config_file().is_file()
@@ -239,7 +270,15 @@ _identities: dict[Any, str] = {}
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Swallow what pyiron prints on stdout (e.g. 'The job ... was saved and received the ID')."""
+    """Swallow what pyiron prints on stdout (e.g. 'The job ... was saved and received the ID').
+
+    A context manager: standard output is redirected to a buffer that is discarded; standard
+    error (pyiron's warnings) is left as it is.
+
+    Yields
+    ------
+    None
+    """
     with contextlib.redirect_stdout(io.StringIO()):
         yield
 
@@ -247,9 +286,26 @@ def quiet() -> Iterator[None]:
 def project_folder(path: str | os.PathLike[str]) -> Path:
     """``path`` as an absolute, resolved folder that exists and is writable (created if missing).
 
-    Raises ``PermissionError`` if it may not be created or written (permissions, read-only file
-    system), ``ValueError`` for any other reason (e.g. ``path`` or a parent is a file); both name
-    the path.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder, absolute or relative to the working directory (``~`` is expanded). It and
+        any missing parents are created; whether it can be written is tried with a temporary
+        file (removed again).
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute folder, symbolic links resolved.
+
+    Raises
+    ------
+    PermissionError
+        If it may not be created or written (permissions, read-only file system); names the
+        path.
+    ValueError
+        If it may not be created or written for any other reason (e.g. ``path`` or a parent is
+        a file); names the path.
     """
     folder = Path(path).expanduser().absolute()
     if folder.exists() and not folder.is_dir():
@@ -312,8 +368,21 @@ def _marker(file: Path, key: str = "root") -> str | None:
 
 
 def embedded_root(path: str | os.PathLike[str]) -> Path | None:
-    """The embedded root ``path`` belongs to: the nearest folder, ``path`` itself or an
-    ancestor, whose ``pyiron.db`` is an embedded root's (None if there is none)."""
+    """The embedded root ``path`` belongs to: the nearest folder with an embedded root's database.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder (``~`` is expanded; it need not exist). It and then its ancestors are looked
+        at, nearest first.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The nearest folder, ``path`` itself or an ancestor, whose ``pyiron.db`` (:data:`DB_FILE`)
+        is an embedded root's (one this package marked as such; a plain pyiron SQLite file does
+        not count); ``None`` if there is none.
+    """
     folder = Path(path).expanduser().absolute().resolve()
     key = str(folder)
     if key in _roots and (Path(_roots[key]) / DB_FILE).is_file():
@@ -536,10 +605,17 @@ def _activate(binding: Binding) -> None:
 
 
 def close_connections() -> None:
-    """Close every database connection this process opened through this module (embedded
-    roots and the user's database, with pyiron's watchdog threads), so nothing holds the
-    interpreter's exit; the next use opens them again. Called at exit; the CLI calls it when
-    a command is done."""
+    """Close every database connection this process opened through this module.
+
+    Closes the connections of embedded roots and of the user's database, with pyiron's
+    watchdog threads, so nothing holds the interpreter's exit; the next use opens them again.
+
+    Notes
+    -----
+    Called at exit; the CLI calls it when a command is done. Where another thread still holds
+    :data:`pyiron_lock` after the busy timeout of the SQLite connections, it returns without
+    closing anything (that thread still uses pyiron).
+    """
     global _live
     if not pyiron_lock.acquire(timeout=_BUSY_TIMEOUT_S):  # a thread still uses pyiron: leave it
         return
@@ -562,9 +638,26 @@ pyiron_internals.on_exit(close_connections)
 
 
 def database_identity(binding: Binding) -> str:
-    """A name of the job table ``binding`` uses, stored in every assyst job file written from
-    it: ``embedded:<id of the root>`` or the user's database as ``<dialect>://<host or file>/
-    <database>#<table>`` (no user name, no password)."""
+    """A name of the job table ``binding`` uses, stored in every assyst job file written from it.
+
+    Parameters
+    ----------
+    binding : tuple
+        ``("embedded", root)`` for an embedded root's database, ``("user",)`` for the user's
+        configured database (see :func:`binding_of`).
+
+    Returns
+    -------
+    str
+        ``embedded:<id of the root>`` (the id in the root's ``pyiron.db``, kept when the root
+        is moved or copied), or the user's database as
+        ``<dialect>://<host or file>/<database>#<table>`` (no user name, no password).
+
+    Notes
+    -----
+    Computed once per process and database. For the user's database, pyiron's global state
+    is pointed at it (under :data:`pyiron_lock`) to read its connection string.
+    """
     if binding[0] == "embedded":
         root = Path(binding[1])
         if str(root) not in _identities:
@@ -586,8 +679,21 @@ def database_identity(binding: Binding) -> str:
 
 
 def database_kind(use_user_config: bool | None = None) -> str:
-    """``"user"`` or ``"embedded"``: what ``use_user_config`` (None: automatic) selects for a
-    folder outside every embedded root."""
+    """``"user"`` or ``"embedded"``: what ``use_user_config`` selects outside every embedded root.
+
+    Parameters
+    ----------
+    use_user_config : bool, optional
+        ``True``: the user's pyiron configuration's database; ``False``: an embedded root.
+        Default: ``None`` (automatic: ``"user"`` where :func:`user_config_present`, else
+        ``"embedded"``).
+
+    Returns
+    -------
+    str
+        ``"user"`` or ``"embedded"``: the kind of database a folder outside every embedded root
+        would be opened on (a folder inside one is always opened on that root's).
+    """
     if use_user_config is None:
         use_user_config = user_config_present()
     return "user" if use_user_config else "embedded"
@@ -603,10 +709,35 @@ def _move_hint(root: Path) -> str:
 
 
 def binding_of(folder: str | os.PathLike[str], use_user_config: bool | None = None) -> Binding:
-    """The database of ``folder``: its embedded root's, whatever ``use_user_config`` says
-    (``True`` raises ``ValueError`` saying how to move the jobs), else the user's (with a
-    configuration, or ``True``), else a new embedded root in ``folder`` (refused with
-    ``ValueError`` where the folder holds job files of another job table)."""
+    """The database of ``folder``: its embedded root's, else the user's, else a new embedded root.
+
+    In that order: the embedded root ``folder`` belongs to (:func:`embedded_root`), whatever
+    ``use_user_config`` says; else the user's database (with a configuration, or
+    ``use_user_config=True``); else a new embedded root, a ``pyiron.db`` made in ``folder``.
+    An embedded root is prepared once per process (its job-table paths are rewritten where the
+    root was moved or copied).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The project folder (``~`` is expanded); it must exist where a new embedded root is made
+        in it (:func:`project_folder` makes it).
+    use_user_config : bool, optional
+        For a folder outside every embedded root: ``True`` the user's database, ``False`` a new
+        embedded root. Default: ``None`` (automatic, see :func:`database_kind`).
+
+    Returns
+    -------
+    tuple
+        The binding: ``("embedded", root)`` (the root folder as ``str``) or ``("user",)``.
+
+    Raises
+    ------
+    ValueError
+        For ``use_user_config=True`` inside an embedded root (the message says how to move the
+        jobs: pack, then unpack), and for a new embedded root in a folder that holds job files
+        of another job table.
+    """
     folder = Path(folder).expanduser().absolute().resolve()
     root = embedded_root(folder)
     if root is not None:
@@ -632,6 +763,25 @@ class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
     which is this one. ``pack`` and ``unpack`` work from any working directory, with relative
     or absolute paths; ``unpack`` refuses an archive whose jobs would take the names of jobs
     already there. Everything else is pyiron's.
+
+    Usually made by :func:`open_project` rather than directly.
+
+    Parameters
+    ----------
+    path : str, default ""
+        The project folder, absolute or relative to the working directory (pyiron's ``path``).
+    user : str, optional
+        pyiron's user of the project. Default: ``None`` (pyiron's).
+    sql_query : str, optional
+        pyiron's SQL query selecting a subset of the project's jobs. Default: ``None`` (all
+        jobs).
+    default_working_directory : bool, default False
+        pyiron's: with ``path=""``, open the project folder of the pyiron ``ScriptJob`` this
+        runs in (else the working directory).
+    binding : tuple, optional
+        The database: ``("user",)`` or ``("embedded", root)`` (see :func:`binding_of`).
+        Default: ``None`` (the one pyiron's global state points at now; the user's if none
+        yet).
     """
 
     def __init__(
@@ -686,10 +836,24 @@ class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
         return groups
 
     def copy_to(self, destination: Any, delete_original_data: bool = False) -> Any:
-        """pyiron's ``copy_to`` (and so ``move_to``) of this project into ``destination``, jobs
-        and files, except what this package keeps beside the jobs (:data:`BOOKKEEPING`):
-        pyiron copies every other file of the folder, which would put this folder's embedded
-        database and structure index over the destination's."""
+        """pyiron's ``copy_to`` (and so ``move_to``) of this project into ``destination``.
+
+        Jobs and files are copied, except what this package keeps beside the jobs
+        (:data:`BOOKKEEPING`): pyiron copies every other file of the folder, which would put
+        this folder's embedded database and structure index over the destination's.
+
+        Parameters
+        ----------
+        destination : pyiron_base.Project
+            The project (folder) to copy into.
+        delete_original_data : bool, default False
+            pyiron's: remove this project's jobs and files after copying (a move).
+
+        Returns
+        -------
+        pyiron_base.Project
+            What pyiron's ``copy_to`` returns: the destination project.
+        """
         token = _hiding_bookkeeping.set(True)
         try:
             return super().copy_to(destination, delete_original_data=delete_original_data)
@@ -703,10 +867,26 @@ class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
         copy_all_files: bool = False,
         **kwargs: Any,
     ) -> None:
-        """pyiron's ``pack``, from any working directory: ``destination_path`` (relative to
-        the working directory, or absolute; default: this project's folder) gets the archive.
+        """pyiron's ``pack`` of this project's jobs, from any working directory.
+
+        Parameters
+        ----------
+        destination_path : str, optional
+            Where the archive goes (``<destination_path>.tar.gz``, or a folder), relative to
+            the working directory or absolute. Default: ``None`` (this project's folder).
+        compress : bool, default True
+            pyiron's: a ``.tar.gz`` archive (else a folder).
+        copy_all_files : bool, default False
+            pyiron's: every file of the project folder, not only the ``.h5`` job files.
+        **kwargs
+            Passed on to pyiron's ``pack``.
+
+        Notes
+        -----
         pyiron computes the paths it stores relative to the working directory, so the pack
-        itself runs from the folder pyiron's paths start at (``root_path``)."""
+        itself runs from the folder pyiron's paths start at (``root_path``; the file-system
+        root where pyiron has no project paths).
+        """
         destination = os.path.abspath(destination_path or self.path.rstrip("/"))
         with pyiron_lock:
             _activate(self._assyst_binding)
@@ -719,10 +899,25 @@ class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
                 )
 
     def unpack(self, origin_path: str, **kwargs: Any) -> None:
-        """pyiron's ``unpack`` of ``origin_path`` (an archive ``.tar.gz`` or a folder, relative
-        to the working directory or absolute), from any working directory. Refused
-        (``ValueError`` naming them, nothing changed) if a job of the archive would take the
-        name of a job already in its project: pyiron would overwrite that job's file."""
+        """pyiron's ``unpack`` of ``origin_path`` into this project, from any working directory.
+
+        An archive without jobs is taken in as nothing. The ``export.csv`` (the archive's job
+        table) pyiron copies into the project folder is removed again, unless one was there.
+
+        Parameters
+        ----------
+        origin_path : str
+            An archive (``.tar.gz``) or a folder, as :meth:`pack` writes it; relative to the
+            working directory or absolute.
+        **kwargs
+            Passed on to pyiron's ``unpack``.
+
+        Raises
+        ------
+        ValueError
+            If a job of the archive would take the name of a job already in its project (pyiron
+            would overwrite that job's file); names them, and nothing is changed.
+        """
         origin = os.path.abspath(origin_path)
         with pyiron_lock:
             _activate(self._assyst_binding)
@@ -813,16 +1008,37 @@ def bound_project(path: str | os.PathLike[str]) -> BoundProject:
 
 
 def open_project(project_or_path: Any, use_user_config: bool | None = None) -> BoundProject:
-    """The pyiron project of ``project_or_path`` (a folder, a ``pyiron_base.Project`` or any
-    group of one, or an object with a ``path``/``project()`` such as a ``ProjectRecorder``),
-    bound to its database; the folder is created if missing.
+    """The pyiron project of ``project_or_path``, bound to its database; the folder is created
+    if missing.
 
-    A folder inside an embedded root always opens on that root's database. Elsewhere,
-    ``use_user_config``: ``None`` (default) uses the user's pyiron configuration if there is
-    one, else makes the folder an embedded root; ``True``/``False`` force either. Raises
-    ``ValueError`` for ``use_user_config=True`` inside an embedded root (the message says how
-    to move the jobs), for a new embedded root in a folder holding another job table's job
-    files, and, like ``PermissionError``, naming a folder that cannot be created or written.
+    Parameters
+    ----------
+    project_or_path : str, os.PathLike or object
+        A folder (absolute or relative to the working directory), a ``pyiron_base.Project`` or
+        any group of one, or an object with a ``path``/``project()`` such as a
+        :class:`~assyst_nodes.project.recorder.ProjectRecorder` (whose own ``use_user_config``
+        applies where the argument here is ``None``). A :class:`BoundProject` already on the
+        kind of database asked for is returned as it is.
+    use_user_config : bool, optional
+        A folder inside an embedded root always opens on that root's database. Elsewhere:
+        ``None`` (default) uses the user's pyiron configuration if there is one, else makes the
+        folder an embedded root; ``True``/``False`` force either.
+
+    Returns
+    -------
+    BoundProject
+        The project of the folder, bound to its database. Stage jobs that versions before 0.3
+        made pyiron children of a pipeline job are released on the way
+        (:func:`~assyst_nodes.project.jobs.release_stage_jobs`).
+
+    Raises
+    ------
+    ValueError
+        For ``use_user_config=True`` inside an embedded root (the message says how to move the
+        jobs), for a new embedded root in a folder holding another job table's job files, and
+        naming a folder that cannot be created or written (other than for permissions).
+    PermissionError
+        Naming a folder that may not be created or written (permissions, read-only file system).
     """
     if isinstance(project_or_path, BoundProject) and (
         use_user_config is None

@@ -22,6 +22,20 @@ __all__ = ["export_extxyz", "export_table"]
 def export_extxyz(structures: Sequence[Atoms], path: str | os.PathLike[str]) -> Path:
     """Write ``structures`` to the extended XYZ file ``path`` and return it.
 
+    Parameters
+    ----------
+    structures : sequence of ase.Atoms
+        The structures, e.g. of :func:`~assyst_nodes.project.queries.structures`.
+    path : str or os.PathLike
+        The extended XYZ file to write (overwritten if it exists).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Notes
+    -----
     Energies (eV), forces (eV/Å) and stress (eV/Å^3) of the attached calculators are written;
     ``lineage`` (and any other list of strings) becomes one space-separated string; ``None`` and
     empty values (e.g. the empty lineage of a sampled crystal) are left out.
@@ -45,11 +59,33 @@ def _table(source: Sequence[Atoms] | Any, recursive: bool = True) -> pd.DataFram
 def export_table(
     source: Sequence[Atoms] | Any, path: str | os.PathLike[str], recursive: bool = True
 ) -> Path:
-    """Write the structure table (see ``structure_frame``) of ``source`` (a list of Atoms, or
-    a project or group: with its sub-projects if ``recursive``) to ``path``.
+    """Write the structure table of ``source`` to ``path``.
 
-    ``.parquet``: Apache Parquet (needs pyarrow, ``ImportError`` otherwise); any other suffix:
-    pandas pickle (read with ``pandas.read_pickle``). Returns the path.
+    The table has one row per structure (see
+    :func:`~assyst_nodes.project.queries.structure_frame`).
+
+    Parameters
+    ----------
+    source : sequence of ase.Atoms or project
+        A list of Atoms, or a project or group (a folder path, a pyiron ``Project`` or a
+        :class:`~assyst_nodes.project.recorder.ProjectRecorder`).
+    path : str or os.PathLike
+        The file to write: ``.parquet`` for Apache Parquet (needs pyarrow); any other suffix
+        gives a pandas pickle (read with ``pandas.read_pickle``).
+    recursive : bool, default True
+        For a project: whether its sub-projects count too.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ImportError
+        For a ``.parquet`` path without pyarrow installed.
+    TypeError
+        If ``source`` is neither a project nor a list of ``ase.Atoms``.
     """
     target = Path(path)
     frame = _table(source, recursive)

@@ -119,9 +119,26 @@ JobRow = tuple[int, str, str]
 
 @dataclass(frozen=True)
 class Stored:
-    """What the index keeps of one job: its structure table (``structure_table`` of its
-    output), the parent of each output structure (last lineage entry), its inputs' uuids, its
-    :func:`settings_key` and its drops (label, reason, detail)."""
+    """What the index keeps of one job, as read from its file.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The structure table of the job's output
+        (:func:`~assyst_nodes.project.store.structure_table`; volumes in Å^3/atom, energies in
+        eV/atom, forces in eV/Å), one row per output structure.
+    parents : sequence of str or None
+        The parent of each output structure (its last lineage entry; ``None``: none), in the
+        order of ``table``.
+    input_uuids : sequence of str
+        The uuids of the job's input structures; an output structure whose uuid is among
+        them was passed on, not made, by the job.
+    key : str, default ""
+        The job's :func:`settings_key`: jobs of one key give one structure the same outcome.
+    drops : sequence of tuple of str, optional
+        The job's drops as (label, reason, detail); ``label`` is the input's uuid for the
+        per-structure stages. Default: none (empty).
+    """
 
     table: pd.DataFrame
     parents: Sequence[str | None]
@@ -131,12 +148,37 @@ class Stored:
 
 
 def settings_key(stage: str, settings_text: str) -> str:
-    """Hash of a stage and the readable text of its settings (``settings_repr``)."""
+    """Hash of a stage and the readable text of its settings.
+
+    Parameters
+    ----------
+    stage : str
+        The stage name, e.g. ``"relax"``.
+    settings_text : str
+        The readable text of its settings
+        (:func:`~assyst_nodes.project.jobs.settings_repr`).
+
+    Returns
+    -------
+    str
+        24 hex digits; jobs of one key give one structure the same outcome.
+    """
     return hashlib.sha256(f"{stage}\x00{settings_text}".encode()).hexdigest()[:24]
 
 
 def digest_of(uuids: Iterable[str]) -> str:
-    """Hex digest of an ordered list of uuids."""
+    """Hex digest of an ordered list of uuids.
+
+    Parameters
+    ----------
+    uuids : iterable of str
+        The uuids, in order (the order changes the digest).
+
+    Returns
+    -------
+    str
+        32 hex digits; the index finds the job that produced an input list exactly by it.
+    """
     digest = hashlib.blake2b(digest_size=16)
     for uid in uuids:
         digest.update(str(uid).encode())
@@ -208,10 +250,23 @@ def _column(values: list[Any]) -> pd.Series:
 
 
 def frame_of(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """The structure table of index rows (uuid, step, seed, formula, natoms, volume_per_atom,
-    energy_per_atom, max_force, spacegroup, relax_converged, extra), as
-    :func:`~assyst_nodes.project.store.structure_table` gives it: the fixed columns, then the
-    other scalar ``info`` keys in the order they first appear."""
+    """Build the structure table of index rows.
+
+    Parameters
+    ----------
+    rows : sequence of sequence
+        Index rows, each (uuid, step, seed, formula, natoms, volume_per_atom (Å^3/atom),
+        energy_per_atom (eV/atom), max_force (eV/Å), spacegroup, relax_converged, extra), with
+        ``None`` where a value is missing and ``extra`` the other scalar ``info`` values as
+        JSON text.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table as :func:`~assyst_nodes.project.store.structure_table` gives it: the fixed
+        columns (:data:`FRAME_COLUMNS`), then the other scalar ``info`` keys in the order they
+        first appear.
+    """
     n = len(rows)
     uuid, step, seed, formula, natoms, volume, energy, force, group, converged, extra = (
         list(c) for c in zip(*rows, strict=True)
@@ -242,7 +297,14 @@ def frame_of(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
 
 
 class Index:
-    """Handle on the index file of one project folder (opens a connection per operation)."""
+    """Handle on the index file of one project folder (opens a connection per operation).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The project folder; the index is its file :data:`INDEX_FILE`. A missing file (or one
+        of an older layout) reads as empty; the first write makes (or rebuilds) it.
+    """
 
     def __init__(self, folder: str | Path) -> None:
         self.file = Path(folder) / INDEX_FILE

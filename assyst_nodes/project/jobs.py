@@ -154,7 +154,19 @@ _MAX_INPUTS: Final = 4  # inputs of the combine node
 
 
 def settings_repr(settings: Mapping[str, Any]) -> str:
-    """Readable, deterministic text of ``settings``: ``key=repr(value)`` sorted by key."""
+    """Readable, deterministic text of ``settings``: ``key=repr(value)`` sorted by key.
+
+    Parameters
+    ----------
+    settings : mapping
+        Setting name to value (a stage node's keyword arguments).
+
+    Returns
+    -------
+    str
+        ``key=repr(value)`` of each setting, sorted by key and joined by ``", "`` (``""`` for no
+        settings); stored as a job's ``input/settings``.
+    """
     return ", ".join(f"{key}={settings[key]!r}" for key in sorted(settings))
 
 
@@ -167,12 +179,32 @@ drawn."""
 def key_settings(
     stage: str, settings: Mapping[str, Any], versions: Mapping[str, str] | None = None
 ) -> str:
-    """The text of what decides what ``stage`` makes of one input (a structure, or a grid
-    point for ``sample``: :data:`POINT_SETTINGS`): the settings and, where known, the
-    ``versions`` of what computed it (:func:`~assyst_nodes.provenance.computed_with`); hashed
-    into the jobs' key in the structure index
-    (:func:`~assyst_nodes.project.index.settings_key`). Jobs of versions before 0.3 recorded
-    no versions: their key is the settings' alone."""
+    """The text of what decides what ``stage`` makes of one input.
+
+    One input is a structure, or a grid point for ``sample``. The text is hashed into the jobs'
+    key in the structure index (:func:`~assyst_nodes.project.index.settings_key`): jobs of one
+    key give a structure the same outcome.
+
+    Parameters
+    ----------
+    stage : str
+        The stage (``sample``, ``relax``, ``label``, ``perturb``, ``filter``, ``combine``). For
+        ``sample`` only the settings in :data:`POINT_SETTINGS` count (the others only choose
+        which grid points are drawn).
+    settings : mapping
+        The stage's settings (its node's keyword arguments).
+    versions : mapping of str to str, optional
+        Distribution name to version of what computed it
+        (:func:`~assyst_nodes.provenance.computed_with`). Default: ``None`` (not known: the
+        key is the settings' alone, as for jobs of versions before 0.3, which recorded no
+        versions).
+
+    Returns
+    -------
+    str
+        :func:`settings_repr` of the settings that count, followed by
+        ``"; computed with "`` and :func:`versions_text` where ``versions`` are given.
+    """
     if stage == "sample":
         settings = {k: v for k, v in settings.items() if k in POINT_SETTINGS}
     text = settings_repr(settings)
@@ -180,14 +212,42 @@ def key_settings(
 
 
 def versions_text(versions: Mapping[str, str]) -> str:
-    """``name==version`` of each distribution, sorted: the stored form of
-    :func:`~assyst_nodes.provenance.computed_with`."""
+    """``name==version`` of each distribution, sorted by name.
+
+    Parameters
+    ----------
+    versions : mapping of str to str
+        Distribution name to version, as :func:`~assyst_nodes.provenance.computed_with` gives.
+
+    Returns
+    -------
+    str
+        ``name==version`` entries joined by ``", "``: the stored form of
+        :func:`~assyst_nodes.provenance.computed_with`.
+    """
     return ", ".join(f"{name}=={versions[name]}" for name in sorted(versions))
 
 
 def pickled_settings(settings: Mapping[str, Any]) -> str:
-    """Base64 of the pickled settings; ``TypeError`` naming each setting that cannot be
-    pickled (a project could not load it again, nor compute the job again)."""
+    """Base64 of the pickled settings, as a job stores them (``input/settings_pickle``).
+
+    Parameters
+    ----------
+    settings : mapping
+        Setting name to value (a stage node's keyword arguments).
+
+    Returns
+    -------
+    str
+        Base64 (ASCII) of the pickled ``dict(settings)``.
+
+    Raises
+    ------
+    TypeError
+        Naming each setting that cannot be pickled (a project could not load it again, nor
+        compute the job again); the message suggests configs (e.g. ``EMT()``,
+        ``ImportedCalculator('module:Name', {...})``) instead of live objects.
+    """
     try:
         return base64.b64encode(pickle.dumps(dict(settings))).decode()
     except Exception:
@@ -233,7 +293,19 @@ def _stage_defaults(stage: str) -> dict[str, Any] | None:
 
 
 def job_h5(row: Mapping[str, Any]) -> Path:
-    """The HDF5 file of the job of job-table ``row``."""
+    """The HDF5 file of the job of job-table ``row``.
+
+    Parameters
+    ----------
+    row : mapping
+        A job-table row: its ``projectpath`` (pyiron's root path; empty or ``None`` where the
+        ``project`` column holds the absolute folder), ``project`` and ``job`` columns.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<projectpath>/<project>/<job>.h5``.
+    """
     folder = Path(row.get("projectpath") or "/", row["project"])
     return folder / f"{row['job']}.h5"
 
@@ -248,10 +320,20 @@ class StoredList(int):
 
 @dataclass(frozen=True)
 class JobInput:
-    """An input list that is the output of stage job ``name`` in ``folder``: a POSIX path
-    relative to the folder of the job that takes it ("" for the same folder). Names and
-    relative folders survive ``pack``/``unpack``, ``copy_to``, ``cp -r`` and ``mv``, which
-    pyiron's numeric ids do not."""
+    """An input list that is the output of stage job ``name`` in ``folder``.
+
+    Names and relative folders survive ``pack``/``unpack``, ``copy_to``, ``cp -r`` and ``mv``,
+    which pyiron's numeric ids do not. ``str()`` gives ``folder/name`` (``name`` alone for the
+    same folder), the form :meth:`parse` reads and ``input/input_jobs`` stores.
+
+    Parameters
+    ----------
+    name : str
+        The name of the stage job whose output the list is.
+    folder : str, default ""
+        Its folder: a POSIX path relative to the folder of the job that takes it (``""`` for
+        the same folder).
+    """
 
     name: str
     folder: str = ""
@@ -261,7 +343,17 @@ class JobInput:
 
     @classmethod
     def parse(cls, text: str) -> JobInput:
-        """The reference written as ``str(reference)``."""
+        """The reference written as ``str(reference)``.
+
+        Parameters
+        ----------
+        text : str
+            ``name`` or ``folder/name`` (a POSIX path relative to the taking job's folder).
+
+        Returns
+        -------
+        JobInput
+        """
         folder, name = posixpath.split(text)
         return cls(name, folder)
 
@@ -308,11 +400,25 @@ class MissingInputError(ValueError):
 
 
 def job_stamp(job_id: int, file: str | os.PathLike[str]) -> str:
-    """What the structure index compares to know a job unchanged since it was indexed: its id
-    in the job table (``unpack`` renumbers) and the size and modification time of its ``file``
-    (a job removed and made again under its name has a new file; one written, truncated or
+    """What the structure index compares to know a job unchanged since it was indexed.
+
+    A job removed and made again under its name has a new file; one written, truncated or
     deleted since is indexed again, which reads it: a damaged file is then reported, not
-    listed)."""
+    listed.
+
+    Parameters
+    ----------
+    job_id : int
+        The job's id in the job table (``unpack`` renumbers).
+    file : str or os.PathLike
+        The job's HDF5 file.
+
+    Returns
+    -------
+    str
+        ``<id>|<size in bytes>|<modification time in ns>``, or ``<id>|missing`` where the file
+        cannot be read (``stat`` fails).
+    """
     try:
         stat = os.stat(file)
         written = f"{stat.st_size}|{stat.st_mtime_ns}"
@@ -360,10 +466,25 @@ def _as_source(value: Any, project: Any, folder: Path) -> Source:
 class StageInput:
     """Input of a stage job: the stage node's keyword arguments, and ``structures``.
 
-    Only the stage's own settings can be set (an unknown name raises ``AttributeError`` naming
-    the valid ones); one not set reads as the node's default and is not passed to the node.
-    ``structures``: where the input comes from; one stage job, a job id or name, or a list of
-    ``ase.Atoms``; for ``combine`` a list of up to four of those.
+    Read and set as attributes or items (``job.input.time_limit = 600``,
+    ``job.input["time_limit"]``). Only the stage's own settings can be set (an unknown name
+    raises ``AttributeError`` naming the valid ones); one not set reads as the node's default
+    and is not passed to the node (reading a required one not set raises ``AttributeError``).
+    ``structures``: where the input comes from; one stage job, a job id or name (or a path
+    ``group/name`` relative to the job's folder), or a list of ``ase.Atoms``; for ``combine``
+    a list of up to four of those (more raise ``ValueError``). A job not saved yet, an id or
+    name not in the job table raise ``ValueError``, anything else ``TypeError``.
+
+    Made by the job; users set ``job.input``, they do not make one.
+
+    Parameters
+    ----------
+    stage : str
+        The stage (``sample``, ``relax``, ``label``, ``perturb``, ``filter``, ``combine``;
+        ``pipeline`` for :class:`AssystPipeline`).
+    defaults : mapping or None
+        The settings that can be set, with their defaults (``inspect.Parameter.empty`` for a
+        required one); ``None`` accepts any setting (a stage without a node function).
     """
 
     def __init__(self, stage: str, defaults: Mapping[str, Any] | None) -> None:
@@ -447,8 +568,23 @@ class StageInput:
         self.__dict__["_sources"] = sources
 
     def kwargs(self, check: bool = True) -> dict[str, Any]:
-        """The settings set, as keyword arguments of the stage node; with ``check``, a
-        required one not set raises ``ValueError`` naming it."""
+        """The settings set, as keyword arguments of the stage node.
+
+        Parameters
+        ----------
+        check : bool, default True
+            Raise ``ValueError`` naming each required setting not set.
+
+        Returns
+        -------
+        dict
+            The settings set (those not set are left out: the node uses its defaults).
+
+        Raises
+        ------
+        ValueError
+            With ``check``, where a required setting is not set.
+        """
         defaults = self._defaults or {}
         missing = [
             k for k, v in defaults.items() if v is inspect.Parameter.empty and k not in self._values
@@ -461,9 +597,21 @@ class StageInput:
 
 
 class StageOutput:
-    """Output of a stage job, read from its file on first use: ``structures`` (list of Atoms),
-    ``report`` (:class:`~assyst_nodes.reports.StageReport`), ``n_structures``, ``n_lost``
-    (structures lost to errors), ``seconds_compute`` and ``seconds_store`` (s)."""
+    """Output of a stage job, read from its file on first use.
+
+    Attributes: ``structures`` (list of ``ase.Atoms``), ``report``
+    (:class:`~assyst_nodes.reports.StageReport`; ``None`` before the job ran), ``n_structures``,
+    ``n_lost`` (structures lost to errors), ``seconds_compute`` and ``seconds_store`` (wall
+    times, s), ``executor`` and ``slurm_job_ids`` (where it ran). Any other name raises
+    ``AttributeError`` naming those there are.
+
+    Made by the job (``job.output``), not by users.
+
+    Parameters
+    ----------
+    job : AssystStage
+        The stage job whose output this is.
+    """
 
     def __init__(self, job: AssystStage) -> None:
         self._job = job
@@ -503,6 +651,15 @@ class AssystJob(pyiron_base.GenericJob):  # type: ignore[misc,name-defined]
     user's). Its file records that database (:data:`~assyst_nodes.project.layout.DATABASE`);
     saving over a job file written from another job table raises :class:`ForeignJobError`.
     pyiron's removal also clears the folder's index and marks the pipelines using a stage job.
+
+    Parameters
+    ----------
+    project : pyiron_base.ProjectHDFio
+        The job's HDF5 handle in its project folder, as pyiron passes it: jobs are made with
+        ``pr.create.job.<JobClass>(name)`` (or loaded with ``pr.load``), not by calling the
+        class.
+    job_name : str
+        The job's name, unique in its project folder; its file is ``<job_name>.h5``.
     """
 
     def __init__(self, project: Any, job_name: str) -> None:
@@ -669,7 +826,21 @@ def _foreign_file(job: AssystJob) -> ForeignJobError | None:
 
 
 class AssystStage(AssystJob):
-    """A stage run: input settings and structures, output structures, report and timings."""
+    """A stage run: input settings and structures, output structures, report and timings.
+
+    ``job.input`` is a :class:`StageInput`, ``job.output`` a :class:`StageOutput`. The stage
+    classes (:class:`AssystSample`, ...) set ``stage``; a job of this class itself is the
+    record of a stage without its own class (it keeps its stage name) and cannot be run.
+
+    Parameters
+    ----------
+    project : pyiron_base.ProjectHDFio
+        The job's HDF5 handle in its project folder, as pyiron passes it: jobs are made with
+        ``pr.create.job.<JobClass>(name)`` (or loaded with ``pr.load``), not by calling the
+        class.
+    job_name : str
+        The job's name, unique in its project folder; its file is ``<job_name>.h5``.
+    """
 
     stage: str = ""
 
@@ -875,10 +1046,26 @@ class AssystStage(AssystJob):
             )
 
     def save(self, input_uuids: Sequence[Sequence[str]] | None = None) -> None:
-        """Save as pyiron does, with the uuids of every input list (``input_uuids`` if the
-        caller knows them, else read from the input jobs); then store each input list given
-        as structures. The parent is the job whose output the first input list is, unless one
-        was set."""
+        """Save as pyiron does, with the uuids of every input list; then store each input list
+        given as structures.
+
+        The parent (``parentid``) is the job whose output the first input list is, unless one
+        was set.
+
+        Parameters
+        ----------
+        input_uuids : sequence of sequence of str, optional
+            The uuids of each input list, in order, where the caller knows them. Default:
+            ``None`` (read from the input jobs' outputs, or from the structures given).
+
+        Raises
+        ------
+        MissingInputError
+            Where an input job is not in the job table.
+        ForeignJobError
+            Where a file of this name that the job table does not know was written from
+            another job table (nothing written).
+        """
         self._materialize_stored_lists()
         sources = self._input.structures
         referenced = [k for k, s in enumerate(sources) if isinstance(s, (JobInput, OldJobId))]
@@ -921,8 +1108,25 @@ class AssystStage(AssystJob):
         compute: Callable[[], tuple[list[Atoms], StageReport]],
         inputs: Sequence[Sequence[Atoms]],
     ) -> tuple[list[Atoms], StageReport]:
-        """Run ``compute`` and store its result in this (saved) job; a compute that raises
-        marks the job ``aborted`` and re-raises."""
+        """Run ``compute`` and store its result in this (saved) job (see :meth:`store`).
+
+        Parameters
+        ----------
+        compute : callable
+            Takes no arguments; returns the output structures and the stage report.
+        inputs : sequence of sequence of ase.Atoms
+            The input lists the structures were computed from.
+
+        Returns
+        -------
+        tuple of (list of ase.Atoms, StageReport)
+            What ``compute`` returned (the structures as a list).
+
+        Raises
+        ------
+        BaseException
+            Whatever ``compute`` raises, after marking the job ``aborted``.
+        """
         start = perf_counter()
         try:
             structures, report = compute()
@@ -942,8 +1146,24 @@ class AssystStage(AssystJob):
         seconds_compute: float,
         inputs: Sequence[Sequence[Atoms]],
     ) -> None:
-        """Write output, report, timings and status into the job's file (one session); set
-        status, chemical formula and run time in the job table; index the structures."""
+        """Write output, report, timings and status into the job's file (one session).
+
+        Also sets status, chemical formula and run time in the job table, and indexes the
+        structures where the status is usable (:data:`USABLE_STATUSES`). The status is
+        ``finished``, ``warning`` if structures were lost to errors, ``aborted`` if all were.
+
+        Parameters
+        ----------
+        structures : list of ase.Atoms
+            The output structures.
+        report : StageReport
+            The stage report.
+        seconds_compute : float
+            Wall time of the computation (s).
+        inputs : sequence of sequence of ase.Atoms
+            The input lists (their structures count for ``aborted``, give the chemical formula
+            where there is no output, and their uuids are indexed).
+        """
         start = perf_counter()
         report_json = report_to_json(report)
         n_in = sum(len(s) for s in inputs) if inputs else report.n_in
@@ -1110,9 +1330,23 @@ _RELEASED: set[tuple[Any, ...]] = set()
 
 
 def release_stage_jobs(project: Any) -> list[int]:
-    """Make the stage jobs of ``project``'s folder (and below) that versions before 0.3 made
-    pyiron children of a pipeline job (``masterid``) nobody's child, so that removing that
-    pipeline removes no stage job. Once per process and folder; returns the ids changed."""
+    """Make stage jobs that versions before 0.3 made pyiron children of a pipeline nobody's child.
+
+    The stage jobs of ``project``'s folder (and below) whose ``masterid`` is an
+    :class:`AssystPipeline` job get no ``masterid``, so that removing that pipeline removes no
+    stage job. Done once per process and folder (later calls return ``[]``).
+
+    Parameters
+    ----------
+    project : BoundProject
+        A project bound to its database (:func:`~assyst_nodes.project.database.open_project`
+        calls this on every project it opens).
+
+    Returns
+    -------
+    list of int
+        The job ids changed.
+    """
     key = (project.binding, project.project_path)
     if key in _RELEASED:
         return []
@@ -1136,7 +1370,18 @@ def release_stage_jobs(project: Any) -> list[int]:
 
 
 def job_class(stage: str) -> type[AssystStage]:
-    """The job class of ``stage`` (:class:`AssystStage` for a stage without its own class)."""
+    """The job class of ``stage`` (:class:`AssystStage` for a stage without its own class).
+
+    Parameters
+    ----------
+    stage : str
+        The stage (``sample``, ``relax``, ``label``, ``perturb``, ``filter``, ``combine``).
+
+    Returns
+    -------
+    type
+        Its class in :data:`STAGE_JOBS`, else :class:`AssystStage`.
+    """
     return STAGE_JOBS.get(stage, AssystStage)
 
 
@@ -1156,6 +1401,14 @@ class AssystPipeline(AssystJob):
     table now), ``missing`` (the names listed that are not: removed since), ``status`` (the
     aggregate of the listed jobs' statuses, as the job table shows it once a run or a removal
     has updated it).
+
+    Parameters
+    ----------
+    project : pyiron_base.ProjectHDFio
+        The job's HDF5 handle in its project folder, as pyiron passes it
+        (``pr.create.job.AssystPipeline(name)`` makes the job).
+    job_name : str
+        The pipeline's name, unique in its project folder; its file is ``<job_name>.h5``.
     """
 
     def __init__(self, project: Any, job_name: str) -> None:
@@ -1217,7 +1470,18 @@ class AssystPipeline(AssystJob):
             self._input.__dict__["_values"].update(pickle.loads(base64.b64decode(blob)))
 
     def add_jobs(self, names: Sequence[str]) -> list[str]:
-        """List stage jobs ``names`` (each once) in this pipeline; all names listed."""
+        """List stage jobs ``names`` (each once) in this pipeline.
+
+        Parameters
+        ----------
+        names : sequence of str
+            Names of stage jobs; those listed already are not listed again.
+
+        Returns
+        -------
+        list of str
+            All names listed now, the new ones last.
+        """
         return add_jobs(self.h5_file, self.job_name, names)
 
     def validate_ready_to_run(self) -> None:

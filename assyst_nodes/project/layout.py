@@ -80,8 +80,19 @@ DATABASE: Final = "assyst_database"
 class DamagedJobError(ValueError):
     """A stage job's HDF5 file is missing, truncated, damaged or half-written.
 
-    ``job`` and ``file`` name them. :class:`~assyst_nodes.project.ProjectRecorder` computes
-    such a job again when a pipeline asks for it (with a ``RuntimeWarning``).
+    :class:`~assyst_nodes.project.ProjectRecorder` computes such a job again when a pipeline
+    asks for it (with a ``RuntimeWarning``). The message names the job, its file and the cause,
+    and says how to recover (run the pipeline again to compute the job again, or remove the job).
+    A subclass of ``ValueError``.
+
+    Parameters
+    ----------
+    job : str
+        Name of the stage job; kept as attribute ``job``.
+    file : str or pathlib.Path
+        The job's HDF5 file; kept, as a ``str``, as attribute ``file``.
+    cause : BaseException or str
+        Why the file cannot be read: an exception (shown as ``TypeName: message``) or a text.
     """
 
     def __init__(self, job: str, file: str | Path, cause: BaseException | str) -> None:
@@ -98,8 +109,30 @@ class DamagedJobError(ValueError):
 
 @contextmanager
 def job_file(file: str | Path, name: str) -> Iterator[h5py.File]:
-    """Job ``name``'s HDF5 ``file`` open for reading; any failure to open or read it inside the
-    ``with`` block becomes a :class:`DamagedJobError` naming the job and the file."""
+    """Job ``name``'s HDF5 ``file`` open for reading, read failures becoming DamagedJobError.
+
+    Any failure to open the file, or to read it inside the ``with`` block, becomes a
+    :class:`DamagedJobError` naming the job and the file.
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file.
+    name : str
+        The job's name (its group in the file), named in the error.
+
+    Yields
+    ------
+    h5py.File
+        The file, open read-only.
+
+    Raises
+    ------
+    DamagedJobError
+        If opening the file or a read inside the block raises ``OSError``, ``KeyError``,
+        ``ValueError``, ``RuntimeError``, ``TypeError`` or ``IndexError`` (chained as its cause);
+        a ``DamagedJobError`` raised inside the block passes unchanged.
+    """
     try:
         with h5py.File(file, "r") as handle:
             yield handle
@@ -110,8 +143,20 @@ def job_file(file: str | Path, name: str) -> Iterator[h5py.File]:
 
 
 def report_to_json(report: StageReport) -> str:
-    """``report`` as JSON: stage, n_in, n_out, drops ([label, reason, detail]), flags, seconds,
-    execution (where it ran)."""
+    """``report`` as JSON text, the form a job file keeps it in (see :func:`report_from_json`).
+
+    Parameters
+    ----------
+    report : StageReport
+        The report of one stage run.
+
+    Returns
+    -------
+    str
+        A JSON object with ``stage``, ``n_in``, ``n_out``, ``drops`` (a list of
+        ``[label, reason, detail]``), ``flags`` (count per remark), ``seconds`` (wall time, s)
+        and ``execution`` (where it ran).
+    """
     return json.dumps(
         {
             "stage": report.stage,
@@ -126,7 +171,18 @@ def report_to_json(report: StageReport) -> str:
 
 
 def report_from_json(text: str) -> StageReport:
-    """The :class:`StageReport` of :func:`report_to_json`."""
+    """The :class:`StageReport` of :func:`report_to_json`: its inverse.
+
+    Parameters
+    ----------
+    text : str
+        JSON text as :func:`report_to_json` writes it; a missing ``execution`` reads as empty.
+
+    Returns
+    -------
+    StageReport
+        The report, its drops as :class:`Drop` objects and its flags as a ``Counter``.
+    """
     data = json.loads(text)
     return StageReport(
         stage=data["stage"],
@@ -148,12 +204,45 @@ def write_result(
     status: str,
     started: float,
 ) -> tuple[pd.DataFrame, list[str | None], float]:
-    """Write what job ``name`` computed into its HDF5 ``file`` in one session: the output
-    structure store, the report (JSON, an attribute of ``output``), ``values`` as
-    ``output/<key>`` datasets pyiron's readers know, ``status``, and last ``seconds_store``
-    (wall seconds since ``started``, a ``time.perf_counter()`` reading); the ``partial`` group
-    of an interrupted run goes. Returns the structure table of the output, each structure's
-    parent (what the structure index keeps) and ``seconds_store``."""
+    """Write what job ``name`` computed into its HDF5 ``file``, in one session.
+
+    Written: the output structure store (``output/structures``, replacing one already there), the
+    report (JSON, attribute ``report`` of ``output``), ``values`` as ``output/<key>`` datasets
+    pyiron's readers know, ``status``, and last ``output/seconds_store``; the ``partial`` group of
+    an interrupted run (see :func:`append_partial`) goes.
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file, opened for appending (with
+        :data:`~assyst_nodes.project.store.LIBVER`).
+    name : str
+        The job's name: its group in the file, which must exist.
+    structures : list of ase.Atoms
+        The output structures, written as a new structure store (see
+        :func:`~assyst_nodes.project.store.write_structures`).
+    report_json : str
+        The stage report as :func:`report_to_json` gives it.
+    values : dict of str to object
+        Further outputs, each written as dataset ``output/<key>`` by
+        :func:`~assyst_nodes.project.pyiron_internals.write_h5io` (int, float, str or a
+        numeric ndarray).
+    status : str
+        The job's status (e.g. ``"finished"``), written as its ``status`` dataset.
+    started : float
+        A ``time.perf_counter()`` reading (s) taken when storing began.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The structure table of the output (see
+        :func:`~assyst_nodes.project.store.structure_table`).
+    parents : list of str or None
+        Each output structure's parent (last lineage entry, None if it has none): what the
+        structure index keeps.
+    seconds_store : float
+        Wall seconds (s) since ``started``, as written to ``output/seconds_store``.
+    """
     with h5py.File(file, "a", libver=LIBVER) as handle:
         group = handle[name]
         output = group.require_group("output")
@@ -174,9 +263,28 @@ def write_result(
 
 
 def read_output(file: str | Path, name: str) -> tuple[list[Atoms], StageReport]:
-    """The stored structures and report of job ``name`` (read with h5py only, no pyiron).
+    """The stored structures and report of job ``name``, read with h5py only (no pyiron).
 
-    Raises :class:`DamagedJobError` if the file is missing, damaged or half-written."""
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file.
+    name : str
+        The job's name (its group in the file).
+
+    Returns
+    -------
+    structures : list of ase.Atoms
+        The output structures, in order; calculator results come back as a
+        ``SinglePointCalculator`` (see :func:`~assyst_nodes.project.store.read_structures`).
+    report : StageReport
+        The job's stage report.
+
+    Raises
+    ------
+    DamagedJobError
+        If the file is missing, damaged or half-written.
+    """
     with job_file(file, name) as handle:
         output = handle[f"{name}/output"]
         report = output.attrs["report"]
@@ -186,17 +294,49 @@ def read_output(file: str | Path, name: str) -> tuple[list[Atoms], StageReport]:
 
 
 def read_output_uuids(file: str | Path, name: str) -> list[str]:
-    """The uuids of job ``name``'s output structures, in order ("" where one has none), read
-    from the store's table without building the structures."""
+    """The uuids of job ``name``'s output structures, in order, without building the structures.
+
+    Read from the store's table (see :func:`~assyst_nodes.project.store.structure_table`).
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file.
+    name : str
+        The job's name (its group in the file).
+
+    Returns
+    -------
+    list of str
+        One uuid per output structure; ``""`` where a structure has none.
+
+    Raises
+    ------
+    DamagedJobError
+        If the file is missing, damaged or half-written.
+    """
     with job_file(file, name) as handle:
         table = structure_table(handle[f"{name}/{STRUCTURES}"])
     return ["" if u is None else str(u) for u in table[UUID].tolist()]
 
 
 def input_uuid_arrays(uuids: list[list[str]]) -> dict[str, np.ndarray]:
-    """The datasets (by path inside a job's group) that hold the uuids of each input list:
-    all of them as fixed-length UTF-8, and the lists' sizes; what pyiron's writer stores with
-    the job's input when it is saved (see :func:`read_input_uuids`)."""
+    """The datasets, by path inside a job's group, that hold the uuids of each input list.
+
+    What pyiron's writer stores with the job's input when it is saved (read back with
+    :func:`read_input_uuids`).
+
+    Parameters
+    ----------
+    uuids : list of list of str
+        The uuids of the structures of each input list, one list per input.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        At :data:`INPUT_UUIDS`, all uuids of all lists, concatenated, as fixed-length UTF-8
+        bytes; at :data:`INPUT_SIZES`, the length of each list (int64).
+    """
     flat = [u.encode("utf-8") for us in uuids for u in us]
     return {
         INPUT_UUIDS: np.array(flat, dtype=f"S{max([1, *map(len, flat)])}"),
@@ -205,8 +345,21 @@ def input_uuid_arrays(uuids: list[list[str]]) -> dict[str, np.ndarray]:
 
 
 def write_input_lists(file: str | Path, name: str, lists: list[list[Atoms]]) -> None:
-    """Store the input lists given as structures, each a structure store
-    (``input_structures/list_<k>``, k counting only such lists), in one session."""
+    """Store the input lists given as structures in job ``name``'s group, in one session.
+
+    Each list becomes a structure store ``input_structures/list_<k>`` (see
+    :data:`INPUT_LISTS`), ``k`` counting only such lists; a store already at that path is
+    replaced.
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file, opened for appending (created if missing).
+    name : str
+        The job's name: its group in the file (created if missing).
+    lists : list of list of ase.Atoms
+        The input lists given as structures (inputs that are no job's output), in order.
+    """
     with h5py.File(file, "a", libver=LIBVER) as handle:
         group = handle.require_group(name)
         for k, structures in enumerate(lists):
@@ -217,8 +370,26 @@ def write_input_lists(file: str | Path, name: str, lists: list[list[Atoms]]) -> 
 
 
 def read_input_uuids(file: str | Path, name: str) -> list[list[str]] | None:
-    """The uuids of each input list as :func:`input_uuid_arrays` gives them (None if none are
-    stored)."""
+    """The uuids of each input list of job ``name``, as :func:`input_uuid_arrays` gives them.
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file.
+    name : str
+        The job's name (its group in the file).
+
+    Returns
+    -------
+    list of list of str or None
+        The uuids of each input list, one list per input; None if none are stored. Uuids an
+        older version stored as variable-length strings are read too.
+
+    Raises
+    ------
+    DamagedJobError
+        If the file is missing, damaged or half-written.
+    """
     with job_file(file, name) as handle:
         group = handle[name]
         if INPUT_UUIDS not in group:
@@ -242,21 +413,81 @@ def _text(handle: h5py.File, path: str) -> str:
 
 
 def read_stage(file: str | Path, name: str) -> str:
-    """The stage name stored in job ``name``'s file (``input/stage``)."""
+    """The stage name stored in job ``name``'s file (``input/stage``).
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file.
+    name : str
+        The job's name (its group in the file).
+
+    Returns
+    -------
+    str
+        The stage name; ``""`` if none is stored.
+
+    Raises
+    ------
+    DamagedJobError
+        If the file is missing, damaged or half-written.
+    """
     with job_file(file, name) as handle:
         return _text(handle, f"{name}/input/stage")
 
 
 def read_database(file: str | Path, name: str) -> str:
-    """The identity of the job table job ``name`` was written from ('' if none is stored)."""
+    """The identity of the job table job ``name`` was written from ('' if none is stored).
+
+    Stored at :data:`DATABASE` in the job's group (see
+    :func:`assyst_nodes.project.database.database_identity`).
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file.
+    name : str
+        The job's name (its group in the file).
+
+    Returns
+    -------
+    str
+        The identity; ``""`` if none is stored.
+
+    Raises
+    ------
+    DamagedJobError
+        If the file is missing, damaged or half-written.
+    """
     with job_file(file, name) as handle:
         return _text(handle, f"{name}/{DATABASE}")
 
 
 def read_for_index(file: str | Path, name: str) -> Stored:
-    """What the structure index keeps of job ``name``: the table and parents of its output
-    structures (no structures are built), its input uuids, the key of its stage and settings,
-    its drops."""
+    """What the structure index keeps of job ``name``, read without building any structure.
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file.
+    name : str
+        The job's name (its group in the file).
+
+    Returns
+    -------
+    Stored
+        The table and parents of its output structures (see
+        :func:`~assyst_nodes.project.store.structure_table` and
+        :func:`~assyst_nodes.project.store.lineage_parents`), its input uuids (all input lists
+        concatenated; none if none are stored), the key of its stage and settings (from
+        ``input/key_settings``, or ``input/settings``, all settings, for older jobs) and its
+        drops as ``(label, reason, detail)``.
+
+    Raises
+    ------
+    DamagedJobError
+        If the file is missing, damaged or half-written.
+    """
     with job_file(file, name) as handle:
         output = handle[f"{name}/output"]
         store = output["structures"]
@@ -275,7 +506,24 @@ def read_for_index(file: str | Path, name: str) -> Stored:
 def append_partial(
     file: str | Path, name: str, results: list[Atoms], drops: list[Drop]
 ) -> None:
-    """Keep the outcomes of a finished chunk in job ``name``'s ``partial`` group."""
+    """Keep the outcomes of a finished chunk in job ``name``'s ``partial`` group.
+
+    A run killed half-way then resumes at the structure (:func:`read_partial` reads them back);
+    :func:`write_result` deletes the group when the job finishes.
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file, opened for appending.
+    name : str
+        The job's name (its group in the file).
+    results : list of ase.Atoms
+        The structures the chunk produced, appended to the structure store
+        ``partial/structures``.
+    drops : list of Drop
+        What the chunk dropped, appended to ``partial/drops`` as JSON
+        ``[label, reason, detail]``, one per drop.
+    """
     with h5py.File(file, "a", libver=LIBVER) as handle:
         group = handle.require_group(f"{name}/{PARTIAL}")
         if results:
@@ -294,7 +542,27 @@ def append_partial(
 
 
 def read_partial(file: str | Path, name: str) -> tuple[list[Atoms], list[Drop]]:
-    """The outcomes :func:`append_partial` kept for job ``name`` (none if there are none)."""
+    """The outcomes :func:`append_partial` kept for job ``name`` (none if there are none).
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The job's HDF5 file.
+    name : str
+        The job's name (its group in the file).
+
+    Returns
+    -------
+    results : list of ase.Atoms
+        The structures the chunks done so far produced, in order; empty if none.
+    drops : list of Drop
+        What those chunks dropped, in order; empty if none.
+
+    Raises
+    ------
+    DamagedJobError
+        If the file is missing, damaged or half-written.
+    """
     with job_file(file, name) as handle:
         if f"{name}/{PARTIAL}" not in handle:
             return [], []

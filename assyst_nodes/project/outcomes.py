@@ -46,8 +46,24 @@ __all__ = ["ProjectOutcomes", "SampledPoints", "outcomes_by_input", "with_cache"
 
 
 def outcomes_by_input(results: Iterable[Atoms], drops: Iterable[Drop]) -> dict[str, Outcome]:
-    """Outcomes keyed by the input uuid: a result by its parent (the last lineage entry), a
-    drop by its label; drops with a retryable reason are left out (to compute again)."""
+    """Key the outcomes of a per-structure stage by the uuid of their input structure.
+
+    Parameters
+    ----------
+    results : iterable of ase.Atoms
+        The stage's result structures; each is keyed by its parent (its last lineage entry),
+        those without a parent are left out.
+    drops : iterable of Drop
+        The stage's drops, each keyed by its label (the input's uuid); drops with a retryable
+        reason (:data:`~assyst_nodes.reports.RETRYABLE_REASONS`) are left out, to be computed
+        again.
+
+    Returns
+    -------
+    dict of str to tuple
+        Input uuid -> outcome ``(result, None)`` or ``(None, drop)``; a result wins over a
+        drop of the same input.
+    """
     found: dict[str, Outcome] = {}
     for drop in drops:
         if drop.reason not in RETRYABLE_REASONS:
@@ -62,10 +78,20 @@ def outcomes_by_input(results: Iterable[Atoms], drops: Iterable[Drop]) -> dict[s
 class ProjectOutcomes:
     """The outcome cache of one job (see the module docstring).
 
-    ``folder``/``name``: the job's folder and name (its file gets the ``partial`` group);
-    ``key``: its settings key; ``carried``: outcomes by input uuid it already holds (also
-    written to its ``partial`` group now, so a second interruption keeps them); ``usable``:
-    names of the folder's usable jobs in the job table (the index may hold a removed job).
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The job's project folder.
+    name : str
+        The job's name; its file ``<folder>/<name>.h5`` gets the ``partial`` group.
+    key : str
+        The job's settings key (:func:`~assyst_nodes.project.index.settings_key`).
+    carried : mapping of str to tuple, optional
+        Outcomes ``(result, drop)`` by input uuid that the job already holds (also written to
+        its ``partial`` group now, so a second interruption keeps them). Default: none.
+    usable : iterable of str, optional
+        Names of the folder's usable jobs in the job table (the index may hold a removed
+        job); only their outcomes are taken. Default: none (empty).
     """
 
     def __init__(
@@ -126,8 +152,18 @@ class ProjectOutcomes:
 
 class SampledPoints:
     """The :class:`~assyst_nodes.stages.sample.PointCache` of a sample job (see the module
-    docstring): ``folder``, ``key`` (the job's settings key) and ``usable`` (names of the
-    folder's usable jobs in the job table)."""
+    docstring).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The job's project folder.
+    key : str
+        The job's settings key (:func:`~assyst_nodes.project.index.settings_key`).
+    usable : iterable of str, optional
+        Names of the folder's usable jobs in the job table; only their points are taken.
+        Default: none (empty).
+    """
 
     def __init__(self, folder: Path, key: str, usable: Iterable[str] = ()) -> None:
         self.folder = Path(folder)
@@ -166,9 +202,25 @@ class SampledPoints:
 def with_cache(
     compute: Callable[..., Any], job: Any, carried: Mapping[str, Outcome]
 ) -> Callable[..., Any]:
-    """``compute`` given a :class:`ProjectOutcomes` of stage ``job`` (saved, in its project)
-    if it takes a ``cache`` (the per-structure stages), or a :class:`SampledPoints` if it takes
-    ``points`` (the sample stage), else ``compute`` as it is."""
+    """Give a stage's ``compute`` the project's cache of what is already known.
+
+    Parameters
+    ----------
+    compute : callable
+        What computes the stage run.
+    job : AssystStage
+        The stage job (saved, in its project) whose run ``compute`` is.
+    carried : mapping of str to tuple
+        Outcomes ``(result, drop)`` by input uuid that the job already holds (for
+        :class:`ProjectOutcomes`).
+
+    Returns
+    -------
+    callable
+        ``compute`` given a :class:`ProjectOutcomes` of ``job`` if it takes a ``cache`` (the
+        per-structure stages), or a :class:`SampledPoints` if it takes ``points`` (the sample
+        stage), else ``compute`` as it is.
+    """
     try:
         parameters = inspect.signature(compute).parameters
     except (TypeError, ValueError):  # no signature to read

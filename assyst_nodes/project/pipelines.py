@@ -50,7 +50,21 @@ PIPELINE_CLASS: Final = "AssystPipeline"
 
 
 def listed_jobs(file: str | Path, name: str) -> list[str] | None:
-    """The stage-job names pipeline job ``name`` lists (None: an older pipeline listing ids)."""
+    """Read the names of the stage jobs a pipeline job lists.
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The pipeline job's HDF5 file.
+    name : str
+        The pipeline job's name (its group in ``file``).
+
+    Returns
+    -------
+    list of str or None
+        The stage-job names it lists, in the order they were added (empty if it lists none);
+        ``None`` for a pipeline job of a version before 0.3, which lists its jobs by id.
+    """
     with job_file(file, name) as handle:
         group = handle[name]
         if JOBS in group:
@@ -61,8 +75,26 @@ def listed_jobs(file: str | Path, name: str) -> list[str] | None:
 
 
 def add_jobs(file: str | Path, name: str, jobs: Iterable[str]) -> list[str]:
-    """Append ``jobs`` (each once) to the names pipeline job ``name`` lists; the whole list.
-    Hold the pipeline's lock around it when several processes may add at once."""
+    """Append ``jobs`` (each once) to the names pipeline job ``name`` lists.
+
+    Parameters
+    ----------
+    file : str or pathlib.Path
+        The pipeline job's HDF5 file.
+    name : str
+        The pipeline job's name (its group in ``file``).
+    jobs : iterable of str
+        Names of stage jobs; those it lists already are not added again.
+
+    Returns
+    -------
+    list of str
+        The whole list, the new names last.
+
+    Notes
+    -----
+    Hold the pipeline's lock around it when several processes may add at once.
+    """
     with h5py.File(file, "a", libver=LIBVER) as handle:
         group = handle[name]
         known = json.loads(group[JOBS][...].tobytes().decode()) if JOBS in group else []
@@ -73,8 +105,22 @@ def add_jobs(file: str | Path, name: str, jobs: Iterable[str]) -> list[str]:
 
 
 def aggregate_status(statuses: Sequence[str], missing: int = 0) -> str:
-    """A pipeline's status from its stage jobs' ``statuses`` and the number of jobs it lists
-    that are ``missing`` from the job table."""
+    """A pipeline's status from its stage jobs' statuses.
+
+    Parameters
+    ----------
+    statuses : sequence of str
+        The job-table statuses of the stage jobs it lists that are in the job table.
+    missing : int, default 0
+        The number of jobs it lists that are missing from the job table.
+
+    Returns
+    -------
+    str
+        ``aborted`` if a job is missing or aborted, ``running`` while one is in any other
+        status but ``finished``/``warning`` (being computed), ``warning`` if one lost
+        structures to errors, else ``finished``.
+    """
     if missing or "aborted" in statuses:
         return "aborted"
     if any(s not in USABLE_STATUSES for s in statuses):
@@ -83,8 +129,21 @@ def aggregate_status(statuses: Sequence[str], missing: int = 0) -> str:
 
 
 def pipeline_state(project: Any, names: Sequence[str]) -> tuple[str, dict[str, int], list[str]]:
-    """(aggregated status, name -> job id of the listed jobs in the table, names missing) of
-    the stage jobs ``names`` in ``project``'s folder."""
+    """The state of the stage jobs ``names`` in ``project``'s folder.
+
+    Parameters
+    ----------
+    project : Project
+        The pyiron project whose job table is read.
+    names : sequence of str
+        Names of stage jobs (those a pipeline job lists).
+
+    Returns
+    -------
+    tuple of (str, dict of str to int, list of str)
+        The aggregated status (:func:`aggregate_status`; ``finished`` for no names), name ->
+        job id of the listed jobs in the table, and the names missing from it.
+    """
     if not names:
         return "finished", {}, []
     rows = project.db.get_items_dict({"job": list(names), "project": project.project_path})
@@ -104,10 +163,29 @@ def _pipeline_rows(project: Any) -> list[dict[str, Any]]:
 def update_pipelines_listing(
     project: Any, folder: Path, job: str, removed: bool = False
 ) -> list[str]:
-    """Set the status of the pipeline jobs of ``folder`` (``project``'s) that list stage job
-    ``job`` to their stage jobs' aggregate, in the job table and their files: ``aborted`` for
-    every one of them when ``job`` is being ``removed``; else (``job`` was just stored) for
-    those marked ``aborted``, which may be complete again. Returns the names updated."""
+    """Update the status of the pipeline jobs that list stage job ``job``.
+
+    Their status is set in the job table and in their files: ``aborted`` for every one of them
+    when ``job`` is being removed; else (``job`` was just stored) their stage jobs' aggregate
+    for those marked ``aborted``, which may be complete again.
+
+    Parameters
+    ----------
+    project : Project
+        The pyiron project of ``folder``.
+    folder : pathlib.Path
+        The project folder of the pipeline jobs.
+    job : str
+        The name of the stage job.
+    removed : bool, default False
+        Whether ``job`` is being removed (``False``: it was just stored).
+
+    Returns
+    -------
+    list of str
+        The names of the pipeline jobs updated; pipeline files that cannot be read are
+        skipped.
+    """
     updated = []
     for row in _pipeline_rows(project):
         name = str(row["job"])
@@ -137,14 +215,39 @@ def remove_pipeline(
     with_stage_jobs: bool = False,
     use_user_config: bool | None = None,
 ) -> list[str]:
-    """Remove pipeline job ``pipeline`` (its job name, its id, or the ``pipeline`` name given to
-    a :class:`~assyst_nodes.project.ProjectRecorder`) from its project.
+    """Remove a pipeline job from its project, and if asked the stage jobs only it used.
 
-    pyiron's ``remove_job`` does the same with ``with_stage_jobs=False``: the stage jobs stay,
-    also those only this pipeline used. With ``with_stage_jobs=True`` every stage job it lists
-    that no other pipeline job of the folder lists is removed too (pyiron's ``remove_job`` on
-    each). Returns the names of the jobs removed. ``KeyError`` if there is no such pipeline
-    job; ``ValueError`` for a pipeline of an older version that lists its jobs by id.
+    Parameters
+    ----------
+    project_or_path : str, os.PathLike or object
+        The project: a folder, a pyiron ``Project`` (or any group of one) or a
+        :class:`~assyst_nodes.project.recorder.ProjectRecorder` (see
+        :func:`~assyst_nodes.project.database.open_project`).
+    pipeline : str or int
+        The pipeline job: its job name, its id, or the ``pipeline`` name given to a
+        :class:`~assyst_nodes.project.ProjectRecorder`.
+    with_stage_jobs : bool, default False
+        ``False``: as pyiron's ``remove_job`` of the pipeline job, the stage jobs stay, also
+        those only this pipeline used. ``True``: every stage job it lists that no other
+        pipeline job of the folder lists is removed too (pyiron's ``remove_job`` on each).
+    use_user_config : bool, optional
+        Which database a folder opens on (see
+        :func:`~assyst_nodes.project.database.open_project`): ``None`` (default) the user's
+        pyiron configuration if there is one, else an embedded SQLite file; ``True``/``False``
+        force either. A folder inside an embedded root always uses that root's.
+
+    Returns
+    -------
+    list of str
+        The names of the jobs removed, the pipeline job last.
+
+    Raises
+    ------
+    KeyError
+        If there is no such pipeline job.
+    ValueError
+        With ``with_stage_jobs=True``, for a pipeline job of an older version that lists its
+        stage jobs by id.
     """
     from .database import open_project, pyiron_lock
     from .recorder import pipeline_job_name

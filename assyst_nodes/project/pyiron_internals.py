@@ -40,7 +40,25 @@ KNOWN_VERSIONS: Final = ("0.15.",)
 
 
 def check_version(version: str | None = None) -> str:
-    """pyiron_base's version if this module knows it; ``RuntimeError`` naming it otherwise."""
+    """pyiron_base's version if this module knows it; ``RuntimeError`` naming it otherwise.
+
+    Parameters
+    ----------
+    version : str, optional
+        The version to check. Default: None (that of the installed ``pyiron_base``, which is
+        imported for it).
+
+    Returns
+    -------
+    str
+        The version checked, which starts with one of :data:`KNOWN_VERSIONS`.
+
+    Raises
+    ------
+    RuntimeError
+        If the version starts with none of :data:`KNOWN_VERSIONS`; the message names it and
+        says how to install a known version.
+    """
     if version is None:
         import pyiron_base
 
@@ -70,9 +88,18 @@ _RELIED_ON: Final = (
 
 
 def check_internals() -> None:
-    """``RuntimeError`` naming the known versions if a class of pyiron_base no longer sets an
-    attribute this module touches (its constructor's code names it), or this Python lacks
-    ``threading._register_atexit``: checked before anything is touched."""
+    """Check that pyiron_base still has what this module touches, before anything is touched.
+
+    Each attribute this module touches must still be set by its class's constructor (the
+    constructor's code names it), and this Python must have ``threading._register_atexit``.
+
+    Raises
+    ------
+    RuntimeError
+        Naming the known versions (:data:`KNOWN_VERSIONS`) and what is lacking, if a class of
+        pyiron_base no longer sets such an attribute or this Python lacks
+        ``threading._register_atexit``.
+    """
     import importlib
 
     lacking = []
@@ -93,9 +120,19 @@ def check_internals() -> None:
 
 
 def set_database(state: Any, access: Any) -> None:
-    """Make ``access`` (a ``DatabaseAccess``) the connection of pyiron's database manager, as
-    if pyiron had opened it from its configuration (``DatabaseManager._database`` and its two
-    flags: not local, not disabled)."""
+    """Make ``access`` the connection of pyiron's database manager.
+
+    As if pyiron had opened it from its configuration: sets ``DatabaseManager._database`` and its
+    two flags (not local, not disabled).
+
+    Parameters
+    ----------
+    state : pyiron_base.state.State
+        pyiron's process-wide state (``pyiron_base.state.state``); its ``database`` is the
+        manager.
+    access : pyiron_base.database.generic.DatabaseAccess
+        The connection to hand to the manager.
+    """
     manager = state.database
     manager._database = access
     manager._use_local_database = False
@@ -103,18 +140,38 @@ def set_database(state: Any, access: Any) -> None:
 
 
 def release_database(state: Any, keep: Callable[[Any], bool]) -> None:
-    """Take the manager's connection away from it without closing it, if ``keep(connection)``
-    (pyiron closes the connection it holds when it opens another; ours stay open for the
-    objects that still hold them)."""
+    """Take the manager's connection away from it without closing it, if ``keep(connection)``.
+
+    pyiron closes the connection it holds when it opens another; ours stay open for the objects
+    that still hold them.
+
+    Parameters
+    ----------
+    state : pyiron_base.state.State
+        pyiron's process-wide state (``pyiron_base.state.state``); its ``database`` is the
+        manager.
+    keep : callable
+        Called with the manager's connection (if it holds one); True means take it away (the
+        manager then holds none), False leaves it to the manager.
+    """
     manager = state.database
     if manager.database is not None and keep(manager.database):
         manager._database = None
 
 
 def close_access(access: Any) -> None:
-    """Close a pyiron ``DatabaseAccess`` for good: its connection, its engine's pool, and the
-    watchdog thread of a server connection (``AutorestoredConnection._watchdog``), which would
-    otherwise hold the process's exit for ``PYIRONCONNECTIONTIMEOUT`` seconds (60 by default)."""
+    """Close a pyiron ``DatabaseAccess`` for good.
+
+    Closes its connection, disposes of its engine's pool, and ends the watchdog thread of a
+    server connection (``AutorestoredConnection._watchdog``), which would otherwise hold the
+    process's exit for ``PYIRONCONNECTIONTIMEOUT`` seconds (60 by default). A connection that
+    is already closed, or whose server went away, is no error.
+
+    Parameters
+    ----------
+    access : pyiron_base.database.generic.DatabaseAccess
+        The database access to close.
+    """
     connection = getattr(access, "conn", None)
     watchdog = getattr(connection, "_watchdog", None)
     if watchdog is not None and watchdog.is_alive():
@@ -130,9 +187,21 @@ def close_access(access: Any) -> None:
 
 
 def on_exit(function: Callable[[], None]) -> None:
-    """Call ``function`` when the interpreter shuts down, *before* it waits for non-daemon
-    threads (such as pyiron's connection watchdog); ``atexit`` runs too late for that.
-    ``threading._register_atexit`` is what ``concurrent.futures`` uses for the same reason."""
+    """Call ``function`` when the interpreter shuts down, *before* it waits for non-daemon threads.
+
+    Such threads are pyiron's connection watchdog, for one; ``atexit`` runs too late for that.
+    ``threading._register_atexit`` is what ``concurrent.futures`` uses for the same reason.
+
+    Parameters
+    ----------
+    function : callable
+        Called with no arguments at shutdown.
+
+    Raises
+    ------
+    RuntimeError
+        If this Python has no ``threading._register_atexit``.
+    """
     register = getattr(threading, "_register_atexit", None)
     if register is None:  # pragma: no cover - every CPython >= 3.9 has it
         raise RuntimeError(
@@ -143,9 +212,21 @@ def on_exit(function: Callable[[], None]) -> None:
 
 
 def configured_resource_paths(state: Any) -> list[str]:
-    """The resource paths of the user's pyiron configuration, read as pyiron reads it (its
-    variables, else its configuration file), leaving pyiron's settings as they are
-    (``Settings._configuration`` and ``_credentials`` restored)."""
+    """The resource paths of the user's pyiron configuration, read as pyiron reads it.
+
+    pyiron's variables are read, else its configuration file; pyiron's settings are left as
+    they are (``Settings._configuration`` and ``_credentials`` are restored).
+
+    Parameters
+    ----------
+    state : pyiron_base.state.State
+        pyiron's process-wide state (``pyiron_base.state.state``).
+
+    Returns
+    -------
+    list of str
+        The configured resource paths (folders).
+    """
     settings = state.settings
     saved = dict(settings._configuration), settings._credentials
     try:
@@ -156,23 +237,54 @@ def configured_resource_paths(state: Any) -> list[str]:
 
 
 def project_of(project_hdf5: Any) -> Any:
-    """The project a job's HDF5 handle holds (``ProjectHDFio._project``; None if it has none):
-    through it pyiron reaches the job table for the job."""
+    """The project a job's HDF5 handle holds (``ProjectHDFio._project``).
+
+    Through it pyiron reaches the job table for the job.
+
+    Parameters
+    ----------
+    project_hdf5 : pyiron_base.storage.hdfio.ProjectHDFio
+        A job's HDF5 handle (``job.project_hdf5``).
+
+    Returns
+    -------
+    pyiron_base.Project or None
+        The project; None if the handle has none.
+    """
     return getattr(project_hdf5, "_project", None)
 
 
 def set_project_of(project_hdf5: Any, project: Any) -> None:
-    """Make ``project`` the project of a job's HDF5 handle (see :func:`project_of`). pyiron
-    gives a loaded job a plain ``Project`` of its folder, which talks to whatever database
-    pyiron's process-wide state points at."""
+    """Make ``project`` the project of a job's HDF5 handle (see :func:`project_of`).
+
+    pyiron gives a loaded job a plain ``Project`` of its folder, which talks to whatever database
+    pyiron's process-wide state points at.
+
+    Parameters
+    ----------
+    project_hdf5 : pyiron_base.storage.hdfio.ProjectHDFio
+        A job's HDF5 handle (``job.project_hdf5``).
+    project : pyiron_base.Project
+        The project to give it: one bound to the job's own database.
+    """
     project_hdf5._project = project
 
 
 def add_copied_row(job: Any, row: dict[str, Any]) -> None:
-    """Give ``job``, just copied from the job of job-table ``row``, a row of its own in its own
-    job table: ``row`` with the copy's name, place and user (what
-    ``pyiron_base.jobs.job.util._copy_database_entry`` does, except that pyiron reads the row to
-    copy from the copy's job table, which for a copy into another database does not hold it)."""
+    """Give ``job``, a copy of job-table ``row``'s job, a row of its own in its own job table.
+
+    The new row is ``row`` with the copy's name, place and user (and a new id, which the job
+    takes). This is what ``pyiron_base.jobs.job.util._copy_database_entry`` does, except that
+    pyiron reads the row to copy from the copy's job table, which for a copy into another
+    database does not hold it.
+
+    Parameters
+    ----------
+    job : pyiron_base.jobs.job.generic.GenericJob
+        The job just copied.
+    row : dict of str to object
+        The job-table row of the job it was copied from (column name to value).
+    """
     from pyiron_base.state import state
 
     entry = dict(row)
@@ -188,10 +300,30 @@ def add_copied_row(job: Any, row: dict[str, Any]) -> None:
 
 
 def submit_to_queue(job: Any, command: str) -> None:
-    """Submit ``job`` to pyiron's queue adapter with ``command`` as the batch job's command;
-    what ``pyiron_base.jobs.job.runfunction.run_job_with_runmode_queue`` does for a local
-    queue, but with the command given (pyiron's names the job by its numeric id, which only
-    the user's configured database resolves)."""
+    """Submit ``job`` to pyiron's queue adapter with ``command`` as the batch job's command.
+
+    What ``pyiron_base.jobs.job.runfunction.run_job_with_runmode_queue`` does for a local
+    queue, but with the command given (pyiron's names the job by its numeric id, which only the
+    user's configured database resolves). The job's server settings (queue, cores, run time,
+    memory) go to the queue; the queue id is stored with the job.
+
+    Parameters
+    ----------
+    job : pyiron_base.jobs.job.generic.GenericJob
+        The job to submit, already saved (it has a job id and a working directory).
+    command : str
+        The shell command the batch job runs.
+
+    Raises
+    ------
+    TypeError
+        If no queue adapter is defined (no folder holding ``queues/queue.yaml`` in the resource
+        paths).
+    NotImplementedError
+        If the queue adapter is remote: stage jobs of an embedded database need a local queue.
+    ValueError
+        If the queue adapter does not accept the job (which is then marked aborted).
+    """
     from pyiron_base.state import state
 
     if state.queue_adapter is None:
@@ -224,11 +356,28 @@ def submit_to_queue(job: Any, command: str) -> None:
 
 
 def write_h5io(group: Any, key: str, value: Any) -> None:
-    """Write ``value`` (int, float, str or a numeric ndarray) as dataset ``key`` of the h5py
-    ``group`` the way pyiron's HDF5 writer (h5io) does, so pyiron's readers (``job.content``,
-    ``from_hdf``) give it back with its type: ints and floats as one-element arrays titled
-    ``int``/``float``, strings as UTF-8 bytes titled ``unicode``, arrays titled ``ndarray``.
-    Small values are compact (inside the object header: no chunk index, no extra block)."""
+    """Write ``value`` as dataset ``key`` of the h5py ``group`` the way pyiron's h5io does.
+
+    So pyiron's readers (``job.content``, ``from_hdf``) give it back with its type: ints and
+    floats as one-element arrays titled ``int``/``float``, strings as UTF-8 bytes titled
+    ``unicode``, arrays titled ``ndarray``. Small values (up to 16 KiB) are compact (inside the
+    object header: no chunk index, no extra block; see
+    :func:`~assyst_nodes.project.store.compact`).
+
+    Parameters
+    ----------
+    group : h5py.Group
+        The group to write into, of a file open for writing.
+    key : str
+        The dataset's name; a dataset already there is replaced.
+    value : int, float, str or numpy.ndarray
+        The value; an array must be numeric (bool, int, unsigned or float dtype).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is a bool (store it as an int), a non-numeric array or of any other type.
+    """
     if isinstance(value, bool | np.bool_):
         raise TypeError(f"write_h5io: {key} is a bool; store it as an int")
     if isinstance(value, int | np.integer):

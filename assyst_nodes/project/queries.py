@@ -37,8 +37,19 @@ ProjectLike = Any
 
 @dataclass(frozen=True)
 class Link:
-    """One structure of a lineage chain: its uuid, step, the id of the job that stores it and the
-    structure itself."""
+    """One structure of a lineage chain (see :func:`history`).
+
+    Parameters
+    ----------
+    uuid : str
+        The structure's uuid.
+    step : str or None
+        Its ``info["step"]`` (``None``: it has none).
+    job_id : int
+        The id of the job that stores it.
+    structure : ase.Atoms
+        The structure itself, as stored (with its calculator's results, e.g. energy in eV).
+    """
 
     uuid: str
     step: str | None
@@ -62,8 +73,27 @@ JobKey = tuple[Path, str]
 
 
 def stage_jobs(project_or_path: ProjectLike, recursive: bool = True) -> list[Any]:
-    """The job-table rows (dicts) of the stage jobs in the project (and its sub-projects if
-    ``recursive``), any status, oldest first."""
+    """The job-table rows of the stage jobs in the project, any status, oldest first.
+
+    Parameters
+    ----------
+    project_or_path : str, os.PathLike or object
+        The project: a folder, a pyiron ``Project`` (any group of the user's project) or a
+        :class:`~assyst_nodes.project.recorder.ProjectRecorder`.
+    recursive : bool, default True
+        Whether the stage jobs of its sub-projects count too.
+
+    Returns
+    -------
+    list of dict
+        One job-table row (a dict: ``id``, ``job``, ``status``, ``hamilton``, ...) per stage
+        job, by ascending job id; pipeline jobs are not stage jobs.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the project folder does not exist.
+    """
     path = Path(str(getattr(project_or_path, "path", project_or_path))).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(f"no project folder at {path.absolute()}")
@@ -233,10 +263,39 @@ def structures(
 ) -> list[Atoms]:
     """The stored structures matching every given filter (all of them if none is given).
 
-    ``step``: ``info["step"]``; ``job``: job id(s) or name(s); ``stage``: e.g. ``"relax"``;
-    ``uuids``: these structures, in this order (unknown ones are left out); ``recursive``:
-    sub-projects too. Without ``job`` and ``stage`` each uuid comes once, from the job that made
-    it; with them, every job's copy.
+    Parameters
+    ----------
+    project_or_path : str, os.PathLike or object
+        The project: a folder, a pyiron ``Project`` (any group of the user's project) or a
+        :class:`~assyst_nodes.project.recorder.ProjectRecorder`.
+    step : str, optional
+        Only structures whose ``info["step"]`` is this. Default: none (any step).
+    job : int, str or sequence of int or str, optional
+        Only structures stored by these jobs: job id(s) or name(s); unknown ids match
+        nothing. Default: none (any job).
+    stage : str, optional
+        Only structures stored by jobs of this stage, e.g. ``"relax"`` (``sample``, ``relax``,
+        ``perturb``, ``combine``, ``filter``, ``label``). Default: none (any stage).
+    uuids : sequence of str, optional
+        Only these structures, in this order (unknown ones are left out). Default: none (all).
+    recursive : bool, default True
+        Whether the stage jobs of every sub-project count too (as pyiron's ``job_table``).
+
+    Returns
+    -------
+    list of ase.Atoms
+        The structures, with their ``info`` (uuid, step, lineage, ...) and calculator results
+        as stored; in the order of ``uuids`` if given, else by job id and position in the job.
+        Without ``job`` and ``stage`` each uuid comes once, from the job that made it (else the
+        oldest job holding it); with them, every job's copy.
+
+    Raises
+    ------
+    KeyError
+        Naming a job name of ``job`` that is no usable stage job.
+    DamagedJobError
+        Naming the job and file, if a job file that is read is missing, truncated or damaged
+        (:class:`~assyst_nodes.project.layout.DamagedJobError`).
     """
     _, rows = _point_query(
         project_or_path, recursive, lambda jobs: _rows(jobs, step, job, stage, uuids)
@@ -271,9 +330,38 @@ def structure_frame(
     """One row per structure :func:`structures` would return, read from the folders' structure
     indexes alone (no job file is opened, no Atoms built).
 
-    Columns: uuid, seed, step, job_id, stage, formula, natoms, volume_per_atom (Å^3),
-    energy_per_atom (eV), max_force (eV/Å), spacegroup, relax_converged, then the other scalar
-    info keys.
+    Parameters
+    ----------
+    project_or_path : str, os.PathLike or object
+        The project: a folder, a pyiron ``Project`` (any group of the user's project) or a
+        :class:`~assyst_nodes.project.recorder.ProjectRecorder`.
+    step : str, optional
+        Only structures whose ``info["step"]`` is this. Default: none (any step).
+    job : int, str or sequence of int or str, optional
+        Only structures stored by these jobs: job id(s) or name(s); unknown ids match
+        nothing. Default: none (any job).
+    stage : str, optional
+        Only structures stored by jobs of this stage, e.g. ``"relax"`` (``sample``, ``relax``,
+        ``perturb``, ``combine``, ``filter``, ``label``). Default: none (any stage).
+    uuids : sequence of str, optional
+        Only these structures, in this order (unknown ones are left out). Default: none (all).
+    recursive : bool, default True
+        Whether the stage jobs of every sub-project count too (as pyiron's ``job_table``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: uuid, seed, step, job_id, stage, formula, natoms, volume_per_atom (Å^3),
+        energy_per_atom (eV), max_force (eV/Å), spacegroup, relax_converged, then the other
+        scalar info keys. No rows (but the fixed columns) if nothing matches.
+
+    Raises
+    ------
+    KeyError
+        Naming a job name of ``job`` that is no usable stage job.
+    DamagedJobError
+        Naming the job and file, if the file of a job the index must take in is missing,
+        truncated or damaged (:class:`~assyst_nodes.project.layout.DamagedJobError`).
     """
     jobs = _usable_jobs(project_or_path, recursive)
     rows = _rows(jobs, step, job, stage, uuids, frame=True)
@@ -290,8 +378,29 @@ def history(project_or_path: ProjectLike, uuid: str, recursive: bool = True) -> 
     """The chain of ``uuid``: its stored ancestors oldest first (the sampled seed crystal
     first), then the structure itself, following ``info["lineage"]``.
 
-    Ancestors that are not stored (never, or their job was removed) are left out. Raises
-    ``KeyError`` naming ``uuid`` if the project does not hold it.
+    Parameters
+    ----------
+    project_or_path : str, os.PathLike or object
+        The project: a folder, a pyiron ``Project`` (any group of the user's project) or a
+        :class:`~assyst_nodes.project.recorder.ProjectRecorder`.
+    uuid : str
+        The uuid of a stored structure.
+    recursive : bool, default True
+        Whether the stage jobs of every sub-project count too.
+
+    Returns
+    -------
+    list of Link
+        One :class:`Link` per structure, the structure itself last. Ancestors that are not
+        stored (never, or their job was removed) are left out.
+
+    Raises
+    ------
+    KeyError
+        Naming ``uuid`` if the project does not hold it.
+    DamagedJobError
+        Naming the job and file, if a job file that is read is missing, truncated or damaged
+        (:class:`~assyst_nodes.project.layout.DamagedJobError`).
     """
     jobs, rows = _point_query(
         project_or_path, recursive, lambda jobs: _rows(jobs, None, None, None, [uuid])

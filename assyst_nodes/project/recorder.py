@@ -110,10 +110,32 @@ def job_name(
     inputs: Sequence[Sequence[Atoms]],
     versions: Mapping[str, str] | None = None,
 ) -> str:
-    """``<stage>_<12 hex>``: hash of stage, sorted settings repr, the ``versions`` of what
-    computes it (``None``: :func:`~assyst_nodes.provenance.computed_with` now; empty: left
-    out, as in jobs of versions before 0.3) and input uuids in order (the geometry digest
-    stands in for a missing uuid)."""
+    """The name of the job of one stage run: ``<stage>_<12 hex>``.
+
+    The hex is a hash of the stage, the settings' repr sorted by key, the versions of what
+    computes it and the input uuids in order, so a rerun with the same of all finds the job
+    again.
+
+    Parameters
+    ----------
+    stage : str
+        The stage, e.g. ``"relax"``; characters other than letters, digits and ``_`` become
+        ``_`` in the name.
+    settings : mapping of str to Any
+        The stage's settings; they must have a deterministic ``repr`` (the package's frozen
+        configs do).
+    inputs : sequence of sequence of ase.Atoms
+        The input lists, in order; the geometry digest stands in for a missing uuid.
+    versions : mapping of str to str, optional
+        The versions of what computes it. Default: none
+        (:func:`~assyst_nodes.provenance.computed_with` now); empty: left out, as in jobs of
+        versions before 0.3.
+
+    Returns
+    -------
+    str
+        ``<stage>_<12 hex>``.
+    """
     if versions is None:
         versions = computed_with(stage, settings)
     digest = hashlib.sha256()
@@ -161,12 +183,31 @@ def _locked(folder: Path, name: str, blocking: bool = True) -> Iterator[bool]:
 def stale_jobs(
     project_or_path: Any, remove: bool = False, use_user_config: bool | None = None
 ) -> list[str]:
-    """Names of the stage jobs a dead or failed process left unfinished in this project folder:
-    any status but ``finished``/``warning`` (``running``, ``created``, ``aborted``, ...) while no
-    live process records them (their lock is free). A pipeline that asks for such a job
-    computes it again; with ``remove`` they are deleted now (table row, HDF5 file, index rows),
-    each under its lock. Pipeline jobs are never stale: their status is their stage jobs'.
-    ``project_or_path``: a folder, a pyiron ``Project`` or a :class:`ProjectRecorder`."""
+    """Names of the stage jobs a dead or failed process left unfinished in this project folder.
+
+    Such a job has any status but ``finished``/``warning`` (``running``, ``created``,
+    ``aborted``, ...) while no live process records it (its lock is free). A pipeline that asks
+    for such a job computes it again. Pipeline jobs are never stale: their status is their
+    stage jobs'.
+
+    Parameters
+    ----------
+    project_or_path : str, os.PathLike or object
+        A folder, a pyiron ``Project`` or a :class:`ProjectRecorder`; only the jobs of this
+        folder count, not those of its sub-projects.
+    remove : bool, default False
+        Whether they are deleted now (table row, HDF5 file, index rows), each under its lock.
+    use_user_config : bool, optional
+        Which database a folder opens on (see
+        :func:`~assyst_nodes.project.database.open_project`): ``None`` (default) the user's
+        pyiron configuration if there is one, else an embedded SQLite file; ``True``/``False``
+        force either. A folder inside an embedded root always uses that root's.
+
+    Returns
+    -------
+    list of str
+        The names of the stale jobs (removed with ``remove``).
+    """
     with pyiron_lock:
         project = open_project(project_or_path, use_user_config)
         table = project.job_table(recursive=False, auto_refresh_job_status=False)
@@ -225,15 +266,33 @@ def _discard(project: Any, folder: Path, name: str, row: dict[str, Any] | None) 
 class ProjectRecorder:
     """Records stage runs into a pyiron project (see the module docstring).
 
-    ``path``: the project folder, or a pyiron ``Project`` (any group of the user's project; it
-    is kept as its path and database kind). ``pipeline``: name of an
-    :class:`~assyst_nodes.project.jobs.AssystPipeline` job that is made on first use and lists
-    every job the run used; ``use_user_config``: ``None`` uses the user's pyiron configuration
-    if there is one, else an embedded SQLite database (see
-    :func:`~assyst_nodes.project.database.open_project`; a folder inside an embedded root always
-    uses that root's); ``pipeline_job``: the name of an existing pipeline job of the folder to
-    list the jobs in instead (a pipeline job that runs the macro itself). Plain fields:
-    picklable, hashable.
+    Plain fields: picklable, hashable.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or Project
+        The project folder, or a pyiron ``Project`` (any group of the user's project; it is
+        kept as its path and database kind).
+    pipeline : str, optional
+        Name of an :class:`~assyst_nodes.project.jobs.AssystPipeline` job that is made on
+        first use and lists every job the run used. Default: none (no pipeline job).
+    use_user_config : bool, optional
+        ``None`` (default) uses the user's pyiron configuration if there is one, else an
+        embedded SQLite database (see :func:`~assyst_nodes.project.database.open_project`; a
+        folder inside an embedded root always uses that root's); ``True``/``False`` force
+        either. With a :class:`~assyst_nodes.project.database.BoundProject` as ``path`` (as
+        :func:`~assyst_nodes.project.database.open_project` gives), ``None`` takes its
+        database kind.
+    pipeline_job : str, optional
+        The name of an existing pipeline job of the folder to list the jobs in instead (a
+        pipeline job that runs the macro itself). Default: none.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is neither a folder (str or os.PathLike) nor a pyiron ``Project``.
+    ValueError
+        If both ``pipeline`` and ``pipeline_job`` are given.
     """
 
     path: str

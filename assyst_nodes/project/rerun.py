@@ -38,17 +38,51 @@ def rerun(
     A usable (``finished``/``warning``) job is reused unless ``force`` (then it is deleted and
     computed again); an aborted or stale one is computed again. A job that other versions of
     the packages computed (:func:`~assyst_nodes.provenance.computed_with`) is kept, and the
-    result of the versions installed now is computed as its own job (as any run does).
-    ``options`` go to the stage function (e.g. ``workers``, ``executor``). A job a recorder
-    made is computed again under its name through a :class:`ProjectRecorder`; one a user
-    named (``pr.create.job...``) with pyiron's ``run(delete_existing_job=True)``. Returns the
-    structures and report (``None`` for
-    combine). Raises ``KeyError`` if there is no such stage job,
-    :class:`~assyst_nodes.project.layout.DamagedJobError` (naming the job and its file) if the
-    job's file cannot be read, :class:`~assyst_nodes.project.jobs.MissingInputError` if a job
-    whose output is its input is no longer in the job table, and
-    :class:`~assyst_nodes.project.jobs.InputChangedError` if such a job now holds other
-    structures than the ones it was made from; in these cases nothing is removed or computed.
+    result of the versions installed now is computed as its own job (as any run does). A job a
+    recorder made is computed again under its name through a :class:`ProjectRecorder`; one a
+    user named (``pr.create.job...``) with pyiron's ``run(delete_existing_job=True)``.
+
+    Parameters
+    ----------
+    project_or_path : str, os.PathLike or object
+        The project: a folder, a pyiron ``Project`` (or any group of one) or a
+        :class:`~assyst_nodes.project.recorder.ProjectRecorder` (see
+        :func:`~assyst_nodes.project.database.open_project`).
+    job : int or str
+        The stage job: its id or its name.
+    force : bool, default False
+        Whether a usable job is deleted and computed again (``False``: it is reused).
+    use_user_config : bool, optional
+        Which database a folder opens on (see
+        :func:`~assyst_nodes.project.database.open_project`): ``None`` (default) the user's
+        pyiron configuration if there is one, else an embedded SQLite file; ``True``/``False``
+        force either. A folder inside an embedded root always uses that root's.
+    **options
+        Keyword arguments of the stage function (e.g. ``workers``, ``executor``); for a job a
+        user named, ``workers`` sets the cores of its pyiron server.
+
+    Returns
+    -------
+    tuple of (list of ase.Atoms, StageReport or None)
+        The structures and the report (``None`` for combine).
+
+    Raises
+    ------
+    KeyError
+        If there is no such stage job.
+    DamagedJobError
+        Naming the job and its file, if the job's file cannot be read
+        (:class:`~assyst_nodes.project.layout.DamagedJobError`).
+    MissingInputError
+        If a job whose output is its input is no longer in the job table
+        (:class:`~assyst_nodes.project.jobs.MissingInputError`).
+    InputChangedError
+        If such a job now holds other structures than the ones it was made from
+        (:class:`~assyst_nodes.project.jobs.InputChangedError`).
+
+    Notes
+    -----
+    When one of these errors is raised, nothing is removed or computed.
     """
     with pyiron_lock:
         project = open_project(project_or_path, use_user_config)

@@ -128,9 +128,16 @@ as pyiron's own HDF5 writer (h5io_browser) uses."""
 
 
 def compact() -> Any:
-    """An HDF5 dataset-creation property list with the compact layout: the data live inside
-    the dataset's object header (at most ~64 KiB; checksummed with the header in HDF5's
-    newest format), with no chunk index and no data block of their own."""
+    """An HDF5 dataset-creation property list with the compact layout.
+
+    The data live inside the dataset's object header (at most ~64 KiB; checksummed with the header
+    in HDF5's newest format), with no chunk index and no data block of their own.
+
+    Returns
+    -------
+    h5py.h5p.PropDCID
+        The property list, to pass as ``dcpl`` to ``h5py.Group.create_dataset``.
+    """
     layout = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     layout.set_layout(h5py.h5d.COMPACT)
     return layout
@@ -653,7 +660,32 @@ def _append_info(group: h5py.Group, structures: Sequence[Atoms], n_old: int) -> 
 
 
 def append_structures(group: h5py.Group, structures: Sequence[Atoms]) -> None:
-    """Append ``structures`` to the store in ``group`` (an empty group becomes a new store)."""
+    """Append ``structures`` to the store in ``group`` (an empty group becomes a new store).
+
+    The columns are chunked and resizable, so a store grows in batches; ``n_structures`` is
+    updated last, so a half-finished append is reported on read (see the module docstring for
+    the layout and what is not stored). A column of a store written at once
+    (:func:`write_structures`) is written again as a growing one; a store of format version 1
+    is upgraded to :data:`FORMAT_VERSION`.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        An empty group, or one holding a store, of a file open for writing (open it with
+        :data:`LIBVER`).
+    structures : sequence of ase.Atoms
+        The structures to append. Calculator results are taken from ``atoms.calc.results`` as
+        they are (energy and free energy in eV, forces in eV/Å, stress in eV/Å^3 as Voigt (6,)
+        or (3, 3)); no calculation is triggered.
+
+    Raises
+    ------
+    ValueError
+        If ``group`` holds something that is not a complete store of a known format version; if
+        an atomic number lies outside 0..32767, an info key is not a string without NUL
+        characters, a per-atom result or array does not have one row per atom, or a per-atom
+        array has differing shapes, a shape other than the stored one, or a non-numeric dtype.
+    """
     with _gc_paused():
         _append(group, structures)
 
@@ -697,7 +729,23 @@ def _append(group: h5py.Group, structures: Sequence[Atoms]) -> None:
 
 
 def write_structures(group: h5py.Group, structures: Sequence[Atoms]) -> None:
-    """Write ``structures`` as a new store into the empty ``group`` (one chunk per column)."""
+    """Write ``structures`` as a new store into the empty ``group`` (one chunk per column).
+
+    Use :func:`append_structures` to grow a store in batches.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        An empty group of a file open for writing (open it with :data:`LIBVER`).
+    structures : sequence of ase.Atoms
+        The structures to write (see :func:`append_structures` for what is taken from them).
+
+    Raises
+    ------
+    ValueError
+        If ``group`` is not empty (e.g. already holds a store), or a structure cannot be
+        stored (see :func:`append_structures`).
+    """
     if "format" in group.attrs or len(group):
         raise ValueError(
             f"{group.file.filename}:{group.name} already holds a store; use append_structures"
@@ -710,7 +758,20 @@ def write_structures(group: h5py.Group, structures: Sequence[Atoms]) -> None:
 
 
 def write_file(path: str | Path, structures: Sequence[Atoms]) -> None:
-    """Write ``structures`` to a new HDF5 file at ``path`` (its root group is the store)."""
+    """Write ``structures`` to a new HDF5 file at ``path`` (its root group is the store).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file to write; one already there is overwritten. Read it with :func:`read_file`.
+    structures : sequence of ase.Atoms
+        The structures to write (see :func:`append_structures` for what is taken from them).
+
+    Raises
+    ------
+    ValueError
+        If a structure cannot be stored (see :func:`append_structures`).
+    """
     with h5py.File(path, "w", libver=LIBVER) as handle:
         write_structures(handle, structures)
 
@@ -843,10 +904,32 @@ def _pieces(block: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> list[np
 def read_structures(group: h5py.Group, indices: Sequence[int] | slice | None = None) -> list[Atoms]:
     """Read the structures (all, or those at ``indices``) of the store in ``group``.
 
-    Positions and cells in Å; calculator results come back as a SinglePointCalculator
-    (energy in eV, forces in eV/Å, stress Voigt in eV/Å^3). The arrays of different structures
-    never share memory. Raises ``ValueError`` for a group that is not a complete store of a
-    known format version, ``IndexError`` for an index out of range.
+    Positions and cells are in Å; calculator results come back as a
+    :class:`~ase.calculators.singlepoint.SinglePointCalculator` (energy and free energy in eV,
+    forces in eV/Å, stress Voigt in eV/Å^3). The arrays of different structures never share
+    memory.
+
+    Parameters
+    ----------
+    group : h5py.Group
+        The group holding the store (an open file's root group or any group in it).
+    indices : sequence of int or slice, optional
+        Which structures to read, in the order given; negative indices count from the end, a
+        repeated index gives an independent copy. Default: None (all structures, in order).
+
+    Returns
+    -------
+    list of ase.Atoms
+        The structures, one per selected index.
+
+    Raises
+    ------
+    ValueError
+        If ``group`` is not a complete store of a known format version (damaged, half-written,
+        or of a newer version than :data:`FORMAT_VERSION`); the message names the file and
+        group.
+    IndexError
+        If an index is out of range (a slice is clipped, as for a list).
     """
     with _gc_paused():
         return _read(group, indices)
@@ -939,8 +1022,24 @@ def _mark_repeats(inverse: np.ndarray) -> list[int]:
 def read_file(path: str | Path) -> list[Atoms]:
     """All structures of the store at the root of the HDF5 file ``path``.
 
-    ``FileNotFoundError`` if there is no such file; ``ValueError`` naming the file if it is not
-    an HDF5 file or is truncated, damaged (a checksum fails) or half-written."""
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The HDF5 file, e.g. one :func:`write_file` wrote.
+
+    Returns
+    -------
+    list of ase.Atoms
+        The structures, in order (see :func:`read_structures`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ValueError
+        Naming the file, if it is not an HDF5 file or is truncated, damaged (a checksum fails)
+        or half-written, or its root group is not a complete store of a known format version.
+    """
     if not Path(path).exists():
         raise FileNotFoundError(f"no structure store file {path}")
     try:
@@ -1002,8 +1101,25 @@ def _table_column(column: h5py.Group, n: int) -> pd.Series | None:
 
 
 def lineage_parents(group: h5py.Group) -> list[str | None]:
-    """The last ``lineage`` entry of each structure of the store in ``group`` (the uuid of the
-    structure it was made from; None where the lineage is empty or missing)."""
+    """The last ``lineage`` entry of each structure of the store in ``group``.
+
+    That is the uuid of the structure it was made from, read from the columns (no Atoms built).
+
+    Parameters
+    ----------
+    group : h5py.Group
+        The group holding the store.
+
+    Returns
+    -------
+    list of str or None
+        One parent uuid per structure, in order; None where the lineage is empty or missing.
+
+    Raises
+    ------
+    ValueError
+        If ``group`` is not a complete store of a known format version.
+    """
     n, _ = _validate(group)
     for _, column in _columns(group, _INFO):
         if _attr_str(column, "key") != LINEAGE:
@@ -1019,11 +1135,25 @@ def lineage_parents(group: h5py.Group) -> list[str | None]:
 def structure_table(group: h5py.Group) -> pd.DataFrame:
     """One row per structure of the store in ``group``, read from the columns (no Atoms built).
 
-    Columns: ``uuid``, ``seed``, ``step``, ``formula`` (Hill, as ``get_chemical_formula()``),
-    ``natoms``, ``volume_per_atom`` (Å^3), ``energy_per_atom`` (eV, NaN if absent),
-    ``max_force`` (largest per-atom force norm, eV/Å, NaN if absent), ``spacegroup``,
-    ``relax_converged`` and every other scalar (str, int, float, bool) info key; missing values
-    are None/NA/NaN. An info key clashing with a computed column is prefixed ``info:``.
+    Parameters
+    ----------
+    group : h5py.Group
+        The group holding the store.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: ``uuid``, ``seed``, ``step``, ``formula`` (Hill, as
+        ``get_chemical_formula()``), ``natoms``, ``volume_per_atom`` (Å^3),
+        ``energy_per_atom`` (eV/atom, NaN if absent), ``max_force`` (largest per-atom force
+        norm, eV/Å, NaN if absent), ``spacegroup``, ``relax_converged`` and every other scalar
+        (str, int, float, bool) info key; missing values are None/NA/NaN. An info key clashing
+        with a computed column is prefixed ``info:``.
+
+    Raises
+    ------
+    ValueError
+        If ``group`` is not a complete store of a known format version.
     """
     n, offsets = _validate(group)
     natoms = np.diff(offsets)

@@ -17,7 +17,21 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the job; the process exit code."""
+    """Run the job; returns the process exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments ``--root ROOT --job-id ID --working-directory DIR``. Default: none
+        (``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The process exit code, 0 once pyiron's wrapper has run the job. A ``ROOT`` that is no
+        embedded project root, or a job id its job table lacks, exits through
+        :mod:`argparse` (``SystemExit``, code 2) naming it.
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", required=True, help="the embedded root folder of the job")
     parser.add_argument("--job-id", required=True, type=int, help="the job's id in its table")

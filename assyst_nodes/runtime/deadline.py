@@ -80,7 +80,17 @@ class TimeLimitExceeded(BaseException):
     """A call ran past its time limit (s).
 
     A ``BaseException`` like ``KeyboardInterrupt``, so ``except Exception`` in the interrupted
-    code (a calculator, an optimiser, pyxtal) does not swallow it.
+    code (a calculator, an optimiser, pyxtal) does not swallow it. Its message is
+    ``exceeded the time limit of <seconds> s``, followed by `` (<detail>)`` when a detail is
+    given; it pickles as ``(seconds, detail)``, so it travels back from worker processes.
+
+    Parameters
+    ----------
+    seconds : float
+        The limit that was exceeded (s); kept as the attribute ``seconds``.
+    detail : str, default ""
+        What happened besides (e.g. that the process was killed, or the exception the
+        interrupted code turned the alarm into); kept as the attribute ``detail``. Empty: none.
     """
 
     def __init__(self, seconds: float, detail: str = "") -> None:
@@ -94,12 +104,37 @@ class TimeLimitExceeded(BaseException):
 
 
 class WorkerDied(RuntimeError):
-    """The child process running a call died (e.g. killed by the OS or a segfault)."""
+    """The child process running a call died (e.g. killed by the OS or a segfault).
+
+    Raised by a :class:`TimeLimit` in process mode (a call from a thread other than the main
+    one, or ``mode="process"``) instead of taking the whole run down; the message gives the
+    child's exit code.
+    """
 
 
 def check_time_limit(seconds: float | None, name: str = "time_limit") -> float | None:
-    """``seconds`` as a float if it is ``None`` or a finite number > 0 (s), else ``ValueError``
-    (``TypeError`` for a non-number) naming ``name`` and the value."""
+    """Check a time limit (s) and return it as a float.
+
+    Parameters
+    ----------
+    seconds : float or None
+        The limit (s): a finite number > 0, or ``None`` for no limit. ``bool`` is not a number
+        here.
+    name : str, default "time_limit"
+        The argument's name, used in the error messages.
+
+    Returns
+    -------
+    float or None
+        ``seconds`` as a float, or ``None`` if it is ``None``.
+
+    Raises
+    ------
+    TypeError
+        If ``seconds`` is not a number (nor ``None``); the message names ``name`` and the value.
+    ValueError
+        If ``seconds`` is not finite or not > 0; the message names ``name`` and the value.
+    """
     if seconds is None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
@@ -379,9 +414,34 @@ class TimeLimit:
     """Calls ``function(*args)`` limited to ``seconds`` (s) each; ``None``: no limit.
 
     Use as a context manager around a batch of calls (it closes the child processes of the
-    thread mode at exit). ``mode``: ``"auto"`` (alarm in the main thread, child process
-    elsewhere), ``"signal"`` or ``"process"`` (e.g. to also stop code hung in C). Pickles as its
-    settings only, so it can be handed to pool workers, which start their own.
+    thread mode at exit, see :meth:`close`). Pickles as its settings only, so it can be handed
+    to pool workers, which start their own. See the module docstring for how each mode works
+    and what it can stop.
+
+    Parameters
+    ----------
+    seconds : float or None, optional
+        Wall-time limit of each call (s), a finite number > 0 (checked by
+        :func:`check_time_limit`). Default: ``None`` (no limit: calls run as they are).
+    mode : {"auto", "signal", "process"}, default "auto"
+        ``"auto"``: a ``SIGALRM`` alarm in the main thread, a child process elsewhere;
+        ``"signal"``: always the alarm (only works in the main thread); ``"process"``: always a
+        child process (e.g. to also stop code hung in C or Fortran).
+
+    Raises
+    ------
+    TypeError
+        On construction, if ``seconds`` is not a number (see :func:`check_time_limit`).
+    ValueError
+        On construction, if ``seconds`` is not finite and > 0, or ``mode`` is not one of the
+        three.
+
+    Notes
+    -----
+    A limited call raises :class:`TimeLimitExceeded` past its limit, ``RuntimeError`` with
+    ``mode="signal"`` outside the main thread, ``NotImplementedError`` on a system that is not
+    POSIX, :class:`WorkerDied` when its child process dies, and ``TypeError`` in process mode
+    when the function or its arguments do not pickle or the child process cannot load them.
     """
 
     seconds: float | None = None
@@ -402,14 +462,42 @@ class TimeLimit:
             raise ValueError(f"mode must be 'auto', 'signal' or 'process', got {self.mode!r}")
 
     def __call__(self, function: Callable[..., R], *args: Any) -> R:
-        """``function(*args)``; raises :class:`TimeLimitExceeded` past the limit."""
+        """``function(*args)``; raises :class:`TimeLimitExceeded` past the limit.
+
+        Parameters
+        ----------
+        function : callable
+            What to call; in process mode it and ``args`` must pickle.
+        *args
+            Its positional arguments.
+
+        Returns
+        -------
+        object
+            What ``function(*args)`` returned (never a result of a call past the limit).
+
+        Raises
+        ------
+        TimeLimitExceeded
+            If the call ran past ``seconds`` (s), even if the code swallowed the alarm.
+        """
         return self._run(self.seconds, function, args)
 
     def prepare(self, function: Callable[..., Any], *args: Any) -> None:
-        """Run ``function(*args)`` now, without a limit, where the limited calls run (this
-        process, or this thread's child process), and again in every child process started
-        later (after one was killed): e.g. to build a calculator, so that loading it does not
-        count against a structure's time. Exceptions are ignored (the timed calls meet them)."""
+        """Run ``function(*args)`` now, without a limit, where the limited calls run.
+
+        That is this process, or this thread's child process; it runs again in every child
+        process started later (after one was killed): e.g. to build a calculator, so that
+        loading it does not count against a structure's time. Exceptions are ignored (the
+        timed calls meet them). Does nothing when ``seconds`` is ``None``.
+
+        Parameters
+        ----------
+        function : callable
+            The set-up work; in process mode it and ``args`` must pickle.
+        *args
+            Its positional arguments.
+        """
         if self.seconds is None:
             return
         with self._lock:

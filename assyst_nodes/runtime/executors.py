@@ -43,11 +43,12 @@ __all__ = ["EXECUTOR_KINDS", "ExecutorConfig", "LocalProcesses", "Slurm", "execu
 
 
 class ExecutorConfig(ABC):
-    """Where the chunks of a stage run (see the module docstring). Subclasses are frozen
-    dataclasses with at least these fields:
+    """Where the chunks of a stage run (see the module docstring); the base of the configs.
 
-    ``workers``: chunks that run at once (sets how many chunks the work is cut into);
-    ``resubmit``: times a lost chunk is submitted again before its structures count as lost.
+    Subclasses (:class:`LocalProcesses`, :class:`Slurm`) are frozen dataclasses with at least
+    the fields ``workers`` (int: chunks that run at once; sets how many chunks the work is cut
+    into) and ``resubmit`` (int: times a lost chunk is submitted again before its structures
+    count as lost), and a class attribute ``kind``, their name in :data:`EXECUTOR_KINDS`.
     """
 
     kind: ClassVar[str] = ""
@@ -67,7 +68,26 @@ class ExecutorConfig(ABC):
 @dataclass(frozen=True)
 class LocalProcesses(ExecutorConfig):
     """``workers`` local processes (one BLAS thread each); one worker runs in the calling
-    process. ``resubmit``: times a chunk whose process died is submitted again."""
+    process.
+
+    Inside :func:`~assyst_nodes.runtime.fanout.shared_workers` the stages share one pool of
+    ``workers`` processes; otherwise each stage starts and stops its own
+    (:func:`~assyst_nodes.runtime.fanout.process_pool`).
+
+    Parameters
+    ----------
+    workers : int, default 1
+        Processes that run chunks at once, an int >= 1. ``1``: the chunks run in the calling
+        process, no pool is started.
+    resubmit : int, default 1
+        Times a chunk whose process died is submitted again (an int >= 0) before its
+        structures are reported lost.
+
+    Raises
+    ------
+    ValueError
+        If ``workers`` is not an int >= 1 or ``resubmit`` not an int >= 0.
+    """
 
     kind: ClassVar[str] = "local"
     workers: int = 1
@@ -102,21 +122,48 @@ drained or down node, a partition switched off), unlike waiting for free resourc
 class Slurm(ExecutorConfig):
     """SLURM through executorlib's ``SlurmClusterExecutor``: one SLURM job per chunk.
 
-    - ``partition``: the SLURM partition (required: sbatch refuses an empty one);
-    - ``workers``: chunks the work is cut into per round (about two chunks per worker are
-      made; SLURM runs as many of them at once as the partition has room for);
-    - ``cores``: cores of each job (the chunk runs on one; more cores for a calculator that
-      uses them); ``memory``: GB of each job (``None``: the partition's default);
-      ``run_time``: wall time of each job in s, at least 60 (``None``: the partition's);
-    - ``resubmit``: times a lost chunk is submitted again (default 2);
-    - ``pending_timeout``: s the jobs may all wait in the queue for a node that cannot run them
-      (drained, down; see :data:`UNAVAILABLE`) before their chunks count as lost (``None``:
-      wait as SLURM does);
-    - ``cache_directory``: executorlib's task files (``None``: a temporary folder in the
-      working directory, which the SLURM jobs must see, removed after the stage).
-
     The jobs run with one BLAS/OpenMP thread per core and the ``python`` of this process; they
-    need the working directory on a file system the nodes share.
+    need the working directory on a file system the nodes share. executorlib (and pysqa) are
+    imported only when the executor is opened.
+
+    Parameters
+    ----------
+    partition : str, default ""
+        The SLURM partition to submit to (``sinfo`` lists them). Required: the empty default
+        raises ``ValueError``, since sbatch refuses an empty partition.
+    workers : int, default 2
+        Chunks the work is cut into per round, an int >= 1: about two chunks per worker are
+        made, and SLURM runs as many of them at once as the partition has room for.
+    cores : int, default 1
+        Cores of each job, an int >= 1. The chunk runs on one; ask for more for a calculator
+        that uses them (each job gets as many BLAS/OpenMP threads).
+    memory : float or None, optional
+        Memory of each job (GB, rounded up to a whole GB), > 0. Default: ``None`` (the
+        partition's default).
+    run_time : float or None, optional
+        Wall time of each job (s), > 0; at least 60 s are asked for (shorter limits are raised
+        to 60 s). Default: ``None`` (the partition's limit).
+    resubmit : int, default 2
+        Times a lost chunk (its job died, was cancelled, ran past its wall time or never
+        started) is submitted again, an int >= 0, before its structures are reported lost.
+    pending_timeout : float or None, optional
+        Time (s), > 0, that the jobs may all wait in the queue for a node that cannot run them
+        (drained, down; see :data:`UNAVAILABLE`) before they are cancelled (scancel) and their
+        chunks fail as lost (then resubmitted up to ``resubmit`` times). Default: ``None``
+        (wait as SLURM does).
+    cache_directory : str or None, optional
+        Folder for executorlib's task files, which the SLURM jobs must see; it is kept.
+        Default: ``None`` (a temporary folder in the working directory, removed after the
+        stage).
+
+    Raises
+    ------
+    ValueError
+        If ``partition`` is empty or not a string; ``workers`` or ``cores`` not an int >= 1;
+        ``resubmit`` not an int >= 0; ``memory``, ``run_time`` or ``pending_timeout`` not > 0.
+    TypeError
+        If ``memory``, ``run_time`` or ``pending_timeout`` is neither a real number nor
+        ``None``.
     """
 
     kind: ClassVar[str] = "slurm"
@@ -301,8 +348,29 @@ EXECUTOR_KINDS: dict[str, type[ExecutorConfig]] = {
 
 
 def executor_config(kind: str, **options: Any) -> ExecutorConfig:
-    """The config of ``kind`` (``local``, ``slurm``) with ``options``; a bad kind or option
-    raises ``ValueError`` naming it and what is valid."""
+    """The config of ``kind`` with ``options``: how the command line and settings files build one.
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`EXECUTOR_KINDS`: ``"local"`` (:class:`LocalProcesses`) or ``"slurm"``
+        (:class:`Slurm`).
+    **options
+        Fields of that config, e.g. ``workers=4`` or ``partition="debug"``.
+
+    Returns
+    -------
+    ExecutorConfig
+        ``EXECUTOR_KINDS[kind](**options)``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown or an option is not a field of its config (the message names it
+        and what is valid), or the config refuses a value.
+    TypeError
+        If the config refuses the type of a value (e.g. :class:`Slurm`'s ``memory="2"``).
+    """
     if kind not in EXECUTOR_KINDS:
         raise ValueError(
             f"executor must be one of {', '.join(EXECUTOR_KINDS)}, got {kind!r}"

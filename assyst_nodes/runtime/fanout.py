@@ -57,7 +57,20 @@ R = TypeVar("R")
 
 
 def check_workers(workers: int, chunksize: int | None) -> None:
-    """Raise ``ValueError`` unless ``workers`` is an int >= 1 and ``chunksize`` one or None."""
+    """Raise ``ValueError`` unless ``workers`` is an int >= 1 and ``chunksize`` one or None.
+
+    Parameters
+    ----------
+    workers : int
+        Worker count to check: an int >= 1 (a ``bool`` is not an int here).
+    chunksize : int or None
+        Chunk size to check (items per chunk): an int >= 1, or ``None`` (automatic).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument and its value, if either is not valid.
+    """
     for name, value in (("workers", workers), ("chunksize", chunksize)):
         if value is None and name == "chunksize":
             continue
@@ -66,8 +79,18 @@ def check_workers(workers: int, chunksize: int | None) -> None:
 
 
 def check_resubmit(resubmit: int) -> None:
-    """Raise ``ValueError`` unless ``resubmit`` (times a lost chunk is sent again) is an int
-    >= 0."""
+    """Raise ``ValueError`` unless ``resubmit`` (times a lost chunk is sent again) is an int >= 0.
+
+    Parameters
+    ----------
+    resubmit : int
+        Times a lost chunk is submitted again: an int >= 0 (a ``bool`` is not an int here).
+
+    Raises
+    ------
+    ValueError
+        Naming the value, if it is not valid.
+    """
     if isinstance(resubmit, bool) or not isinstance(resubmit, int) or resubmit < 0:
         raise ValueError(f"resubmit must be an int >= 0, got {resubmit!r}")
 
@@ -83,10 +106,26 @@ finer chunks, so a few slow relaxations at the end of the list do not idle the o
 
 
 def auto_chunksize(n_items: int, workers: int, executor: Executor | None) -> int:
-    """Chunk size for ``n_items`` over ``workers`` (an executor's own count if it tells,
-    :func:`~assyst_nodes.runtime.futures_internals.executor_workers`):
-    :data:`CHUNKS_PER_WORKER` chunks per worker with an executor (its ``chunks_per_worker``
-    if it has one), else :data:`LOCAL_CHUNKS_PER_WORKER`."""
+    """Chunk size (items per chunk) for ``n_items`` items over ``workers`` workers.
+
+    Parameters
+    ----------
+    n_items : int
+        Number of items to cut into chunks.
+    workers : int
+        Workers the stage asked for. With an executor, its own count is used if it tells and
+        is larger (:func:`~assyst_nodes.runtime.futures_internals.executor_workers`), and at
+        least 2.
+    executor : concurrent.futures.Executor or None
+        Where the chunks run; ``None``: in this process or a local process pool.
+
+    Returns
+    -------
+    int
+        ``ceil(n_items / (workers * per_worker))``, at least 1, where ``per_worker`` is
+        :data:`CHUNKS_PER_WORKER` with an executor (its ``chunks_per_worker`` attribute if it
+        has one), else :data:`LOCAL_CHUNKS_PER_WORKER`.
+    """
     per_worker = LOCAL_CHUNKS_PER_WORKER
     if executor is not None:
         workers = max(workers, executor_workers(executor) or 0, 2)
@@ -95,12 +134,23 @@ def auto_chunksize(n_items: int, workers: int, executor: Executor | None) -> int
 
 
 def new_process_pool(workers: int) -> ProcessPoolExecutor:
-    """A new local pool of ``workers`` processes, each limited to one BLAS/OpenMP thread
-    (workers with several threads each oversubscribe the cores).
+    """A new local pool of ``workers`` processes, each limited to one BLAS/OpenMP thread.
 
-    Processes are forked while this process runs a single thread (fast: nothing is imported
-    again); from a threaded process (e.g. a node of a running graph) they come from a fork
-    server instead, because forking a threaded process can deadlock.
+    Workers with several threads each would oversubscribe the cores, so every worker runs
+    :func:`single_threaded` first. Processes are forked while this process runs a single
+    thread (fast: nothing is imported again); from a threaded process (e.g. a node of a running
+    graph) they come from a fork server instead (``spawn`` where there is none), because
+    forking a threaded process can deadlock; :func:`warm_workers` preloads that fork server.
+
+    Parameters
+    ----------
+    workers : int
+        Number of worker processes, >= 1.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+        The pool; the caller shuts it down (e.g. by using it as a context manager).
     """
     return ProcessPoolExecutor(
         max_workers=workers,
@@ -154,6 +204,13 @@ def shared_workers() -> Iterator[None]:
 
         with shared_workers():
             out = pwf.run(assyst, ..., workers=2)
+
+    Takes no arguments.
+
+    Yields
+    ------
+    None
+        Nothing: the pools are found by :func:`process_pool` while the context is open.
     """
     with _shared.lock:
         _shared.depth += 1
@@ -171,9 +228,24 @@ def shared_workers() -> Iterator[None]:
 
 @contextlib.contextmanager
 def process_pool(workers: int, tasks: int | None = None) -> Iterator[ProcessPoolExecutor]:
-    """A local pool of ``workers`` processes for one stage: the kept one while
-    :func:`shared_workers` is open, else a new one (:func:`new_process_pool`, of at most
-    ``tasks`` processes when given) stopped when the stage ends."""
+    """A local pool of ``workers`` processes for one stage (a context manager).
+
+    Parameters
+    ----------
+    workers : int
+        Number of worker processes, >= 1.
+    tasks : int or None, optional
+        Number of tasks (chunks) the stage will submit: a new pool starts at most this many
+        processes (at least 1), since more would idle. Ignored for the kept pool of
+        :func:`shared_workers`. Default: ``None`` (``workers`` processes).
+
+    Yields
+    ------
+    concurrent.futures.ProcessPoolExecutor
+        The kept pool of ``workers`` processes while :func:`shared_workers` is open (left
+        running at the end), else a new one (:func:`new_process_pool`) stopped when the
+        context, i.e. the stage, ends.
+    """
     pool = _shared.get(workers)
     if pool is not None:
         yield pool
@@ -192,17 +264,31 @@ STAGE_MODULES: tuple[str, ...] = (
 
 
 def warm_workers(modules: Iterable[str] = ()) -> bool:
-    """Start this process's fork server now, importing :data:`STAGE_MODULES` and ``modules``
-    (e.g. a calculator's :meth:`~assyst_nodes.calculators.CalculatorConfig.modules`: torch
-    for a machine-learning potential, seconds) in the background, while this process goes on.
+    """Start this process's fork server now, importing stage and calculator modules in it.
 
-    Worker processes that :func:`new_process_pool` later starts from the fork server (it does
-    when this process runs several threads, e.g. inside a graph) are forked from it with those
-    modules imported, instead of each importing them before its first chunk. Modules that
-    cannot be imported are left out (the worker then reports the error when it builds the
-    calculator). Does nothing (``False``) where there is no fork server or when it was called
-    before in this process (a running fork server's modules cannot change). Results do not
-    change, only when imports happen."""
+    The fork server imports ``__main__``, :data:`STAGE_MODULES` and ``modules`` in the
+    background, while this process goes on. Worker processes that :func:`new_process_pool`
+    later starts from the fork server (it does when this process runs several threads, e.g.
+    inside a graph) are forked from it with those modules imported, instead of each importing
+    them before its first chunk. Modules that cannot be imported are left out (the worker then
+    reports the error when it builds the calculator). Results do not change, only when imports
+    happen.
+
+    Parameters
+    ----------
+    modules : iterable of str, optional
+        Further modules to import, by dotted name, e.g. a calculator's
+        :meth:`~assyst_nodes.calculators.CalculatorConfig.modules` (torch for a
+        machine-learning potential, which takes seconds to import). Default: none.
+
+    Returns
+    -------
+    bool
+        ``True`` if it set the fork server's modules and made sure the server runs (one
+        already running, e.g. started by other code, keeps its modules); ``False`` if it did
+        nothing: where there is no fork server, or when it was called before in this process
+        (a running fork server's modules cannot change).
+    """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return False
     from multiprocessing import forkserver
@@ -254,7 +340,12 @@ def check_importable(function: Callable[..., Any], fixed: tuple[Any, ...]) -> No
 
 
 def single_threaded() -> None:
-    """Limit this process's BLAS/OpenMP pools to one thread (a pool worker initializer)."""
+    """Limit this process's BLAS/OpenMP pools to one thread (a pool worker initializer).
+
+    Sets ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` to ``1`` in
+    the environment (for what starts later) and limits the thread pools already loaded, with
+    threadpoolctl. Takes no arguments; returns ``None``.
+    """
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
     threadpool_limits(1)
@@ -265,7 +356,20 @@ def call_single_threaded(function: Callable[..., R], *args: Any) -> R:
 
     Every chunk runs through this, wherever it runs: the stages work on 3x3 matrices and small
     cells, where BLAS threads only spin, and an executor's workers (e.g. executorlib's) would
-    otherwise each start a thread per core (``docs/cluster.md`` shows what that costs).
+    otherwise each start a thread per core (``docs/cluster.md`` shows what that costs). The
+    previous thread limits are restored afterwards.
+
+    Parameters
+    ----------
+    function : callable
+        What to call.
+    *args
+        Its positional arguments.
+
+    Returns
+    -------
+    object
+        What ``function(*args)`` returned.
     """
     with threadpool_limits(1):
         return function(*args)
@@ -280,23 +384,56 @@ results), in completion order."""
 
 
 def where() -> tuple[str, str | None]:
-    """(host, SLURM job id or None) of this process: where a chunk ran."""
+    """(host, SLURM job id or None) of this process: where a chunk ran.
+
+    Takes no arguments.
+
+    Returns
+    -------
+    tuple of (str, str or None)
+        The host name and the ``SLURM_JOB_ID`` environment variable (``None`` outside a SLURM
+        job).
+    """
     return socket.gethostname(), os.environ.get("SLURM_JOB_ID")
 
 
 def run_chunk(
     function: Callable[..., list[R]], *args: Any, attempt: int = 0
 ) -> tuple[list[R], tuple[str, str | None]]:
-    """``function(*args)`` single-threaded (see :func:`call_single_threaded`), and where it
-    ran: the task every fan-out submits. ``attempt`` counts resubmissions; it makes a
-    resubmitted task differ from the lost one for executors that cache by arguments
-    (executorlib's file-based executors would return the cached failure)."""
+    """``function(*args)`` single-threaded, and where it ran: the task every fan-out submits.
+
+    Parameters
+    ----------
+    function : callable
+        The chunk's work; it returns a list (one result per item of the chunk).
+    *args
+        Its positional arguments (the fixed ones, then the chunk).
+    attempt : int, default 0
+        Counts resubmissions (keyword only; not passed on). It makes a resubmitted task differ
+        from the lost one for executors that cache by arguments (executorlib's file-based
+        executors would return the cached failure).
+
+    Returns
+    -------
+    tuple of (list, tuple of (str, str or None))
+        ``function(*args)`` run under :func:`call_single_threaded`, and :func:`where` it ran.
+    """
     return call_single_threaded(function, *args), where()
 
 
 class Execution:
-    """Where a fan-out's chunks ran, for :attr:`assyst_nodes.reports.StageReport.execution`:
-    the executor's class, chunks, resubmissions, hosts and SLURM job ids."""
+    """Where a fan-out's chunks ran, for :attr:`assyst_nodes.reports.StageReport.execution`.
+
+    Collects the executor's class, chunks, resubmissions, hosts and SLURM job ids, in the
+    attributes ``executor`` (str), ``chunks`` and ``resubmitted`` (int), ``hosts`` and
+    ``slurm_job_ids`` (sets of str); :meth:`record` gives them as a dict.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor or None
+        What runs the chunks; it names ``executor``: ``"in process"`` for ``None``,
+        ``"local processes"`` for a ``ProcessPoolExecutor``, else the executor's class name.
+    """
 
     def __init__(self, executor: Executor | None) -> None:
         if executor is None:
@@ -311,6 +448,13 @@ class Execution:
         self.slurm_job_ids: set[str] = set()
 
     def ran(self, place: tuple[str, str | None]) -> None:
+        """Count one chunk that ran at ``place``.
+
+        Parameters
+        ----------
+        place : tuple of (str, str or None)
+            (host, SLURM job id or None), as :func:`where` returns it.
+        """
         host, job = place
         self.chunks += 1
         self.hosts.add(host)
@@ -318,6 +462,14 @@ class Execution:
             self.slurm_job_ids.add(job)
 
     def record(self) -> dict[str, Any]:
+        """What was collected, as a stage report's ``execution`` entry.
+
+        Returns
+        -------
+        dict
+            ``executor``, ``chunks``, ``resubmitted``, ``hosts`` (sorted) and, if any chunk
+            ran in a SLURM job, ``slurm_job_ids`` (in numeric order).
+        """
         out: dict[str, Any] = {
             "executor": self.executor,
             "chunks": self.chunks,
@@ -345,16 +497,64 @@ def map_chunks(
 ) -> list[R]:
     """``function(*fixed, chunk)`` for each chunk of ``items``; the concatenated results.
 
-    ``function`` must return one result per item of its chunk and, for processes or remote
-    executors, be importable and take picklable arguments. ``executor`` wins over
-    ``workers``; ``chunksize=None`` picks :func:`auto_chunksize`; ``progress`` shows a bar
-    over items (see :mod:`assyst_nodes.runtime.progress`).
+    The results come back in the order of ``items``, whatever ran them. A chunk sent to a pool
+    or executor that fails there (its worker died, its scheduler job was cancelled or ran out
+    of wall time) is submitted again, up to ``resubmit`` times; after that each of its items
+    gets ``lost(item, error)`` (if ``lost`` is given; else the error is raised).
 
-    A chunk sent to a pool or executor that fails there (its worker died, its scheduler job was
-    cancelled or ran out of wall time) is submitted again, up to ``resubmit`` times; after
-    that each of its items gets ``lost(item, error)`` (if ``lost`` is given; else the error is
-    raised). ``on_chunk`` sees each chunk's results as they arrive; ``execution`` (a dict) is
-    updated with where the chunks ran (see :class:`Execution`).
+    Parameters
+    ----------
+    function : callable
+        Called as ``function(*fixed, chunk)`` with a list of items; must return one result per
+        item of its chunk and, for processes or remote executors, be importable and take
+        picklable arguments.
+    fixed : tuple
+        The arguments before the chunk, the same for every chunk.
+    items : sequence
+        The items to cut into chunks.
+    workers : int, default 1
+        Local processes to run chunks in, an int >= 1; ``1`` (or a single chunk): this
+        process. Ignored when ``executor`` is given (``executor`` wins over ``workers``), except
+        for the automatic chunk size.
+    executor : concurrent.futures.Executor or None, optional
+        Where the chunks run. Default: ``None`` (this process or ``workers`` local processes,
+        see :func:`process_pool`).
+    chunksize : int or None, optional
+        Items per chunk, an int >= 1. Default: ``None`` (:func:`auto_chunksize`).
+    description : str, default ""
+        Label of the progress bar.
+    progress : bool or None, optional
+        Show a bar over items; ``None`` (the default) decides from the environment (see
+        :mod:`assyst_nodes.runtime.progress`).
+    resubmit : int, default 1
+        Times a failed chunk is submitted again, an int >= 0 (only chunks sent to a pool or
+        executor; in this process an error is raised at once).
+    lost : callable or None, optional
+        ``lost(item, error)`` builds the result of each item of a chunk that failed
+        ``resubmit + 1`` times (e.g. a ``Drop`` with reason ``worker_lost``). Default: ``None``
+        (the error is raised, and the chunks still pending are cancelled).
+    on_chunk : callable or None, optional
+        Called in the calling process as ``on_chunk(chunk, results)`` as each chunk's results
+        arrive (in completion order, not input order). Default: ``None``.
+    execution : dict or None, optional
+        Updated at the end with where the chunks ran (:meth:`Execution.record`). Default:
+        ``None`` (not recorded).
+
+    Returns
+    -------
+    list
+        The results of all chunks, concatenated in the order of ``items``.
+
+    Raises
+    ------
+    ValueError
+        If ``workers``, ``chunksize`` or ``resubmit`` is not valid (:func:`check_workers`,
+        :func:`check_resubmit`).
+    TypeError
+        If ``function`` and ``fixed`` must go to new (not forked) local processes but do not
+        pickle, or need something defined in a ``__main__`` that has no file (a notebook cell,
+        ``python -c``), which such processes cannot import (they would die with only a
+        ``BrokenProcessPool``); define it in an importable module, or use ``workers=1``.
     """
     check_workers(workers, chunksize)
     check_resubmit(resubmit)
@@ -465,8 +665,35 @@ def in_order(
     A new chunk is submitted whenever one finishes, so a slow chunk at the head delays the
     order of what is yielded, never the workers; a consumer that stops early (e.g. at a cap)
     leaves at most ``depth`` chunks behind. Closing the generator cancels those not started.
-    A chunk that fails on the executor is resubmitted and then given up as in
-    :func:`map_chunks`; ``execution`` records where the chunks ran."""
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor
+        Where the chunks run.
+    function : callable
+        Called as ``function(*fixed, chunk)``; returns one result per item of its chunk (see
+        :func:`map_chunks` for what it must be).
+    fixed : tuple
+        The arguments before the chunk, the same for every chunk.
+    chunks : sequence of sequences
+        The chunks of items, in order; read lazily, as submission slots free up.
+    depth : int
+        Most chunks submitted and not yet finished at any time.
+    resubmit : int, default 1
+        Times a chunk that fails on the executor is submitted again before it is given up as
+        in :func:`map_chunks`.
+    lost : callable or None, optional
+        ``lost(item, error)`` builds the result of each item of a chunk given up. Default:
+        ``None`` (the error is raised).
+    execution : Execution or None, optional
+        Records where the chunks ran (and resubmissions). Default: ``None`` (a new
+        :class:`Execution`, not returned).
+
+    Yields
+    ------
+    list
+        Each chunk's results (one per item), in the order of ``chunks``.
+    """
     record = execution if execution is not None else Execution(executor)
     pending: deque[list[Any]] = deque()  # [future, chunk, attempts], submitted, in order
     upcoming = iter(chunks)

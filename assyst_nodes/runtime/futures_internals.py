@@ -51,8 +51,21 @@ _check()
 
 
 def executor_workers(executor: Executor | None) -> int | None:
-    """How many tasks ``executor`` runs at once: its public ``workers`` (this package's
-    executors say it), a standard pool's worker count, or ``None`` if it does not tell."""
+    """How many tasks ``executor`` runs at once, if it tells.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor or None
+        Any executor; ``None`` (work in this process) tells nothing.
+
+    Returns
+    -------
+    int or None
+        Its public integer ``workers`` attribute if it has one (this package's executors say
+        it), else a standard ``ProcessPoolExecutor``'s or ``ThreadPoolExecutor``'s worker count
+        (the private ``_max_workers``), else ``None`` (it does not tell, or ``executor`` is
+        ``None``).
+    """
     if executor is None:
         return None
     workers = getattr(executor, "workers", None)
@@ -64,5 +77,16 @@ def executor_workers(executor: Executor | None) -> int | None:
 
 
 def pool_broken(pool: ProcessPoolExecutor) -> bool:
-    """Whether ``pool`` broke (one of its workers died): it runs no more tasks."""
+    """Whether ``pool`` broke (one of its workers died): it runs no more tasks.
+
+    Parameters
+    ----------
+    pool : concurrent.futures.ProcessPoolExecutor
+        A standard process pool (its private ``_broken`` attribute is read).
+
+    Returns
+    -------
+    bool
+        ``True`` if the pool is broken and must be replaced, ``False`` if it still takes tasks.
+    """
     return bool(pool._broken)

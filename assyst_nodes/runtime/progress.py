@@ -17,7 +17,12 @@ __all__ = ["Bar", "progress_bar", "progress_wanted"]
 
 
 class Bar(Protocol):
-    """What a stage needs of a progress bar."""
+    """What a stage needs of a progress bar.
+
+    A structural type (:class:`typing.Protocol`): anything with a method ``update(n=1)`` that
+    advances the bar by ``n`` steps (its return value is ignored), such as a ``tqdm`` bar or
+    the no-op bar that :func:`progress_bar` yields when progress is off.
+    """
 
     def update(self, n: int = 1) -> Any: ...
 
@@ -39,7 +44,22 @@ def _in_jupyter_kernel() -> bool:
 
 
 def progress_wanted(progress: bool | None = None) -> bool:
-    """Resolve a stage's ``progress`` argument (see the module docstring)."""
+    """Resolve a stage's ``progress`` argument into whether to show a bar.
+
+    Parameters
+    ----------
+    progress : bool or None, optional
+        ``True`` or ``False``: that, as given. ``None`` (the default): decide from the
+        environment, as the module docstring describes.
+
+    Returns
+    -------
+    bool
+        ``progress`` if it is not ``None``; else ``True`` when the ``ASSYST_PROGRESS``
+        environment variable is ``1``, ``False`` when it is ``0``, ``False`` when ``CI`` is
+        set, and otherwise whether the code runs in a Jupyter kernel or standard error is a
+        terminal.
+    """
     if progress is not None:
         return bool(progress)
     setting = os.environ.get("ASSYST_PROGRESS", "").strip()
@@ -56,6 +76,23 @@ def progress_bar(total: int, description: str, progress: bool | None = None) -> 
     """A bar of ``total`` steps named ``description``, or a no-op bar when progress is off.
 
     In a notebook with ipywidgets the bar is a widget, otherwise text on standard error.
+    A context manager: the bar is closed (and, being ``leave=False``, removed) when the
+    context ends.
+
+    Parameters
+    ----------
+    total : int
+        Number of steps (e.g. structures) the bar counts to. ``0`` or less: no bar.
+    description : str
+        Label shown in front of the bar.
+    progress : bool or None, optional
+        Whether to show it; ``None`` (the default) decides as :func:`progress_wanted` does.
+
+    Yields
+    ------
+    Bar
+        A ``tqdm`` bar, or a bar whose ``update`` does nothing when progress is off or
+        ``total <= 0``.
     """
     if not progress_wanted(progress) or total <= 0:
         yield _NoBar()

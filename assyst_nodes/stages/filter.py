@@ -81,24 +81,66 @@ class MissingResultError(ValueError):
 class FilterBase(ABC):
     """A predicate on one structure: ``filter(structure)`` is ``True`` to keep it.
 
-    Subclasses are frozen dataclasses. ``a & b`` keeps what both keep, ``a | b`` what either
-    keeps, ``~a`` what ``a`` rejects.
+    The abstract base of all filters; it takes no parameters itself. Subclasses are frozen
+    dataclasses that implement ``__call__`` (and ``__str__`` for a readable name; overriding
+    :meth:`explain` is optional).
+
+    Notes
+    -----
+    ``a & b`` (:class:`AndFilter`) keeps what both keep, ``a | b`` (:class:`OrFilter`) what
+    either keeps, ``~a`` (:class:`NotFilter`) what ``a`` rejects. A plain callable
+    ``Atoms -> bool`` may stand on either side of ``&`` and ``|``; it is wrapped in a
+    :class:`PredicateFilter`.
     """
 
     @abstractmethod
     def __call__(self, structure: Atoms) -> bool:
-        """``True`` to keep ``structure``, ``False`` to drop it."""
+        """``True`` to keep ``structure``, ``False`` to drop it.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure to judge; it is not modified.
+
+        Returns
+        -------
+        bool
+            ``True`` to keep ``structure``, ``False`` to drop it.
+        """
 
     def first_rejecting_leaf(self, structure: Atoms) -> FilterBase | None:
         """The filter to blame if ``structure`` is rejected, ``None`` if it is kept.
 
-        A leaf blames itself; :class:`AndFilter` blames the first operand that rejects;
-        :class:`OrFilter` and :class:`NotFilter` blame themselves as a whole.
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure to judge.
+
+        Returns
+        -------
+        FilterBase or None
+            ``None`` if this filter keeps ``structure``, else the filter to blame: a leaf
+            blames itself; :class:`AndFilter` blames the first operand that rejects;
+            :class:`OrFilter` and :class:`NotFilter` blame themselves as a whole.
         """
         return None if self(structure) else self
 
     def explain(self, structure: Atoms) -> str:
-        """A one-line reason why this filter rejects ``structure`` (measured value vs bound)."""
+        """A one-line reason why this filter rejects ``structure`` (measured value vs bound).
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure this filter rejects.
+
+        Returns
+        -------
+        str
+            The measured value against the bound, with units, e.g.
+            ``1 pair(s) too close, worst Cu0-Ag1 at 1.62 Å < 1.9 Å``; the base class says
+            ``rejected by <str of the filter>``. :func:`filter` records it as the detail of a
+            rejection in its report.
+        """
         return f"rejected by {self}"
 
     def __and__(self, other: FilterLike) -> AndFilter:
@@ -130,7 +172,24 @@ FilterLike = FilterBase | Predicate
 
 
 def as_filter(predicate: FilterLike) -> FilterBase:
-    """``predicate`` itself if it is a :class:`FilterBase`, else wrapped in a PredicateFilter."""
+    """``predicate`` itself if it is a :class:`FilterBase`, else wrapped in a PredicateFilter.
+
+    Parameters
+    ----------
+    predicate : FilterBase or callable
+        A filter, or a plain callable ``Atoms -> bool`` (``True`` keeps).
+
+    Returns
+    -------
+    FilterBase
+        ``predicate`` itself if it is a :class:`FilterBase`, else
+        ``PredicateFilter(predicate)`` (:class:`PredicateFilter`).
+
+    Raises
+    ------
+    TypeError
+        If ``predicate`` is neither a :class:`FilterBase` nor callable.
+    """
     if isinstance(predicate, FilterBase):
         return predicate
     if callable(predicate):
@@ -146,7 +205,19 @@ class PredicateFilter(FilterBase):
     """Wraps a plain callable ``Atoms -> bool`` (``True`` keeps); ``str`` is its name.
 
     Equal when the callable is the same object; picklable when the callable is (a module-level
-    function, not a lambda).
+    function, not a lambda). Made automatically when a plain function meets ``&`` or ``|``
+    (see :func:`as_filter`).
+
+    Parameters
+    ----------
+    predicate : callable
+        ``Atoms -> bool``; a true result keeps the structure. Its ``__qualname__`` (else its
+        ``__name__``, else its ``repr``) is the filter's ``str``.
+
+    Raises
+    ------
+    TypeError
+        If ``predicate`` is not callable or is already a :class:`FilterBase` (use it as it is).
     """
 
     predicate: Predicate
@@ -169,8 +240,17 @@ class PredicateFilter(FilterBase):
 
 @dataclass(frozen=True)
 class AndFilter(FilterBase):
-    """Keeps a structure iff both ``left`` and ``right`` keep it (``right`` is skipped if
-    ``left`` rejects); ``str``: ``(left & right)``."""
+    """Keeps a structure iff both ``left`` and ``right`` keep it; ``str``: ``(left & right)``.
+
+    Usually built by ``left & right``. ``right`` is skipped if ``left`` rejects. A rejection is
+    blamed on the first rejecting operand (see :meth:`FilterBase.first_rejecting_leaf`).
+
+    Parameters
+    ----------
+    left, right : FilterBase or callable
+        The two operands, ``left`` applied first; a plain callable ``Atoms -> bool`` is
+        wrapped by :func:`as_filter`.
+    """
 
     left: FilterBase
     right: FilterBase
@@ -192,8 +272,18 @@ class AndFilter(FilterBase):
 
 @dataclass(frozen=True)
 class OrFilter(FilterBase):
-    """Keeps a structure iff ``left`` or ``right`` keeps it (``right`` is skipped if ``left``
-    keeps); ``str``: ``(left | right)``."""
+    """Keeps a structure iff ``left`` or ``right`` keeps it; ``str``: ``(left | right)``.
+
+    Usually built by ``left | right``. ``right`` is skipped if ``left`` keeps. A rejection is
+    blamed on the whole filter, and its :meth:`~FilterBase.explain` gives both operands'
+    reasons.
+
+    Parameters
+    ----------
+    left, right : FilterBase or callable
+        The two operands, ``left`` applied first; a plain callable ``Atoms -> bool`` is
+        wrapped by :func:`as_filter`.
+    """
 
     left: FilterBase
     right: FilterBase
@@ -214,7 +304,16 @@ class OrFilter(FilterBase):
 
 @dataclass(frozen=True)
 class NotFilter(FilterBase):
-    """Keeps a structure iff ``operand`` rejects it; ``str``: ``~operand``."""
+    """Keeps a structure iff ``operand`` rejects it; ``str``: ``~operand``.
+
+    Usually built by ``~operand``. A rejection is blamed on the whole filter.
+
+    Parameters
+    ----------
+    operand : FilterBase or callable
+        The filter to negate; a plain callable ``Atoms -> bool`` is wrapped by
+        :func:`as_filter`.
+    """
 
     operand: FilterBase
 
@@ -311,13 +410,25 @@ def _pairs_within(structure: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarr
 class DistanceFilter(FilterBase):
     """Keeps a structure iff every interatomic distance is at least the sum of the two radii.
 
-    ``radii`` (Å) is one radius for every element, or a mapping element -> radius; it is stored
-    as a float or as a tuple of ``(symbol, radius)`` pairs sorted by symbol. A pair ``i, j``
-    passes iff ``d_ij >= r_i + r_j``; periodic images count, including an atom's own images in
-    a small cell. Elements of a structure missing from the mapping raise ``ValueError``. With a
-    radius of 0 an element's pairs are bounded by the other atom's radius alone (all radii 0:
-    everything passes).
+    A pair ``i, j`` passes iff ``d_ij >= r_i + r_j`` (Å); periodic images count, including an
+    atom's own images in a small cell. With a radius of 0 an element's pairs are bounded by the
+    other atom's radius alone (all radii 0: everything passes).
     ``str``: ``distance(1.0)`` or ``distance(Ag=1.44, Cu=1.28)``.
+
+    Parameters
+    ----------
+    radii : float or mapping of str to float
+        One radius (Å) for every element, or a mapping element symbol -> radius (Å) (an
+        iterable of ``(symbol, radius)`` pairs works too). Each radius must be finite and
+        >= 0. Stored as a float, or as a tuple of ``(symbol, radius)`` pairs sorted by symbol.
+
+    Raises
+    ------
+    ValueError
+        On construction: a radius that is not a number, negative or not finite; a key that is
+        not a chemical symbol; an element given twice; an empty mapping. When called: a
+        structure with an element the mapping does not name, or one periodic along cell
+        vectors that are linearly dependent.
     """
 
     radii: float | tuple[tuple[str, float], ...]
@@ -356,7 +467,23 @@ class DistanceFilter(FilterBase):
         return value
 
     def radius(self, symbol: str) -> float:
-        """The radius (Å) of element ``symbol``; ValueError if the mapping does not name it."""
+        """The radius (Å) of element ``symbol``; ValueError if the mapping does not name it.
+
+        Parameters
+        ----------
+        symbol : str
+            A chemical symbol, e.g. ``"Cu"``.
+
+        Returns
+        -------
+        float
+            Its radius (Å); the one radius of all elements if ``radii`` is a single number.
+
+        Raises
+        ------
+        ValueError
+            If ``radii`` is a mapping that does not name ``symbol``.
+        """
         if isinstance(self.radii, float):
             return self.radii
         try:
@@ -437,20 +564,33 @@ shortest cell vector), or ``heights`` (longest vector / smallest height, basis-i
 class AspectFilter(FilterBase):
     """Keeps a structure iff its cell is not too elongated or flat.
 
-    ``measure="lengths"`` (the default, as the reference package ``assyst`` measures): the
-    longest cell vector divided by the shortest, both in Å. It depends on the choice of basis
-    and misses flat cells (a cell with three equal vectors can be a sheet).
+    Both measures equal ``c/a`` for an orthorhombic cell. A structure with a zero-volume cell
+    (e.g. a molecule without cell) is rejected. A ratio within :data:`ROUND_OFF` (relative) of
+    the bound counts as on it (kept). ``str``: ``aspect(6.0)`` (lengths) or
+    ``aspect(6.0, heights)``.
 
-    ``measure="heights"`` (what this package's pipeline, macro and command line use): the length
-    of the longest cell vector divided by the smallest cell height (the distance between
-    opposite faces, volume / face area), both in Å; it is 1 for a cube and ``c/a`` for any
-    orthorhombic cell. If the cell as given exceeds ``maximum_aspect_ratio``, its
-    Minkowski-reduced basis is tried too, so a skewed choice of basis of a compact lattice is
-    kept.
+    Parameters
+    ----------
+    maximum_aspect_ratio : float, default 6.0
+        The largest aspect ratio kept; dimensionless, >= 1.
+    measure : {"lengths", "heights"}, default "lengths"
+        How the aspect ratio is measured (see :data:`ASPECT_MEASURES`):
 
-    ``maximum_aspect_ratio``: dimensionless, >= 1. Both measures equal ``c/a`` for an
-    orthorhombic cell. A structure with a zero-volume cell (e.g. a molecule without cell) is
-    rejected. ``str``: ``aspect(6.0)`` (lengths) or ``aspect(6.0, heights)``.
+        - ``"lengths"`` (the default, as the reference package ``assyst`` measures): the
+          longest cell vector divided by the shortest, both in Å. It depends on the choice of
+          basis and misses flat cells (a cell with three equal vectors can be a sheet).
+        - ``"heights"`` (what this package's pipeline, macro and command line use): the length
+          of the longest cell vector divided by the smallest cell height (the distance between
+          opposite faces, volume / face area), both in Å; it is 1 for a cube and ``c/a`` for
+          any orthorhombic cell. If the cell as given exceeds ``maximum_aspect_ratio``, its
+          Minkowski-reduced basis is tried too, so a skewed choice of basis of a compact
+          lattice is kept.
+
+    Raises
+    ------
+    ValueError
+        If ``maximum_aspect_ratio`` is not a number or is below 1, or ``measure`` is not one of
+        :data:`ASPECT_MEASURES`.
     """
 
     maximum_aspect_ratio: float = 6.0
@@ -469,7 +609,18 @@ class AspectFilter(FilterBase):
             )
 
     def aspect_ratio(self, structure: Atoms) -> float:
-        """The aspect ratio of ``structure``'s cell as this filter measures it (see class)."""
+        """The aspect ratio of ``structure``'s cell as this filter measures it (see class).
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure whose cell is measured.
+
+        Returns
+        -------
+        float
+            The dimensionless ratio by ``measure``; ``inf`` for a zero-volume cell.
+        """
         cell = structure.cell.array
         if self.measure == "lengths":
             if _is_singular(cell):
@@ -522,17 +673,31 @@ def _check_bounds(
 class VolumeFilter(FilterBase):
     """Keeps a structure iff ``minimum <= volume per atom <= maximum`` (Å^3/atom).
 
-    A bound of ``None`` is not checked; given bounds must be > 0. The volume is that of the
-    cell as ASE gives it (``atoms.get_volume() / len(atoms)``, bit for bit), whatever the
-    periodicity; a value within :data:`ROUND_OFF` of a bound counts as on it (kept). A
-    structure without atoms is rejected. ``str``: ``volume(min=5.0, max=40.0)``.
+    The volume is that of the cell as ASE gives it (``atoms.get_volume() / len(atoms)``, bit
+    for bit), whatever the periodicity; a value within :data:`ROUND_OFF` (relative) of a bound
+    counts as on it (kept). A structure without atoms is rejected.
+    ``str``: ``volume(min=5.0, max=40.0)``.
 
     Give the bounds by keyword, ``VolumeFilter(minimum=5.0, maximum=40.0)``, or both
-    positionally, ``VolumeFilter(5.0, 40.0)``. A single positional bound is refused
-    (``TypeError``): the reference implementation reads ``VolumeFilter(300)`` as the
-    *maximum*, range-style, older versions of this package as the minimum. The reference's
-    keywords ``minimum_volume_per_atom``/``maximum_volume_per_atom`` are refused too, naming
-    the keyword to write.
+    positionally, ``VolumeFilter(5.0, 40.0)``.
+
+    Parameters
+    ----------
+    minimum, maximum : float, optional
+        The smallest and the largest volume per atom kept (Å^3/atom); given bounds must be
+        > 0, and ``minimum <= maximum``. Default: ``None``, that bound is not checked.
+
+    Raises
+    ------
+    TypeError
+        For a single positional bound: the reference implementation reads
+        ``VolumeFilter(300)`` as the *maximum*, range-style, older versions of this package as
+        the minimum. Also for the reference's keywords
+        ``minimum_volume_per_atom``/``maximum_volume_per_atom``; the message names the keyword
+        to write.
+    ValueError
+        If a bound is neither a number nor ``None``, is NaN or <= 0, or
+        ``minimum > maximum``.
     """
 
     minimum: float | None = None
@@ -545,7 +710,18 @@ class VolumeFilter(FilterBase):
 
     @staticmethod
     def volume_per_atom(structure: Atoms) -> float:
-        """Cell volume per atom (Å^3/atom); NaN for a structure without atoms."""
+        """Cell volume per atom (Å^3/atom); NaN for a structure without atoms.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure to measure.
+
+        Returns
+        -------
+        float
+            ``atoms.get_volume() / len(atoms)`` (Å^3/atom), bit for bit; NaN without atoms.
+        """
         n = len(structure)
         return _volume(structure.cell.array) / n if n else math.nan
 
@@ -649,13 +825,31 @@ class EnergyFilter(FilterBase):
 
     The energy is the ``"energy"`` result the structure's calculator already holds (typically a
     :class:`~ase.calculators.singlepoint.SinglePointCalculator`); nothing is ever calculated.
-    A bound of ``None`` is not checked. A non-finite energy (NaN, inf) is rejected. Without a
-    result (no calculator, no energy in its results, or results for other positions/cell),
-    ``if_missing`` decides: ``"raise"`` (default, as the reference implementation) raises
-    :class:`MissingResultError` (a ``ValueError``), ``"keep"`` keeps the structure (the
-    reference's ``missing="ignore"``), ``"reject"`` drops it. The reference's keyword
-    ``missing=`` is refused with a ``TypeError`` naming the ``if_missing`` to write.
+    A non-finite energy (NaN, inf) is rejected.
     ``str``: ``energy(min=-5.0, max=0.0)`` (plus ``if_missing=...`` unless ``"raise"``).
+
+    Parameters
+    ----------
+    min_energy, max_energy : float, optional
+        The lowest and the highest potential energy per atom kept (eV/atom), of any sign,
+        ``min_energy <= max_energy``. Default: ``None``, that bound is not checked.
+    if_missing : {"raise", "keep", "reject"}, default "raise"
+        What to do with a structure without a result (no calculator, no energy in its
+        results, or results for other positions/cell): ``"raise"`` (the default, as the
+        reference implementation) raises :class:`MissingResultError`, ``"keep"`` keeps the
+        structure (the reference's ``missing="ignore"``), ``"reject"`` drops it.
+
+    Raises
+    ------
+    TypeError
+        For the reference's keyword ``missing=``; the message names the ``if_missing`` to
+        write.
+    ValueError
+        If a bound is neither a number nor ``None`` (or is NaN), ``min_energy > max_energy``,
+        or ``if_missing`` is not one of the three policies.
+    MissingResultError
+        When called with ``if_missing="raise"`` on a structure without an energy result
+        (a ``ValueError``).
     """
 
     min_energy: float | None = None
@@ -672,7 +866,20 @@ class EnergyFilter(FilterBase):
 
     @staticmethod
     def energy_per_atom(structure: Atoms) -> float | None:
-        """The stored potential energy per atom (eV/atom), ``None`` without a result."""
+        """The stored potential energy per atom (eV/atom), ``None`` without a result.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure whose calculator results are read; nothing is calculated.
+
+        Returns
+        -------
+        float or None
+            The ``"energy"`` result divided by the number of atoms (eV/atom); NaN for a
+            structure without atoms; ``None`` without a result (no calculator, no energy, or
+            results for other positions/cell).
+        """
         energy = _result(structure, "energy")
         if energy is None:
             return None
@@ -706,8 +913,28 @@ class ForceFilter(FilterBase):
     """Keeps a structure iff no atom's force is longer than ``max_force`` (eV/Å).
 
     Forces are the ``"forces"`` result the structure's calculator already holds; nothing is ever
-    calculated. Any non-finite force component (NaN, inf) rejects. ``if_missing`` works as in
-    :class:`EnergyFilter` (default ``"raise"``). ``str``: ``force(max=5.0)``.
+    calculated. Any non-finite force component (NaN, inf) rejects. ``str``: ``force(max=5.0)``
+    (plus ``if_missing=...`` unless ``"raise"``).
+
+    Parameters
+    ----------
+    max_force : float
+        The largest norm of an atomic force kept (eV/Å), >= 0.
+    if_missing : {"raise", "keep", "reject"}, default "raise"
+        What to do with a structure without a forces result; works as in
+        :class:`EnergyFilter`.
+
+    Raises
+    ------
+    TypeError
+        For the reference's keyword ``missing=``; the message names the ``if_missing`` to
+        write.
+    ValueError
+        If ``max_force`` is not a number, is NaN or negative, or ``if_missing`` is not one of
+        the three policies.
+    MissingResultError
+        When called with ``if_missing="raise"`` on a structure without a forces result
+        (a ``ValueError``).
     """
 
     max_force: float
@@ -723,8 +950,21 @@ class ForceFilter(FilterBase):
 
     @staticmethod
     def largest_force(structure: Atoms) -> float | None:
-        """The largest atomic force norm (eV/Å) stored, NaN if any is not finite; ``None``
-        without a result (0 for a structure without atoms)."""
+        """The largest atomic force norm (eV/Å) stored, NaN if any is not finite.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure whose calculator results are read; nothing is calculated.
+
+        Returns
+        -------
+        float or None
+            The largest norm of the stored forces (eV/Å); 0 for a structure without atoms;
+            NaN if any force component is not finite; ``None`` without a result (no
+            calculator, no forces, results for other positions/cell, or forces for another
+            number of atoms).
+        """
         forces = _result(structure, "forces")
         if forces is None:
             return None
@@ -777,13 +1017,40 @@ def filter(  # shadows the builtin inside this module, on purpose
 ) -> list[Atoms]:
     """The structures that every one of ``filters`` keeps, in input order.
 
-    ``filters`` is one filter, a plain callable ``Atoms -> bool``, or an iterable of them
-    (and-ed; an empty one keeps everything). The kept structures are the input objects
-    themselves, so their uuids do not change. If ``report`` is given, its ``stage`` becomes the
-    ``str`` of the combined filter, ``n_in``/``n_out``/``seconds`` grow, and each rejection is
-    recorded with the uuid (or formula and position) as label and the ``str`` of the filter
-    to blame as reason (see :meth:`FilterBase.first_rejecting_leaf`), so ``report.dropped``
-    counts rejections per filter. A non-``Atoms`` item raises ``TypeError``.
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        The structures to judge; they are not modified.
+    filters : FilterBase, callable or iterable of them
+        One filter, a plain callable ``Atoms -> bool``, or an iterable of them (and-ed, in
+        order; an empty one keeps everything).
+    report : StageReport, optional
+        Where to record the stage. Its ``stage`` becomes the ``str`` of the combined filter
+        (``"no filter"`` for none), ``n_in``/``n_out``/``seconds`` (s) grow, and each
+        rejection is recorded with the uuid (or formula and position, e.g. ``AgCu #0``) as
+        label, the ``str`` of the filter to blame as reason (see
+        :meth:`FilterBase.first_rejecting_leaf`) and its :meth:`FilterBase.explain` as detail,
+        so ``report.dropped`` counts rejections per filter. Default: ``None`` (nothing is
+        recorded).
+
+    Returns
+    -------
+    list of ase.Atoms
+        The kept structures in input order: the input objects themselves, so their uuids do
+        not change.
+
+    Raises
+    ------
+    TypeError
+        If an item of ``structures`` is not an ``Atoms`` (or ``structures`` is not an
+        iterable of them); if ``filters`` is not a filter, a callable or an iterable of them;
+        if the first argument is a filter, i.e. the builtin order
+        ``filter(predicate, structures)`` of ``builtins.filter``.
+
+    Notes
+    -----
+    Errors raised by the filters themselves propagate, e.g. :class:`MissingResultError` from
+    an :class:`EnergyFilter` with ``if_missing="raise"``.
     """
     if isinstance(structures, FilterBase) or (
         callable(structures) and not isinstance(structures, Iterable)
@@ -826,8 +1093,23 @@ apply_filters = filter
 
 
 def distance_filter_of(filters: FilterBase | None) -> DistanceFilter | None:
-    """The first :class:`DistanceFilter` of an and-chain of filters (a filter it alone can
-    reject by), or ``None``: the radii (Å) a sampling should respect to pass ``filters``."""
+    """The first :class:`DistanceFilter` of an and-chain of filters, or ``None``.
+
+    A distance filter in an and-chain can reject a structure on its own, so its radii (Å) are
+    what a sampling should respect to pass ``filters``.
+
+    Parameters
+    ----------
+    filters : FilterBase or None
+        A filter, typically an and-chain (:class:`AndFilter`) built with ``&``.
+
+    Returns
+    -------
+    DistanceFilter or None
+        ``filters`` itself if it is a :class:`DistanceFilter`, else the first one among the
+        operands of its :class:`AndFilter` nesting (left before right); ``None`` if there is
+        none (operands of ``|`` and ``~`` are not searched).
+    """
     if isinstance(filters, DistanceFilter):
         return filters
     if isinstance(filters, AndFilter):

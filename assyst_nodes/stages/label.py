@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal  # noqa: F401 - Literal: the inherited fields' hints resolve here
 
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
@@ -26,13 +26,60 @@ __all__ = ["SinglePoint", "label"]
 class SinglePoint(Relax):
     """Evaluate the calculator once (labelling): nothing moves; ``max_steps`` etc. are unused.
 
-    The result keeps the input's ``relax_converged`` (if any) instead of setting its own.
+    The settings of :func:`label`, usable with :func:`~assyst_nodes.stages.relax.relax` like any
+    :class:`~assyst_nodes.stages.relax.Relax`. ``str()`` is the step name, ``single_point``.
+    The result keeps the input's ``relax_converged`` (if any) instead of setting its own, so
+    :func:`~assyst_nodes.stages.relax.relax` does not count it as ``not_converged``.
+
+    Parameters
+    ----------
+    calculator : CalculatorConfig or ASE calculator or None, optional
+        The reference calculator: a calculator config (e.g. ``EMT()``,
+        ``ImportedCalculator("ase.calculators.vasp:Vasp", ...)``), built where the evaluation
+        runs, or a live ASE calculator, used in this process only. Default: none, each
+        structure's own calculator (or :class:`~assyst_nodes.calculators.EMT` for a structure
+        without one or with only a ``SinglePointCalculator``), as in
+        :class:`~assyst_nodes.stages.relax.Relax`.
+    max_steps : int, default 100
+        Unused, since nothing moves (inherited from :class:`~assyst_nodes.stages.relax.Relax`
+        and still checked as there, like the fields below).
+    force_tolerance : float, default 1e-3
+        Unused (eV/Å).
+    algorithm : {"BFGS", "LBFGS", "FIRE"}, default "BFGS"
+        Unused.
+    alpha : float, default 20.0
+        Unused (eV/Å^2).
+    maxstep : float or None, optional
+        Unused (Å). Default: none.
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong type, as for :class:`~assyst_nodes.stages.relax.Relax`.
+    ValueError
+        A field out of range, as for :class:`~assyst_nodes.stages.relax.Relax`.
     """
 
     step_name: ClassVar[str] = "single_point"
     optimises: ClassVar[bool] = False
 
     def relax(self, structure: Atoms) -> Atoms:
+        """Evaluate the energy of ``structure`` once with the calculator of
+        :meth:`~assyst_nodes.stages.relax.Relax.calculator_for`; nothing moves.
+
+        Forces and stress are then read from that calculator by ``Relax.__call__``.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            A private copy of the input, free to modify.
+
+        Returns
+        -------
+        ase.Atoms
+            ``structure`` itself, with the calculator attached and its results computed;
+            ``info["relax_converged"]`` is not set.
+        """
         structure.calc = self.calculator_for(structure)
         structure.get_potential_energy()
         return structure
@@ -55,7 +102,63 @@ def label(
 
     Shorthand for ``relax(structures, SinglePoint(calculator=calculator), ...)``: each result
     is a new structure (step ``single_point``, parent in its lineage) carrying a
-    ``SinglePointCalculator``; failures are dropped and reported as in :func:`relax`.
+    ``SinglePointCalculator``; failures are dropped and reported as in
+    :func:`~assyst_nodes.stages.relax.relax`, whose parameters these are.
+
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        The structures to label; never modified.
+    calculator : CalculatorConfig or ASE calculator or None, default EMT()
+        The reference calculator (e.g. a DFT code through
+        :class:`~assyst_nodes.calculators.ImportedCalculator`): a config, built where the
+        labelling runs (once per process), or a live ASE calculator, used in this process only.
+        ``None``: each structure's own calculator, see :class:`SinglePoint`.
+    report : StageReport or None, optional
+        A :class:`~assyst_nodes.reports.StageReport` to add this run's counts, drops (reasons
+        ``calculator_error``, ``non_finite``, ``time_limit``, ``worker_lost``) and wall time
+        (s) to. Its ``not_converged`` flag is not set by labelling. Default: none (no report).
+    workers : int, default 1
+        Local processes to fan out over (an int >= 1); 1 labels in this process.
+    executor : concurrent.futures.Executor or None, optional
+        An executor to use instead of local processes (e.g.
+        ``executorlib.SingleNodeExecutor``). Default: none.
+    chunksize : int or None, optional
+        Structures per task when fanned out (an int >= 1). Default: none, chosen by
+        :func:`~assyst_nodes.runtime.fanout.auto_chunksize`.
+    progress : bool or None, optional
+        Show a progress bar. Default: none, only in terminals and notebooks (see
+        :mod:`assyst_nodes.runtime.progress`).
+    time_limit : float or None, optional
+        Wall time (s) one structure may take; one that takes longer is dropped with reason
+        ``time_limit`` (see :mod:`assyst_nodes.runtime.deadline`). Default: none (no limit).
+    resubmit : int, default 1
+        Times a chunk whose worker process or scheduler job was lost is sent again (an int
+        >= 0); then its structures are dropped with reason ``worker_lost``.
+    cache : OutcomeCache or None, optional
+        Outcomes stored before (see :class:`~assyst_nodes.stages.relax.OutcomeCache`): taken
+        from it, not computed (flagged ``reused`` in ``report``); each computed chunk is
+        handed to it. Default: none.
+
+    Returns
+    -------
+    list of ase.Atoms
+        The labelled structures, in input order, without those that failed. Each carries a
+        ``SinglePointCalculator`` with ``energy`` and ``free_energy`` (eV), ``forces``
+        (eV/Å) and, where the calculator gives one, ``stress`` (eV/Å^3, ASE's Voigt order),
+        and keeps the input's ``relax_converged``.
+
+    Raises
+    ------
+    TypeError
+        Before any work: an item that is not ``Atoms``, or, with ``calculator=None``, a
+        structure's own calculator that cannot be pickled to the worker processes (or
+        ``executor``) that would need it (as in :func:`~assyst_nodes.stages.relax.relax`).
+    ImportError
+        Before any work: a calculator path that does not import.
+    ValueError
+        Before any work: a structure periodic along zero or linearly dependent cell vectors,
+        or ``workers``, ``chunksize``, ``resubmit`` or ``time_limit`` out of range.
     """
     return relax(
         structures,

@@ -101,14 +101,17 @@ class CannotApply(ValueError):
 class Perturbation(ABC):
     """Base of the perturbation configs: frozen dataclasses that change a structure randomly.
 
-    ``str()`` is the step name. ``p + q`` is a :class:`Series` (``p`` first). Calling a config
-    on a structure, ``Rattle(0.1)(atoms)``, perturbs ``atoms`` *in place* and returns it, as
-    the reference implementation does: new positions (and cell), a new uuid with the old one
-    appended to ``lineage``, drawn with the config's own ``rng`` seed (fresh entropy when it is
-    ``None``); the result equals the first draw of ``perturb([atoms], p)`` (which never
-    modifies its inputs). Where the result has other atoms (a one-atom cell rattled with
+    The abstract base takes no parameters itself; subclasses implement ``__str__`` and
+    :meth:`apply`. ``str()`` is the step name. ``p + q`` is a :class:`Series` (``p`` first).
+
+    Calling a config on a structure, ``Rattle(0.1)(atoms)``, perturbs ``atoms`` *in place* and
+    returns it, as the reference implementation does: new positions (and cell), a new uuid with
+    the old one appended to ``lineage``, drawn with the config's own ``rng`` seed (fresh entropy
+    when it is ``None``); the result equals the first draw of ``perturb([atoms], p)`` (which
+    never modifies its inputs). Where the result has other atoms (a one-atom cell rattled with
     ``create_supercells=True``) the input stays as it is and a new structure is returned, as
-    in the reference. It raises :class:`CannotApply` where :func:`perturb` reports.
+    in the reference. It raises :class:`CannotApply` where :func:`perturb` reports
+    ``cannot_apply``.
     """
 
     @abstractmethod
@@ -119,14 +122,41 @@ class Perturbation(ABC):
     def apply(self, structure: Atoms, rng: np.random.Generator) -> Atoms | None:
         """Perturb ``structure`` (a private copy, free to modify) drawing only from ``rng``.
 
-        Returns the perturbed structure (``structure`` itself or a new ``Atoms``), or ``None``
-        if this draw gave no result (the attempt then counts as rejected). Only geometry
-        changes here; uuid and lineage are set by the caller. Raises :class:`CannotApply` if
-        the structure can never be perturbed this way.
+        Only geometry changes here; uuid and lineage are set by the caller.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            A private copy of the structure to perturb, free to modify in place.
+        rng : numpy.random.Generator
+            The only source of randomness this draw may use.
+
+        Returns
+        -------
+        ase.Atoms or None
+            The perturbed structure (``structure`` itself or a new ``Atoms``), or ``None`` if
+            this draw gave no result (the attempt then counts as rejected).
+
+        Raises
+        ------
+        CannotApply
+            If the structure can never be perturbed this way.
         """
 
     def choose(self, rng: np.random.Generator) -> Perturbation:
-        """The concrete perturbation: every :class:`RandomChoice` replaced by its branch."""
+        """The concrete perturbation: every :class:`RandomChoice` replaced by its branch.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The stream the branch decisions are drawn from (apart from the geometry draws).
+
+        Returns
+        -------
+        Perturbation
+            This config with every :class:`RandomChoice` in it replaced by its chosen branch;
+            the config itself if it holds no random choice.
+        """
         return self
 
     @property
@@ -145,7 +175,26 @@ class Perturbation(ABC):
         return Series((other, self))
 
     def __call__(self, structure: Atoms) -> Atoms:
-        """Perturb ``structure`` in place and return it (see the class docstring)."""
+        """Perturb ``structure`` in place and return it (see the class docstring).
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure to perturb, in place.
+
+        Returns
+        -------
+        ase.Atoms
+            ``structure`` itself, perturbed; a new structure where the result has other atoms
+            (a supercell), the input then unchanged.
+
+        Raises
+        ------
+        TypeError
+            If ``structure`` is not an ``ase.Atoms``.
+        CannotApply
+            If the structure cannot be perturbed this way, or the draw gave no result.
+        """
         if not isinstance(structure, Atoms):
             raise TypeError(f"expected ase.Atoms, got {type(structure).__name__}")
         seed = resolve_seed(self.base_seed)
@@ -178,8 +227,24 @@ PerturbationLike = Perturbation | Callable[[Atoms], Atoms]
 
 
 def as_perturbation(perturbation: PerturbationLike) -> Perturbation:
-    """``perturbation`` itself if it is a config, else a callable wrapped in a
-    :class:`FunctionPerturbation`; ``TypeError`` for anything else."""
+    """``perturbation`` itself if it is a config, else a callable wrapped in a config.
+
+    Parameters
+    ----------
+    perturbation : Perturbation or callable
+        A config (``Rattle(0.1)``, ...) or a plain callable ``Atoms -> Atoms``.
+
+    Returns
+    -------
+    Perturbation
+        ``perturbation`` itself if it is a :class:`Perturbation`, else
+        ``FunctionPerturbation(perturbation)`` (:class:`FunctionPerturbation`).
+
+    Raises
+    ------
+    TypeError
+        For anything that is neither a config nor callable.
+    """
     if isinstance(perturbation, Perturbation):
         return perturbation
     if callable(perturbation):
@@ -283,14 +348,33 @@ def _displace(structure: Atoms, scale: float | np.ndarray, rng: np.random.Genera
 
 @dataclass(frozen=True)
 class Rattle(Perturbation):
-    """Displace every atom by Gaussian noise: ``sigma`` (Å) is the standard deviation of each
-    Cartesian component.
+    """Displace every atom by Gaussian noise of standard deviation ``sigma`` (Å) per component.
 
-    A one-atom cell cannot be rattled meaningfully (:class:`CannotApply`); with
-    ``create_supercells=True`` it is first repeated along its periodic axes to at least
-    ``SUPERCELL_MIN_ATOMS`` (8) atoms, as isotropically as the cell allows (a cubic cell becomes
-    2x2x2; ``info["supercell"]`` records it, e.g. ``"2x2x2"``). Cells of two or more atoms are never
-    enlarged. ``rng``: own base seed (overrides :func:`perturb`'s). ``str()``: ``rattle(0.1)``.
+    A one-atom cell cannot be rattled meaningfully (:class:`CannotApply`) unless
+    ``create_supercells`` is set. Cells of two or more atoms are never enlarged.
+    ``str()``: ``rattle(0.1)``.
+
+    Parameters
+    ----------
+    sigma : float
+        The standard deviation (Å) of each Cartesian component of the displacement, >= 0.
+    create_supercells : bool, default False
+        If true, a one-atom cell is first repeated along its periodic axes to at least
+        :data:`SUPERCELL_MIN_ATOMS` (8) atoms, as isotropically as the cell allows (a cubic
+        cell becomes 2x2x2; ``info["supercell"]`` records it, e.g. ``"2x2x2"``). A one-atom
+        structure without periodic axes still cannot be rattled.
+    rng : int, optional
+        The config's own base seed, in ``[0, 2**63 - 1]``; it overrides :func:`perturb`'s.
+        Default: ``None`` (:func:`perturb`'s seed; fresh entropy when the config is called
+        directly).
+
+    Raises
+    ------
+    TypeError
+        If ``sigma`` is not a number, or ``rng`` is a ``numpy.random.Generator`` (configs hold
+        plain seeds; pass a generator to ``perturb(rng=...)``) or another non-integer.
+    ValueError
+        If ``sigma`` is negative or not finite, or ``rng`` is a negative or too large seed.
     """
 
     sigma: float
@@ -317,10 +401,33 @@ class Rattle(Perturbation):
 class ElementScaledRattle(Perturbation):
     """Rattle with a standard deviation per element: ``sigma * reference[element]`` (Å).
 
-    ``sigma`` is relative (dimensionless); ``reference`` maps element symbols to lengths (Å),
-    by default ASE's covalent radii. It is stored as a sorted tuple of ``(symbol, length)``
-    pairs. An element missing from ``reference`` makes the structure :class:`CannotApply`.
-    Supercells and ``rng`` as for :class:`Rattle`. ``str()``: ``scaled_rattle(0.1)``.
+    An element missing from ``reference`` makes the structure :class:`CannotApply`.
+    ``str()``: ``scaled_rattle(0.1)``.
+
+    Parameters
+    ----------
+    sigma : float
+        The relative standard deviation (dimensionless), >= 0: each Cartesian component of an
+        atom's displacement has standard deviation ``sigma`` times its element's length.
+    reference : mapping of str to float, optional
+        Element symbol -> length (Å), each > 0 (an iterable of ``(symbol, length)`` pairs
+        works too); stored as a sorted tuple of ``(symbol, length)`` pairs. Default: ``None``,
+        ASE's covalent radii (``ase.data.covalent_radii``).
+    create_supercells : bool, default False
+        As for :class:`Rattle`: a one-atom cell is first repeated to at least
+        :data:`SUPERCELL_MIN_ATOMS` atoms.
+    rng : int, optional
+        The config's own base seed, as for :class:`Rattle`. Default: ``None``.
+
+    Raises
+    ------
+    TypeError
+        If ``sigma`` or a length is not a number, an item of ``reference`` is not a
+        ``(symbol, length)`` pair, or ``rng`` is not an int seed (a generator included).
+    ValueError
+        If ``sigma`` is negative or not finite; if ``reference`` names something that is not a
+        chemical symbol, an element twice, a length that is not finite or <= 0, or no element
+        at all; if ``rng`` is a negative or too large seed.
     """
 
     sigma: float
@@ -369,7 +476,23 @@ class ElementScaledRattle(Perturbation):
         return f"scaled_rattle({self.sigma})"
 
     def lengths(self, structure: Atoms) -> np.ndarray:
-        """The reference length (Å) of each atom of ``structure``."""
+        """The reference length (Å) of each atom of ``structure``.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure whose atoms are looked up by element.
+
+        Returns
+        -------
+        numpy.ndarray
+            One length (Å) per atom, shape ``(len(structure),)``.
+
+        Raises
+        ------
+        CannotApply
+            If ``reference`` does not name an element of ``structure``.
+        """
         if self.reference is None:
             return np.asarray(covalent_radii[structure.numbers], dtype=float)
         lookup = dict(self.reference)
@@ -398,13 +521,32 @@ class Stretch(Perturbation):
     three normal components ε_ii are drawn independently with magnitude uniform in
     ``[minimum_strain, hydro]`` and a random sign, i.e. uniform on ``[-hydro, hydro]`` with the
     band ``|ε| < minimum_strain`` cut out (the same law as redrawing small values, without a
-    loop); the shear components ε_ij = ε_ji (i < j) likewise with ``shear``. A bound of 0
-    gives exactly zero components. Strains are dimensionless; ``hydro + 2 * shear < 1``
-    keeps ``1 + ε`` positive definite, so no cell collapses or inverts. ``minimum_strain``
-    keeps outputs away from their parent (near-copies teach a potential little). A structure
+    loop); the shear components ε_ij = ε_ji (i < j) likewise with ``shear``. A structure
     without a 3D cell (e.g. a molecule) cannot be stretched: :class:`CannotApply`, which
-    :func:`perturb` reports as ``cannot_apply``. ``rng``: own base seed.
-    ``str()``: ``stretch(hydro=0.05, shear=0.05)``.
+    :func:`perturb` reports as ``cannot_apply``. ``str()``: ``stretch(hydro=0.05, shear=0.05)``.
+
+    Parameters
+    ----------
+    hydro, shear : float
+        The largest magnitude of the normal (ε_ii) and of the shear (ε_ij) components; strains
+        are dimensionless, each in ``[0, 1)``. A bound of 0 gives exactly zero components, and
+        ``hydro + 2 * shear < 1`` keeps ``1 + ε`` positive definite, so no cell collapses or
+        inverts.
+    minimum_strain : float, default 1e-3
+        The smallest magnitude of a non-zero component (dimensionless, >= 0); a non-zero
+        ``hydro`` or ``shear`` must be at least this. It keeps outputs away from their parent
+        (near-copies teach a potential little).
+    rng : int, optional
+        The config's own base seed, as for :class:`Rattle`. Default: ``None``.
+
+    Raises
+    ------
+    TypeError
+        If a strain is not a number or ``rng`` is not an int seed (a generator included).
+    ValueError
+        If a strain is not finite, ``hydro`` or ``shear`` is outside ``[0, 1)``,
+        ``hydro + 2 * shear >= 1``, ``minimum_strain`` is negative, a non-zero ``hydro`` or
+        ``shear`` is below ``minimum_strain``, or ``rng`` is a negative or too large seed.
     """
 
     hydro: float
@@ -448,7 +590,18 @@ class Stretch(Perturbation):
         return sign * magnitude
 
     def strain(self, rng: np.random.Generator) -> np.ndarray:
-        """One random symmetric strain tensor ε (3x3, dimensionless)."""
+        """One random symmetric strain tensor ε (3x3, dimensionless).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The generator the components are drawn from.
+
+        Returns
+        -------
+        numpy.ndarray
+            The symmetric 3x3 strain ε, drawn by the law of the class docstring.
+        """
         epsilon = np.diag(self._components(self.hydro, rng))
         shear = self._components(self.shear, rng)
         epsilon[_SHEAR_INDICES] = shear
@@ -474,10 +627,24 @@ class Stretch(Perturbation):
 
 @dataclass(frozen=True)
 class FunctionPerturbation(Perturbation):
-    """A plain callable ``Atoms -> Atoms`` as a perturbation; it draws no randomness from the
-    stream (a random callable is reproducible only through its own means). It gets a private
-    copy and may return ``None`` for "no result". ``str()``: the callable's ``__name__`` (or
-    ``repr`` when it has none)."""
+    """A plain callable ``Atoms -> Atoms`` as a perturbation.
+
+    It draws no randomness from the stream (a random callable is reproducible only through its
+    own means). ``str()``: the callable's ``__name__`` (or ``repr`` when it has none).
+
+    Parameters
+    ----------
+    function : callable
+        ``Atoms -> Atoms``. It gets a private copy, free to modify, and returns the perturbed
+        structure (that copy or a new ``Atoms``) or ``None`` for "no result". A
+        ``ValueError`` it raises makes :func:`perturb` report the pair as ``cannot_apply``.
+
+    Raises
+    ------
+    TypeError
+        If ``function`` is not callable or is a :class:`Perturbation` config (use it as it
+        is); when applied, if ``function`` returns neither ``Atoms`` nor ``None``.
+    """
 
     function: Callable[[Atoms], Atoms | None]
 
@@ -502,9 +669,23 @@ class FunctionPerturbation(Perturbation):
 class Series(Perturbation):
     """Apply ``perturbations`` one after the other, all drawing from one generator.
 
-    Built by ``a + b``; nested series are flattened, so ``(a + b) + c == a + (b + c)``. One
-    application mints one uuid (intermediate results are not structures of the data set).
-    ``str()``: the members' names joined by ``+``.
+    Built by ``a + b``. One application mints one uuid (intermediate results are not
+    structures of the data set). ``str()``: the members' names joined by ``+``.
+
+    Parameters
+    ----------
+    perturbations : tuple of Perturbation or callable
+        The members, in order; plain callables ``Atoms -> Atoms`` are wrapped by
+        :func:`as_perturbation`. Nested series are flattened, so
+        ``(a + b) + c == a + (b + c)``.
+
+    Raises
+    ------
+    TypeError
+        If ``perturbations`` is a single perturbation rather than a tuple (build a series
+        with ``a + b``), or a member is not a perturbation.
+    ValueError
+        If ``perturbations`` is empty.
     """
 
     perturbations: tuple[Perturbation, ...]
@@ -548,13 +729,33 @@ class Series(Perturbation):
 
 @dataclass(frozen=True)
 class RandomChoice(Perturbation):
-    """Apply ``b`` with probability ``chance``, else ``a`` (``chance=0``: always ``a``,
-    ``chance=1``: always ``b``; the reference implementation's convention).
+    """Apply ``b`` with probability ``chance``, else ``a``.
 
     :func:`perturb` draws the branch once per (structure, perturbation) pair from a stream
     independent of the attempt and retries only within that branch, so filters cannot skew
     the mixture; the chosen branch's name is what ``info["perturbation"]`` records.
-    ``rng``: own base seed. ``str()``: ``random_choice(<a>, <b>, <chance>)``.
+    ``str()``: ``random_choice(<a>, <b>, <chance>)``.
+
+    Parameters
+    ----------
+    a, b : Perturbation or callable
+        The two branches; plain callables ``Atoms -> Atoms`` are wrapped by
+        :func:`as_perturbation`.
+    chance : float
+        The probability of ``b``, in ``[0, 1]`` (``chance=0``: always ``a``, ``chance=1``:
+        always ``b``; the reference implementation's convention).
+    rng : int, optional
+        The config's own base seed, as for :class:`Rattle`. Default: ``None`` (derived from
+        the branches' seeds if they have any, see :attr:`base_seed`).
+
+    Raises
+    ------
+    TypeError
+        If a branch is not a perturbation, ``chance`` is not a number, or ``rng`` is not an
+        int seed (a generator included).
+    ValueError
+        If ``chance`` is outside ``[0, 1]`` or not finite, or ``rng`` is a negative or too
+        large seed.
     """
 
     a: Perturbation
@@ -669,22 +870,52 @@ def perturb(
 ) -> list[Atoms]:
     """Apply each perturbation to each structure; at most one result per pair.
 
-    Results come structure-major, then in perturbation order. ``filters`` are predicates
-    (``FilterBase`` or any callable ``Atoms -> bool``; all must be ``True`` to keep): a pair is
-    drawn again with a fresh stream until the filters keep it, ``retries`` attempts in total
-    (>= 1). ``rng`` is the base seed (see the module docstring); each result records its
-    draw seed in ``info["rng_seed"]``, its parent in ``lineage``, ``step = str(p)`` and the
-    accumulated ``info["perturbation"]``. A structure without a uuid is first given one from
-    its geometry (on a copy; its streams derive from it) and its results are their own
-    ``seed`` with an empty ``lineage``, as in the reference implementation, so their chains
-    resolve; inputs are never modified and results carry no calculator.
+    Each result records its draw seed in ``info["rng_seed"]``, its parent in ``lineage``,
+    ``step = str(p)`` and the accumulated ``info["perturbation"]``. A structure without a uuid
+    is first given one from its geometry (on a copy; its streams derive from it) and its
+    results are their own ``seed`` with an empty ``lineage``, as in the reference
+    implementation, so their chains resolve. Inputs are never modified and results carry no
+    calculator.
 
-    A pair whose attempts are all rejected is recorded in ``report`` as ``retries_exhausted``,
-    one that cannot be perturbed (a one-atom cell rattled without supercells, an element
-    missing from a reference, a ``ValueError`` from a callable) as ``cannot_apply``, labelled
-    ``"<parent uuid> <step>"``. ``report.n_in`` counts pairs, so ``n_in == n_out + n_dropped``;
-    kept pairs that needed more than one attempt are flagged ``retried``.
-    Raises ``ValueError`` if two input structures share a uuid.
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        The parent structures, each with a distinct uuid (or none).
+    perturbations : Perturbation, callable or iterable of them
+        One config (``Rattle(0.1)``, ...), a plain callable ``Atoms -> Atoms``, or an iterable
+        of them. Listing a perturbation twice gives two draws of each structure.
+    filters : callable or iterable of callables, optional
+        Predicates (``FilterBase`` or any callable ``Atoms -> bool``; all must be ``True`` to
+        keep): a pair is drawn again with a fresh stream until the filters keep it.
+        Default: ``None`` (every draw is kept).
+    retries : int, default 10
+        The number of attempts per pair in total (>= 1).
+    rng : int, numpy.random.Generator or None, optional
+        The base seed (see the module docstring): an int seed in ``[0, 2**63 - 1]``, a
+        generator (one number is drawn from it), or ``None`` for fresh entropy (the default).
+        A top-level config with its own ``rng`` uses that seed instead.
+    report : StageReport, optional
+        Where to record the stage. ``n_in`` counts pairs, so ``n_in == n_out + n_dropped``;
+        ``seconds`` (s) grows; ``stage`` becomes ``"perturb"`` if it is empty. A pair whose
+        attempts are all rejected is dropped as ``retries_exhausted``, one that cannot be
+        perturbed (a one-atom cell rattled without supercells, an element missing from a
+        reference, a ``ValueError`` from a callable) as ``cannot_apply``, both labelled
+        ``"<parent uuid> <step>"``; kept pairs that needed more than one attempt are flagged
+        ``retried``. Default: ``None`` (nothing is recorded).
+
+    Returns
+    -------
+    list of ase.Atoms
+        The kept results, structure-major, then in perturbation order.
+
+    Raises
+    ------
+    ValueError
+        If two input structures share a uuid, ``retries`` is not an int >= 1, or ``rng`` is a
+        negative or too large seed.
+    TypeError
+        If an item of ``structures`` is not an ``Atoms``, a perturbation or filter is not
+        callable, or ``rng`` is neither an int, a generator nor ``None``.
     """
     if isinstance(retries, bool) or not isinstance(retries, int | np.integer) or retries < 1:
         raise ValueError(f"retries must be an int >= 1 (attempts per pair), got {retries!r}")

@@ -4,9 +4,8 @@ While it places atoms, pyxtal merges trial points onto Wyckoff positions
 (``Wyckoff_position.merge``) and checks each merged point against its periodic images with
 ``pyxtal.operations.check_images(..., tol=tol)``. That function builds a fresh
 ``Tol_matrix(prototype="atomic")`` on every call when none is passed, although it never reads it
-when ``tol`` is given; building one walks a 100 x 100 table of element radii in Python. In our
-sampling grid that is about two thirds of pyxtal's time (cProfile: 43 s of 63 s for three walks
-of a 98-point Cu-Ag grid).
+when ``tol`` is given; building one walks a 100 x 100 table of element radii in Python. In a
+sampling walk that is most of pyxtal's time (the profile is in ``benchmarks/RESULTS.md``).
 
 :func:`install` makes the name ``check_images`` in ``pyxtal.symmetry`` (the caller) hand the
 original function one prebuilt ``Tol_matrix(prototype="atomic")`` when no ``tm`` is given. The
@@ -31,7 +30,22 @@ _original: Callable[..., bool] | None = None
 
 
 def install() -> bool:
-    """Install the speed-up (idempotent, thread-safe); whether it is installed afterwards."""
+    """Install the speed-up (idempotent, thread-safe); whether it is installed afterwards.
+
+    Replaces the name ``check_images`` in ``pyxtal.symmetry`` by a wrapper that hands pyxtal's
+    own function one prebuilt ``Tol_matrix(prototype="atomic")`` when no ``tm`` is given (the
+    original stays reachable as the wrapper's ``__wrapped__``). The crystals pyxtal draws do
+    not change, bit for bit. Calling it again, or from several threads, installs it once.
+
+    Returns
+    -------
+    bool
+        ``True`` if the speed-up is installed afterwards (now or by an earlier call);
+        ``False`` if this pyxtal does not have the shapes it relies on (``check_images`` not
+        the same function object in ``pyxtal.symmetry`` and ``pyxtal.operations``, other
+        parameters, e.g. a pyxtal that fixed this upstream) or pyxtal does not import; then
+        pyxtal is left alone.
+    """
     global _original
     if _original is not None:  # the common case, without the lock
         return True
@@ -70,12 +84,27 @@ def install() -> bool:
 
 
 def installed() -> bool:
-    """Whether :func:`install` has replaced ``pyxtal.symmetry.check_images``."""
+    """Whether :func:`install` has replaced ``pyxtal.symmetry.check_images``.
+
+    Returns
+    -------
+    bool
+        ``True`` while the speed-up is installed (after a successful :func:`install` and
+        before :func:`uninstall`).
+    """
     return _original is not None
 
 
 def uninstall() -> None:
-    """Put pyxtal's own ``check_images`` back (for comparisons and tests)."""
+    """Put pyxtal's own ``check_images`` back (for comparisons and tests).
+
+    Thread-safe; does nothing if the speed-up is not installed. A later :func:`install`
+    installs it again.
+
+    Returns
+    -------
+    None
+    """
     global _original
     with _LOCK:
         if _original is None:

@@ -68,7 +68,20 @@ MAX_PRESSURE = 1000.0
 
 
 class RelaxationError(RuntimeError):
-    """A structure could not be relaxed; ``reason`` is a short category for reports."""
+    """A structure could not be relaxed; ``reason`` is a short category for reports.
+
+    Raised by ``Relax.__call__`` (every error of the engine becomes one);
+    :func:`relax` records it as a drop of the structure with this ``reason`` and goes on. It
+    pickles with its ``reason``, so it keeps it across processes.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong (``str()`` of the error).
+    reason : str, default "calculator_error"
+        The report category, stored as ``reason``: ``"calculator_error"`` (the calculator or
+        the optimiser raised) or ``"non_finite"`` (NaN or infinite energy or forces).
+    """
 
     def __init__(self, message: str, reason: str = "calculator_error"):
         super().__init__(message)
@@ -82,14 +95,44 @@ class RelaxationError(RuntimeError):
 class Relax:
     """Relax atomic positions in a fixed cell.
 
-    ``max_steps``: optimiser steps at most; ``force_tolerance``: converged when every force
-    (and, for cell relaxations, the stress times volume per atom) is below it (eV/Å);
-    ``algorithm``: one of ``ALGORITHMS``; ``calculator``: a calculator config (or a live ASE
-    calculator, used in this process only); ``alpha``: the initial Hessian guess of BFGS and
-    LBFGS (eV/Å^2; unused by FIRE); ``maxstep``: the longest step of one atom, or of one row of
-    the cell filter's strain, per optimiser step (Å; ``None``: the optimiser's own, 0.2 Å).
-    ``str()`` is the step name, e.g. ``relax``.
+    The settings of :func:`relax`: a frozen dataclass, and the base of the other settings
+    classes, which differ only in :meth:`apply_filter_and_constraints`. ``str()`` is the step
+    name, e.g. ``relax``.
 
+    Parameters
+    ----------
+    max_steps : int, default 100
+        Optimiser steps at most (an int >= 0). A relaxation that reaches it is kept with
+        ``info["relax_converged"] = False``.
+    force_tolerance : float, default 1e-3
+        Converged when every force (and, for cell relaxations, the stress times volume per
+        atom) is below it (eV/Å); a finite number > 0.
+    algorithm : {"BFGS", "LBFGS", "FIRE"}, default "BFGS"
+        The ASE optimiser, one of :data:`ALGORITHMS`.
+    calculator : CalculatorConfig or ase.calculators.calculator.BaseCalculator or None, optional
+        A calculator config (``EMT()``, ``Morse(...)``, ``ImportedCalculator(...)``), built
+        where the relaxation runs, or a live ASE calculator, used in this process only.
+        Default: none, each structure's own calculator (see Notes).
+    alpha : float, default 20.0
+        The initial Hessian guess of BFGS and LBFGS (eV/Å^2; unused by FIRE); a finite
+        number > 0. ASE's default, and the reference's, is 70.0.
+    maxstep : float or None, optional
+        The longest step of one atom, or of one row of the cell filter's strain, per optimiser
+        step (Å), in (0, 1] (ASE refuses longer steps). Default: none, the optimiser's own,
+        0.2 Å.
+
+    Raises
+    ------
+    TypeError
+        ``max_steps`` is not an int, ``force_tolerance``, ``alpha`` or ``maxstep`` is not a
+        real number (a bool is not), or ``calculator`` is neither a config, an ASE calculator
+        nor ``None``.
+    ValueError
+        ``max_steps < 0``, ``force_tolerance`` or ``alpha`` not a finite number > 0,
+        ``algorithm`` not in :data:`ALGORITHMS`, or ``maxstep`` outside (0, 1].
+
+    Notes
+    -----
     The defaults (BFGS, ``alpha=20``) need fewer force calls than the reference's ASE LBFGS
     with ``alpha=70`` (:data:`REFERENCE_OPTIMIZER`) and converge more often within the same
     ``max_steps`` (``benchmarks/relax_force_calls.py``; figures in ``benchmarks/RESULTS.md``
@@ -99,19 +142,20 @@ class Relax:
     ``calculator=None`` (the default) relaxes each structure with the calculator attached to
     it, as the reference implementation (``assyst``) does; a structure without one, or with
     only a ``SinglePointCalculator`` (stored results, e.g. of an earlier stage), gets
-    :class:`~assyst_nodes.calculators.EMT`. An attached calculator is live, so it is used only
-    where it can go: :func:`relax` refuses to send one that does not pickle to worker processes
-    (pass ``calculator=`` a config such as ``EMT()`` there).
+    :class:`~assyst_nodes.calculators.EMT` (see :meth:`calculator_for`). An attached
+    calculator is live, so it is used only where it can go: :func:`relax` refuses to send one
+    that does not pickle to worker processes (pass ``calculator=`` a config such as ``EMT()``
+    there).
 
     The cell relaxations (:class:`VolumeRelax`, :class:`SymmetryRelax`, :class:`FullRelax`) take
     a ``pressure_gpa`` in GPa (negative: tension). The reference implementation's
     ``pressure=`` is in eV/Å^3 (as ASE's ``scalar_pressure``), so ``pressure=`` is refused with
     a ``TypeError`` giving the value in GPa (1 eV/Å^3 = 160.21766 GPa). The sane range is
     ``|pressure_gpa| <= MAX_PRESSURE`` (1000 GPa): static experiments reach about 1 TPa, so
-    anything larger is taken for a unit slip (a pressure in Pa or bar) and refused. They and
-    :class:`CellRelax` move the cell, so
-    :func:`relax` refuses a structure without a 3D cell (volume below
-    :data:`~assyst_nodes.validation.MIN_CELL_VOLUME`) before it starts.
+    anything larger is taken for a unit slip (a pressure in Pa or bar) and refused (a
+    ``ValueError``). They and :class:`CellRelax` move the cell, so :func:`relax` refuses a
+    structure without a 3D cell (volume below :data:`~assyst_nodes.validation.MIN_CELL_VOLUME`
+    Å^3) before it starts.
     """
 
     max_steps: int = 100
@@ -177,9 +221,21 @@ class Relax:
         return getattr(self, "pressure_gpa", 0.0) * units.GPa
 
     def calculator_for(self, structure: Atoms) -> BaseCalculator:
-        """The calculator that relaxes ``structure``: ``calculator`` when set, else the live
-        calculator attached to ``structure``, else a new :class:`~assyst_nodes.calculators.EMT`
-        one (a ``SinglePointCalculator`` only holds results, so it counts as none)."""
+        """The calculator that relaxes ``structure``.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure to relax; its attached calculator is only looked at.
+
+        Returns
+        -------
+        ase.calculators.calculator.BaseCalculator
+            ``calculator`` when set (a config's calculator from
+            :func:`~assyst_nodes.calculators.get_calculator`), else the live calculator
+            attached to ``structure``, else a new :class:`~assyst_nodes.calculators.EMT` one
+            (a ``SinglePointCalculator`` only holds results, so it counts as none).
+        """
         if self.calculator is not None:
             return get_calculator(self.calculator)
         own = _live_calculator(structure)
@@ -189,12 +245,34 @@ class Relax:
         """What the optimiser moves: the hook that distinguishes the subclasses.
 
         May set constraints on ``structure`` (a private copy) and returns it or a filter on it.
+        Here: ``structure`` itself, so the atomic positions move and the cell stays.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            A private copy of the input, with its calculator attached; free to modify.
+
+        Returns
+        -------
+        ase.Atoms or ase.filters.FrechetCellFilter
+            ``structure`` or a filter on it, handed to :meth:`optimizer`.
         """
         return structure
 
     def optimizer(self, movable: Atoms | FrechetCellFilter) -> Optimizer:
-        """The ASE optimiser of ``algorithm`` on ``movable`` (no log), with ``alpha`` (the
-        initial Hessian, eV/Å^2; BFGS and LBFGS only) and ``maxstep`` (Å) when set."""
+        """The ASE optimiser of ``algorithm`` on ``movable`` (no log).
+
+        Parameters
+        ----------
+        movable : ase.Atoms or ase.filters.FrechetCellFilter
+            What :meth:`apply_filter_and_constraints` returned.
+
+        Returns
+        -------
+        ase.optimize.optimize.Optimizer
+            The optimiser, with ``alpha`` (the initial Hessian, eV/Å^2; BFGS and LBFGS only)
+            and ``maxstep`` (Å) when set; not run yet.
+        """
         options: dict[str, Any] = {"logfile": None}
         if self.algorithm in HESSIAN_ALGORITHMS:
             options["alpha"] = self.alpha
@@ -205,11 +283,23 @@ class Relax:
     def relax(self, structure: Atoms) -> Atoms:
         """Minimise ``structure`` (a private copy, free to modify) and return the result.
 
-        Override this to plug in another engine. The result must carry a calculator with
-        energy and forces (a ``SinglePointCalculator`` is attached by :meth:`__call__` from the
-        last results if it does not) and may set ``info["relax_converged"]``. With
-        ``calculator=None`` the copy keeps the structure's own live calculator (see
-        :meth:`calculator_for`), else it has none.
+        Override this to plug in another engine. Here: the optimiser of :meth:`optimizer` on
+        what :meth:`apply_filter_and_constraints` gives, run to ``force_tolerance`` for at most
+        ``max_steps`` steps.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            A private copy of the input. With ``calculator=None`` the copy keeps the
+            structure's own live calculator (see :meth:`calculator_for`), else it has none.
+
+        Returns
+        -------
+        ase.Atoms
+            The minimised structure. It must carry a calculator with energy and forces (a
+            ``SinglePointCalculator`` is attached by :meth:`__call__` from the last results if
+            it does not) and may set ``info["relax_converged"]`` (whether the optimiser
+            converged).
         """
         structure.calc = self.calculator_for(structure)
         movable = self.apply_filter_and_constraints(structure)
@@ -225,10 +315,25 @@ class Relax:
         """Relax one structure: a new ``Atoms`` with a new uuid, the step ``str(self)`` and a
         ``SinglePointCalculator``; the input is not modified.
 
-        A structure without a uuid gives a result that is its own ``seed`` with an empty
-        ``lineage`` (as in :func:`~assyst_nodes.stages.perturb.perturb`), so its chain resolves.
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure to relax. A structure without a uuid gives a result that is its own
+            ``seed`` with an empty ``lineage`` (as in
+            :func:`~assyst_nodes.stages.perturb.perturb`), so its chain resolves.
 
-        Raises :class:`RelaxationError` when the engine raises or gives non-finite results.
+        Returns
+        -------
+        ase.Atoms
+            The result of :meth:`relax`, without constraints, with a ``SinglePointCalculator``
+            holding its unconstrained energy and free energy (eV), forces (eV/Å) and, where
+            finite and given, stress (eV/Å^3), and, for engines that optimise,
+            ``info["relax_converged"]`` (``True`` unless the engine set it otherwise).
+
+        Raises
+        ------
+        RelaxationError
+            When the engine raises or gives non-finite results.
         """
         own = _live_calculator(structure) if self.calculator is None else None
         orphan = structure.info.get(UUID) is None
@@ -264,9 +369,9 @@ def with_calculator(
     calculator : CalculatorConfig or ASE calculator or None
         The run's calculator. ``None`` keeps the settings' own. Given to settings that name
         another calculator, it is an error: which of the two was meant cannot be told.
-    default : CalculatorConfig or ASE calculator or None
-        The calculator of settings that name none when the run gives none (``None``: leave
-        it unset, so each structure's attached calculator or EMT is used).
+    default : CalculatorConfig or ASE calculator or None, optional
+        The calculator of settings that name none when the run gives none. Default: none,
+        leave it unset, so each structure's attached calculator or EMT is used.
 
     Returns
     -------
@@ -341,7 +446,38 @@ def _single_point(result: Atoms) -> Atoms:
 
 @dataclass(frozen=True)
 class CellRelax(Relax):
-    """Relax the cell shape at constant volume; fractional positions stay fixed."""
+    """Relax the cell shape at constant volume; fractional positions stay fixed.
+
+    ``str()`` is ``cell_relax``. The cell moves through ASE's ``FrechetCellFilter``
+    (``constant_volume=True``) while ``FixAtoms`` holds every atom, so :func:`relax` refuses
+    a structure without a 3D cell.
+
+    Parameters
+    ----------
+    max_steps : int, default 100
+        Optimiser steps at most (an int >= 0).
+    force_tolerance : float, default 1e-3
+        Converged when every force and the stress times the volume per atom are below it
+        (eV/Å); a finite number > 0.
+    algorithm : {"BFGS", "LBFGS", "FIRE"}, default "BFGS"
+        The ASE optimiser, one of :data:`ALGORITHMS`.
+    calculator : CalculatorConfig or ase.calculators.calculator.BaseCalculator or None, optional
+        A calculator config (built where the relaxation runs) or a live ASE calculator (used in
+        this process only). Default: none, each structure's own calculator, else EMT (see
+        :class:`Relax`).
+    alpha : float, default 20.0
+        Initial Hessian guess of BFGS and LBFGS (eV/Å^2; unused by FIRE); a finite number > 0.
+    maxstep : float or None, optional
+        The longest step of one atom, or of one row of the cell filter's strain, per optimiser
+        step (Å), in (0, 1]. Default: none, the optimiser's own (0.2 Å).
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong type, as for :class:`Relax`.
+    ValueError
+        A field out of range, as for :class:`Relax`.
+    """
 
     step_name: ClassVar[str] = "cell_relax"
     changes_cell: ClassVar[bool] = True
@@ -355,7 +491,45 @@ class CellRelax(Relax):
 @dataclass(frozen=True)
 class VolumeRelax(Relax):
     """Relax the volume only, at ``pressure_gpa`` (GPa); cell shape and fractional positions
-    stay."""
+    stay.
+
+    ``str()`` is ``volume_relax`` (``volume_relax(pressure_gpa=...)`` at a non-zero pressure).
+    The cell is scaled through ASE's ``FrechetCellFilter`` (``hydrostatic_strain=True``) while
+    ``FixAtoms`` holds every atom, so :func:`relax` refuses a structure without a 3D cell.
+
+    Parameters
+    ----------
+    max_steps : int, default 100
+        Optimiser steps at most (an int >= 0).
+    force_tolerance : float, default 1e-3
+        Converged when every force and the stress times the volume per atom are below it
+        (eV/Å); a finite number > 0.
+    algorithm : {"BFGS", "LBFGS", "FIRE"}, default "BFGS"
+        The ASE optimiser, one of :data:`ALGORITHMS`.
+    calculator : CalculatorConfig or ase.calculators.calculator.BaseCalculator or None, optional
+        A calculator config (built where the relaxation runs) or a live ASE calculator (used in
+        this process only). Default: none, each structure's own calculator, else EMT (see
+        :class:`Relax`).
+    alpha : float, default 20.0
+        Initial Hessian guess of BFGS and LBFGS (eV/Å^2; unused by FIRE); a finite number > 0.
+    maxstep : float or None, optional
+        The longest step of one atom, or of one row of the cell filter's strain, per optimiser
+        step (Å), in (0, 1]. Default: none, the optimiser's own (0.2 Å).
+    pressure_gpa : float, default 0.0
+        External pressure (GPa; negative: tension), within ``±MAX_PRESSURE`` (1000 GPa);
+        handed to ASE in eV/Å^3 (:attr:`~Relax.scalar_pressure`). A non-zero value appears in
+        ``str()``. The reference's ``pressure=`` (eV/Å^3) is refused with a ``TypeError`` that
+        gives the value in GPa.
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong type, as for :class:`Relax`, or ``pressure=`` given (see
+        ``pressure_gpa``).
+    ValueError
+        A field out of range, as for :class:`Relax`, or ``pressure_gpa`` not finite or beyond
+        ``±MAX_PRESSURE``.
+    """
 
     pressure_gpa: float = 0.0
 
@@ -373,7 +547,45 @@ class VolumeRelax(Relax):
 @dataclass(frozen=True)
 class SymmetryRelax(Relax):
     """Relax positions and cell at ``pressure_gpa`` (GPa) keeping the space group (ASE
-    FixSymmetry)."""
+    FixSymmetry).
+
+    ``str()`` is ``symmetry_relax`` (``symmetry_relax(pressure_gpa=...)`` at a non-zero
+    pressure). The cell moves through ASE's ``FrechetCellFilter``, so :func:`relax` refuses a
+    structure without a 3D cell.
+
+    Parameters
+    ----------
+    max_steps : int, default 100
+        Optimiser steps at most (an int >= 0).
+    force_tolerance : float, default 1e-3
+        Converged when every force and the stress times the volume per atom are below it
+        (eV/Å); a finite number > 0.
+    algorithm : {"BFGS", "LBFGS", "FIRE"}, default "BFGS"
+        The ASE optimiser, one of :data:`ALGORITHMS`.
+    calculator : CalculatorConfig or ase.calculators.calculator.BaseCalculator or None, optional
+        A calculator config (built where the relaxation runs) or a live ASE calculator (used in
+        this process only). Default: none, each structure's own calculator, else EMT (see
+        :class:`Relax`).
+    alpha : float, default 20.0
+        Initial Hessian guess of BFGS and LBFGS (eV/Å^2; unused by FIRE); a finite number > 0.
+    maxstep : float or None, optional
+        The longest step of one atom, or of one row of the cell filter's strain, per optimiser
+        step (Å), in (0, 1]. Default: none, the optimiser's own (0.2 Å).
+    pressure_gpa : float, default 0.0
+        External pressure (GPa; negative: tension), within ``±MAX_PRESSURE`` (1000 GPa);
+        handed to ASE in eV/Å^3 (:attr:`~Relax.scalar_pressure`). A non-zero value appears in
+        ``str()``. The reference's ``pressure=`` (eV/Å^3) is refused with a ``TypeError`` that
+        gives the value in GPa.
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong type, as for :class:`Relax`, or ``pressure=`` given (see
+        ``pressure_gpa``).
+    ValueError
+        A field out of range, as for :class:`Relax`, or ``pressure_gpa`` not finite or beyond
+        ``±MAX_PRESSURE``.
+    """
 
     pressure_gpa: float = 0.0
 
@@ -388,7 +600,45 @@ class SymmetryRelax(Relax):
 @refuse_keywords(pressure=_pressure_advice)
 @dataclass(frozen=True)
 class FullRelax(Relax):
-    """Relax positions and cell at ``pressure_gpa`` (GPa) without any constraint."""
+    """Relax positions and cell at ``pressure_gpa`` (GPa) without any constraint.
+
+    ``str()`` is ``full_relax`` (``full_relax(pressure_gpa=...)`` at a non-zero pressure). The
+    cell moves through ASE's ``FrechetCellFilter``, so :func:`relax` refuses a structure
+    without a 3D cell.
+
+    Parameters
+    ----------
+    max_steps : int, default 100
+        Optimiser steps at most (an int >= 0).
+    force_tolerance : float, default 1e-3
+        Converged when every force and the stress times the volume per atom are below it
+        (eV/Å); a finite number > 0.
+    algorithm : {"BFGS", "LBFGS", "FIRE"}, default "BFGS"
+        The ASE optimiser, one of :data:`ALGORITHMS`.
+    calculator : CalculatorConfig or ase.calculators.calculator.BaseCalculator or None, optional
+        A calculator config (built where the relaxation runs) or a live ASE calculator (used in
+        this process only). Default: none, each structure's own calculator, else EMT (see
+        :class:`Relax`).
+    alpha : float, default 20.0
+        Initial Hessian guess of BFGS and LBFGS (eV/Å^2; unused by FIRE); a finite number > 0.
+    maxstep : float or None, optional
+        The longest step of one atom, or of one row of the cell filter's strain, per optimiser
+        step (Å), in (0, 1]. Default: none, the optimiser's own (0.2 Å).
+    pressure_gpa : float, default 0.0
+        External pressure (GPa; negative: tension), within ``±MAX_PRESSURE`` (1000 GPa);
+        handed to ASE in eV/Å^3 (:attr:`~Relax.scalar_pressure`). A non-zero value appears in
+        ``str()``. The reference's ``pressure=`` (eV/Å^3) is refused with a ``TypeError`` that
+        gives the value in GPa.
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong type, as for :class:`Relax`, or ``pressure=`` given (see
+        ``pressure_gpa``).
+    ValueError
+        A field out of range, as for :class:`Relax`, or ``pressure_gpa`` not finite or beyond
+        ``±MAX_PRESSURE``.
+    """
 
     pressure_gpa: float = 0.0
 
@@ -435,10 +685,15 @@ class OutcomeCache(Protocol):
     """Outcomes of a relaxation computed before, e.g. stored in a project: :func:`relax` takes
     what ``get`` knows and computes only the rest, handing each finished chunk to ``put``.
 
-    ``get(structures)`` gives, per structure, its stored outcome or ``None`` (to compute);
-    ``put(structures, outcomes)`` keeps the outcomes of a chunk as soon as it is done (so an
-    interrupted run resumes at the structure). The outcomes must be what computing them with
-    the same settings gives."""
+    Any object with these two methods is one (the protocol is runtime-checkable):
+
+    - ``get(structures)`` gives, per structure, its stored :data:`Outcome` or ``None`` (to
+      compute);
+    - ``put(structures, outcomes)`` keeps the outcomes of a chunk as soon as it is done (so an
+      interrupted run resumes at the structure).
+
+    The outcomes must be what computing them with the same settings gives.
+    """
 
     def get(self, structures: Sequence[Atoms]) -> list[Outcome | None]: ...
 
@@ -491,31 +746,73 @@ def relax(
 ) -> list[Atoms]:
     """Relax every structure with ``settings``; return the results in input order.
 
-    Each result has ``info["relax_converged"]``; unconverged results are kept and counted as
-    ``not_converged`` in ``report.flags``. A structure whose calculator raises or returns
-    non-finite energy/forces is left out and recorded in ``report`` with the reason; the others
-    go on. The inputs are never modified. ``workers > 1`` fans out over local processes in
-    chunks of ``chunksize`` structures (``None``:
-    :func:`~assyst_nodes.runtime.fanout.auto_chunksize`); pass an ``executor`` (e.g.
-    ``executorlib.SingleNodeExecutor``) to use it instead. The
-    results do not depend on either. ``progress`` shows a bar (default: only in terminals and
-    notebooks, see :mod:`assyst_nodes.runtime.progress`).
+    A structure whose calculator raises or returns non-finite energy/forces is left out and
+    recorded in ``report`` with the reason; the others go on. The inputs are never modified.
+    The results do not depend on ``workers``, ``executor`` or ``chunksize``.
 
-    ``time_limit``: wall time (s) one structure may take; one that takes longer is dropped
-    with reason ``time_limit`` (see :mod:`assyst_nodes.runtime.deadline` for how, and for what a
-    hang inside compiled code needs); ``None``: no limit.
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        The structures to relax; never modified.
+    settings : Relax
+        How to relax: a :class:`Relax` (or subclass, e.g. :class:`VolumeRelax`,
+        :class:`FullRelax`, :class:`~assyst_nodes.stages.label.SinglePoint`) instance. Its
+        ``str()`` is the step name of the results and the report's stage (unless that is
+        already set).
+    report : StageReport or None, optional
+        A :class:`~assyst_nodes.reports.StageReport` that this run's counts (``n_in``,
+        ``n_out``), drops (reasons ``calculator_error``, ``non_finite``, ``time_limit``,
+        ``worker_lost``), flags (``not_converged``, ``reused``) and wall time (s) are added
+        to; ``report.execution`` says where the chunks ran (executor, hosts, SLURM job ids).
+        Default: none (no report).
+    workers : int, default 1
+        ``workers > 1`` fans out over that many local processes, in chunks; 1 relaxes in this
+        process. An int >= 1.
+    executor : concurrent.futures.Executor or None, optional
+        An executor (e.g. ``executorlib.SingleNodeExecutor``) to use instead of local
+        processes. Default: none.
+    chunksize : int or None, optional
+        Structures per chunk when fanned out (an int >= 1). Default: none, chosen by
+        :func:`~assyst_nodes.runtime.fanout.auto_chunksize`.
+    progress : bool or None, optional
+        Show a progress bar. Default: none, only in terminals and notebooks (see
+        :mod:`assyst_nodes.runtime.progress`).
+    time_limit : float or None, optional
+        Wall time (s) one structure may take; one that takes longer is dropped with reason
+        ``time_limit`` (see :mod:`assyst_nodes.runtime.deadline` for how, and for what a hang
+        inside compiled code needs). Default: none (no limit).
+    resubmit : int, default 1
+        Times a chunk whose worker process or scheduler job was lost (died, was cancelled, ran
+        out of wall time) is sent again (an int >= 0); then its structures are dropped with
+        reason ``worker_lost``.
+    cache : OutcomeCache or None, optional
+        Outcomes stored before (see :class:`OutcomeCache`) are taken from it, not computed
+        (counted as ``reused`` in ``report.flags``), and each computed chunk is handed to it.
+        Default: none (compute everything).
 
-    ``resubmit``: times a chunk whose worker process or scheduler job was lost (died, was
-    cancelled, ran out of wall time) is sent again; then its structures are dropped with reason
-    ``worker_lost``. ``report.execution`` says where the chunks ran (executor, hosts, SLURM
-    job ids). ``cache``: outcomes stored before are taken from it, not computed (counted as
-    ``reused`` in ``report.flags``), and each computed chunk is handed to it.
+    Returns
+    -------
+    list of ase.Atoms
+        The results, in input order, without the structures left out. Each is a new
+        structure (new uuid, step ``str(settings)``, the input as parent in its lineage,
+        no constraints) with a ``SinglePointCalculator`` holding energy and free energy (eV),
+        forces (eV/Å) and, where the calculator gives a finite one, stress (eV/Å^3, ASE's
+        Voigt order), and ``info["relax_converged"]`` (a single point keeps the input's);
+        unconverged results are kept and counted as ``not_converged`` in ``report.flags``.
 
-    Before any work: ``TypeError`` for an item that is not ``Atoms`` or, with
-    ``settings.calculator=None``, for a structure's own calculator that cannot be pickled to the
-    worker processes (or ``executor``) that would need it, ``ImportError`` for a
-    calculator path that does not import, ``ValueError`` for a structure periodic along zero or
-    dependent cell vectors, or without a 3D cell when ``settings`` moves the cell.
+    Raises
+    ------
+    TypeError
+        Before any work: ``settings`` is not a :class:`Relax`, an item is not ``Atoms`` or,
+        with ``settings.calculator=None``, a structure's own calculator cannot be pickled to
+        the worker processes (or ``executor``) that would need it; ``time_limit`` is not a
+        number.
+    ImportError
+        Before any work: a calculator path that does not import.
+    ValueError
+        Before any work: a structure periodic along zero or dependent cell vectors, or
+        without a 3D cell when ``settings`` moves the cell; ``workers``, ``chunksize``,
+        ``resubmit`` or ``time_limit`` out of range.
     """
     if not isinstance(settings, Relax):
         raise TypeError(

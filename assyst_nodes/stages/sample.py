@@ -112,6 +112,27 @@ class Formulas(Sequence[dict[str, int]]):
       several elements give all combinations);
     - ``a + b`` concatenates; ``a | b`` pairs item by item (shortest length), ``a * b`` takes all
       combinations; ``|`` and ``*`` need disjoint elements.
+
+    Indexing gives a composition as a new ``dict`` (a slice gives ``Formulas``); ``str()``
+    lists the compositions as ``Cu2Ag1, Cu1`` (element order kept).
+
+    Parameters
+    ----------
+    atoms : iterable of mapping or iterable of (str, int) pairs, default ()
+        The compositions, each a mapping ``{element: count}`` such as ``{"Cu": 2, "Ag": 1}``
+        or ``(element, count)`` pairs such as ``[("Cu", 2), ("Ag", 1)]``; a single mapping is
+        taken as one composition. Elements are chemical symbols (``"H"`` to ``"Og"``), each
+        at most once per composition; counts are ints >= 0, atoms in pyxtal's conventional
+        cell. Stored as the attribute ``atoms``, a tuple of ``((element, count), ...)``.
+
+    Raises
+    ------
+    TypeError
+        ``atoms`` is a string or not iterable, or a composition is neither a mapping nor
+        ``(element, count)`` pairs.
+    ValueError
+        An unknown element symbol, an element twice in one composition, or a count that is
+        not an int >= 0.
     """
 
     atoms: tuple[Formula, ...] = ()
@@ -130,7 +151,28 @@ class Formulas(Sequence[dict[str, int]]):
 
     @classmethod
     def range(cls, elements: str | Iterable[str], *range_args: int) -> Self:
-        """Compositions with counts ``range(*range_args)`` of each element (all combinations)."""
+        """Compositions with counts ``range(*range_args)`` of each element (all combinations).
+
+        Parameters
+        ----------
+        elements : str or iterable of str
+            One element symbol, or several (at least one, each once); several give every
+            combination of their counts, in the order of ``elements``.
+        *range_args : int
+            The arguments of the builtin ``range`` (``stop``, or ``start, stop[, step]``) for
+            the count of each element; counts must be >= 0.
+
+        Returns
+        -------
+        Formulas
+            E.g. ``Formulas.range("Cu", 1, 4)`` -> Cu1, Cu2, Cu3, and
+            ``Formulas.range(("Cu", "Ag"), 0, 3)`` -> every CuxAgy with x, y in 0..2.
+
+        Raises
+        ------
+        ValueError
+            ``elements`` is empty, or an element is unknown or given twice.
+        """
         if isinstance(elements, str):
             return cls({elements: n} for n in range(*range_args))
         parts = [cls.range(element, *range_args) for element in elements]
@@ -187,7 +229,25 @@ class Formulas(Sequence[dict[str, int]]):
         return ", ".join(_formula_string(f) for f in self.atoms)
 
     def trim(self, min_atoms: int = 1, max_atoms: int | None = None) -> Formulas:
-        """Only the compositions with ``min_atoms <= total atoms <= max_atoms``."""
+        """Only the compositions with ``min_atoms <= total atoms <= max_atoms``.
+
+        Parameters
+        ----------
+        min_atoms : int, default 1
+            Fewest atoms (the sum of the counts) a composition may have.
+        max_atoms : int or None, optional
+            Most atoms a composition may have. Default: none (no upper limit).
+
+        Returns
+        -------
+        Formulas
+            The compositions within the window, in their order.
+
+        Raises
+        ------
+        ValueError
+            ``min_atoms > max_atoms``.
+        """
         if max_atoms is not None and min_atoms > max_atoms:
             raise ValueError(f"min_atoms ({min_atoms}) must be <= max_atoms ({max_atoms})")
         return type(self)(
@@ -229,8 +289,23 @@ def _check_group(group: int, dim: int) -> int:
 
 
 def detect_spacegroup(structure: Atoms, symprec: float = SYMPREC) -> int:
-    """The space group number of ``structure``'s periodic arrangement (spglib, ``symprec`` Å);
-    0 when it has no 3D cell or spglib finds none."""
+    """The space group number of ``structure``'s periodic arrangement (spglib, ``symprec`` Å).
+
+    Parameters
+    ----------
+    structure : ase.Atoms
+        The structure; its cell, atomic numbers and scaled positions (wrapped into the cell)
+        are handed to spglib. Not modified.
+    symprec : float, default SYMPREC
+        The distance tolerance of the detection (Å), spglib's ``symprec``; ``SYMPREC`` is
+        1e-3 Å.
+
+    Returns
+    -------
+    int
+        The space group number (1 to 230); 0 when ``structure`` has no 3D cell (volume below
+        1e-9 Å^3) or spglib finds none.
+    """
     if abs(structure.cell.volume) < 1e-9:
         return 0
     with warnings.catch_warnings():  # spglib >= 2.5 warns about its legacy error handling
@@ -339,11 +414,55 @@ def pyxtal(
 ) -> Atoms:
     """One random crystal of symmetry ``group`` with ``num_ions[i]`` atoms of ``species[i]``.
 
-    ``num_ions`` counts atoms in pyxtal's conventional cell. The structure has ``step="pyxtal"``,
-    a fresh lineage and ``info["rng_seed"]``: the same call with ``rng=info["rng_seed"]`` gives the
-    same structure bit for bit. ``pyxtal_kwargs`` go to ``pyxtal.pyxtal.from_random`` (e.g.
-    ``tm``, ``factor``). Raises ``ValueError`` if group and composition are incompatible and
-    ``RuntimeError`` if pyxtal gives up.
+    The structure has ``step="pyxtal"``, a fresh lineage and ``info["rng_seed"]``: the same
+    call with ``rng=info["rng_seed"]`` gives the same structure bit for bit.
+
+    Parameters
+    ----------
+    group : int
+        The symmetry group number, 1 to ``MAX_GROUP[dim]`` (a space group for ``dim=3``).
+    species : sequence of str
+        Element symbols, each once, in the order handed to pyxtal.
+    num_ions : sequence of int
+        Atoms of each element of ``species`` (ints >= 0), counted in pyxtal's conventional
+        cell: e.g. one Cu atom is incompatible with the face-centred group 225.
+    dim : {3, 2, 1, 0}, default 3
+        Periodic dimensions: 3 space groups (1-230), 2 layer groups (1-80), 1 rod groups
+        (1-75), 0 point groups (1-56); see :data:`MAX_GROUP`.
+    rng : int or numpy.random.Generator or None, optional
+        The seed of the crystal's random stream: an int in [0, 2**63 - 1], a generator (one
+        number is drawn from it, so it advances) or ``None`` (fresh entropy). Default: none.
+        The seed used is stored in ``info["rng_seed"]``.
+    **pyxtal_kwargs
+        Passed to ``pyxtal.pyxtal.from_random`` (e.g. ``tm``, the tolerance matrix of
+        minimum distances, or ``factor``, the volume factor of the random cell).
+
+    Returns
+    -------
+    ase.Atoms
+        The crystal (for ``dim=3``: periodic cell, positions wrapped into the cell), without
+        a calculator. Its ``info`` holds ``symmetry`` and ``requested spacegroup``
+        (``group``), ``spacegroup`` (detected by :func:`detect_spacegroup`), ``repeat = 0``,
+        ``rng_seed`` and a new uuid.
+
+    Raises
+    ------
+    ValueError
+        ``group`` and the composition are incompatible, ``group`` or ``dim`` is out of range,
+        ``species`` and ``num_ions`` differ in length, or an element is unknown or given
+        twice or a count is not an int >= 0.
+    TypeError
+        ``group`` is not an int, or ``rng`` is not an int, a generator or ``None``.
+    RuntimeError
+        pyxtal gives up.
+
+    Notes
+    -----
+    A crystal of :func:`sample` is regenerated on its own, bit for bit and with the same uuid,
+    by this function with its group, species and counts, ``dim``,
+    ``rng=info["rng_seed"]``, the pyxtal keywords of the sampling and the tolerance matrix
+    ``tm`` it used (``pyxtal.tolerance.Tol_matrix(prototype="metallic")`` for the default
+    ``tolerance``).
     """
     group = _check_group(group, dim)
     if len(species) != len(num_ions):
@@ -355,13 +474,16 @@ def pyxtal(
 class PointCache(Protocol):
     """Grid points of :func:`sample` drawn before, e.g. stored in a project.
 
-    ``get(points)`` gets each point as ``(label, seed)``: ``label`` is ``"<formula> @
-    <group>"`` (e.g. ``"Cu2Ag1 @ 164"``) and ``seed`` the seed of its stream (the structure's
-    ``info["rng_seed"]``); it returns per point ``(structure, None)``, ``(None, drop)`` or
-    ``None`` (draw it). What it returns must be what drawing the point with the same base seed,
-    ``dim``, tolerance and pyxtal keywords gives; drops that say nothing about the point
+    Any object with a ``get`` method of this shape is one: ``get(points)`` gets each point as
+    ``(label, seed)``: ``label`` is ``"<formula> @ <group>"`` (e.g. ``"Cu2Ag1 @ 164"``) and
+    ``seed`` the seed of its stream (the structure's ``info["rng_seed"]``); it returns per
+    point ``(structure, None)``, ``(None, drop)`` or ``None`` (draw it).
+
+    What it returns must be what drawing the point with the same base seed, ``dim``,
+    tolerance and pyxtal keywords gives; drops that say nothing about the point
     (``time_limit``, ``worker_lost``) must not be returned. The other arguments of
-    :func:`sample` (formulas, groups, cap, order) do not change a point's crystal."""
+    :func:`sample` (formulas, groups, cap, order) do not change a point's crystal.
+    """
 
     def get(
         self, points: Sequence[tuple[str, int]]
@@ -390,33 +512,90 @@ def sample(
 ) -> Iterator[Atoms]:
     """Yield random symmetric crystals over the grid of compositions x symmetry groups.
 
-    - ``formulas``: compositions; those outside ``min_atoms..max_atoms`` atoms are skipped and
-      elements with count 0 are dropped from a composition. If none is left, nothing is
-      yielded (as in the reference implementation): a ``UserWarning`` names the window and the
-      compositions' sizes and ``report`` records each composition (reason ``atom_window``).
-    - ``spacegroups``: group numbers (all of ``1..MAX_GROUP[dim]`` when ``None``).
-    - ``max_structures``: stop after this many structures.
-    - ``tolerance``: a pyxtal prototype (``TOLERANCE_PROTOTYPES``) or element radii (Å: a number,
-      a dict, or a ``DistanceFilter``, so sampling and filtering use the same pair distances).
-    - ``shuffle``: walk the grid in a random (seeded) order, so any prefix spreads over the grid;
-      each grid point gives the same structure either way.
-    - ``rng``: base seed (or generator, or ``None`` for fresh entropy); the seed of each
-      structure's stream is in its ``info["rng_seed"]``.
+    One crystal per grid point (composition, group) that pyxtal can fill, each from its own
+    random stream (see :func:`pyxtal`). Grid points that are incompatible, where pyxtal gives
+    up or raises, or that take longer than ``time_limit`` are skipped and recorded in
+    ``report`` (reasons ``incompatible``, ``pyxtal_failed`` and ``time_limit``), never raised.
 
-    - ``workers``/``executor``/``chunksize``: draw grid points in parallel, in chunks, over
-      local processes or any ``concurrent.futures.Executor``; the structures, their order and
-      the report are the same as with one worker. ``progress`` shows a bar (default: only in
-      terminals and notebooks).
-    - ``time_limit``: wall time (s) pyxtal may take on one grid point (``None``: no limit); see
-      :mod:`assyst_nodes.runtime.deadline`.
-    - ``resubmit``: times a chunk of grid points whose worker or scheduler job was lost is
-      sent again; then its points are skipped with reason ``worker_lost``.
-    - ``cache``: grid points drawn before (e.g. stored in a project, see :class:`PointCache`)
-      are taken from it instead of drawn again; the report counts them as ``reused``.
+    Parameters
+    ----------
+    formulas : Formulas or iterable of mapping
+        The compositions (see :class:`Formulas`; counts are atoms in pyxtal's conventional
+        cell). Those outside ``min_atoms..max_atoms`` atoms are skipped and elements with
+        count 0 are dropped from a composition. If none is left, nothing is yielded (as in the
+        reference implementation): a ``UserWarning`` names the window and the compositions'
+        sizes and ``report`` records each composition (reason ``atom_window``).
+    spacegroups : iterable of int or None, optional
+        The group numbers to draw, each in ``1..MAX_GROUP[dim]``. Default: none, all of
+        ``1..MAX_GROUP[dim]`` (the 230 space groups for ``dim=3``).
+    min_atoms : int, default 1
+        Fewest atoms of a composition drawn (an int >= 1).
+    max_atoms : int or None, default 10
+        Most atoms of a composition drawn (an int >= ``min_atoms``, or ``None``: no limit).
+    max_structures : int or None, optional
+        Stop after this many structures (an int >= 0). Default: none (the whole grid).
+    dim : {3, 2, 1, 0}, default 3
+        Periodic dimensions: 3 space groups (1-230), 2 layer groups (1-80), 1 rod groups
+        (1-75), 0 point groups (1-56); see :data:`MAX_GROUP`.
+    tolerance : str or float or dict or DistanceFilter, default "metallic"
+        The minimum interatomic distances pyxtal keeps: a pyxtal prototype
+        (:data:`TOLERANCE_PROTOTYPES`) or element radii (Å: a number, a dict, or a
+        :class:`~assyst_nodes.stages.filter.DistanceFilter`, so sampling and filtering use
+        the same pair distances, no pair closer than r_i + r_j).
+    shuffle : bool, default False
+        Walk the grid in a random (seeded) order, so any prefix (e.g. under
+        ``max_structures``) spreads over the grid; each grid point gives the same structure
+        either way.
+    rng : int or numpy.random.Generator or None, optional
+        The base seed (or a generator, one number drawn from it; or ``None`` for fresh
+        entropy). Default: none. The seed of each structure's stream, derived from the base
+        seed and the grid point, is in its ``info["rng_seed"]``.
+    report : StageReport or None, optional
+        A :class:`~assyst_nodes.reports.StageReport` this run's counts are added to:
+        ``n_in`` the grid points visited, ``n_out`` the crystals made, the drops, ``reused``
+        in ``flags``, wall time (s) and ``execution``. Default: none (no report).
+    workers : int, default 1
+        Local processes to draw grid points on, in parallel (an int >= 1).
+    executor : concurrent.futures.Executor or None, optional
+        Any executor to draw grid points on instead of local processes. Default: none.
+    chunksize : int, default 4
+        Grid points per task when drawn in parallel (an int >= 1).
+    progress : bool or None, optional
+        Show a progress bar. Default: none, only in terminals and notebooks.
+    time_limit : float or None, optional
+        Wall time (s) pyxtal may take on one grid point; see
+        :mod:`assyst_nodes.runtime.deadline`. Default: none (no limit).
+    resubmit : int, default 1
+        Times a chunk of grid points whose worker or scheduler job was lost is sent again (an
+        int >= 0); then its points are skipped with reason ``worker_lost``.
+    cache : PointCache or None, optional
+        Grid points drawn before (e.g. stored in a project, see :class:`PointCache`) are taken
+        from it instead of drawn again; the report counts them as ``reused``. Default: none.
+    **pyxtal_kwargs
+        Passed to pyxtal's ``from_random`` for every grid point (e.g. ``factor``); a ``tm``
+        here replaces the tolerance matrix built from ``tolerance``.
 
-    Grid points that are incompatible, where pyxtal gives up or raises, or that take longer
-    than ``time_limit`` are skipped and recorded in ``report`` (reasons ``incompatible``,
-    ``pyxtal_failed`` and ``time_limit``), never raised.
+    Returns
+    -------
+    iterator of ase.Atoms
+        A generator: the crystals are drawn while it is consumed, in grid order (each
+        composition with every group in turn; shuffled with ``shuffle``), each as
+        :func:`pyxtal` gives it. The structures, their order and the report are the same with
+        any ``workers``, ``executor`` and ``chunksize``.
+
+    Raises
+    ------
+    TypeError
+        When called, before any draw: ``spacegroups`` is not an iterable of ints,
+        ``min_atoms``, ``max_atoms`` or ``max_structures`` is not an int (or ``None`` where
+        allowed), a composition or ``tolerance`` has the wrong type, ``rng`` is not an int, a
+        generator or ``None``, or ``time_limit`` is not a number.
+    ValueError
+        When called, before any draw: ``formulas`` or ``spacegroups`` is empty, a group or
+        ``dim`` is out of range, ``min_atoms`` / ``max_atoms`` / ``max_structures`` /
+        ``workers`` / ``chunksize`` / ``resubmit`` / ``time_limit`` / ``rng`` is out of
+        range, an element is unknown or a count invalid, or ``tolerance`` names no pyxtal
+        prototype or gives invalid radii.
     """
     check_workers(workers, chunksize)
     check_resubmit(resubmit)
