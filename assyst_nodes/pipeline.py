@@ -25,6 +25,7 @@ from . import defaults
 from .calculators import CalculatorConfig
 from .random import RngLike, resolve_seed
 from .reports import StageReport
+from .stages.combine import combine
 from .stages.filter import DistanceFilter, FilterBase
 from .stages.perturb import PerturbationLike, as_perturbation
 from .stages.relax import Relax
@@ -50,33 +51,6 @@ DEFAULT_FILTER: FilterBase = defaults.FILTER
 
 DEFAULT_PERTURBATIONS: tuple[PerturbationLike, ...] = defaults.PERTURBATIONS
 """Perturbations of the embedded example (:data:`assyst_nodes.defaults.PERTURBATIONS`)."""
-
-
-def combine(*structure_sets: Iterable[Atoms]) -> list[Atoms]:
-    """All structures of the given sets, in order, each uuid once (first occurrence kept).
-
-    Parameters
-    ----------
-    *structure_sets : iterable of ase.Atoms
-        The sets, in order.
-
-    Returns
-    -------
-    list of ase.Atoms
-        The structures (not copied); of those with the same ``uuid`` only the first; every
-        structure without a uuid is kept.
-    """
-    seen: set[str] = set()
-    out: list[Atoms] = []
-    for structures in structure_sets:
-        for structure in structures:
-            uid = structure.info.get("uuid")
-            if uid is not None and uid in seen:
-                continue
-            if uid is not None:
-                seen.add(uid)
-            out.append(structure)
-    return out
 
 
 @dataclass

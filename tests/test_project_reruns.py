@@ -12,7 +12,6 @@ import pytest
 from ase import Atoms
 from stand_ins import cubes
 
-from assyst_nodes import pipeline
 from assyst_nodes.calculators import EMT
 from assyst_nodes.lineage import LINEAGE, STEP, UUID
 from assyst_nodes.nodes import stages
@@ -72,7 +71,7 @@ def test_a_rerun_of_perturb_filter_label_and_combine_reuses_every_job(
     with monkeypatch.context() as patched:  # undone at its end (not the database settings)
         for module, name in [
             (stages, "core_perturb"), (stages, "core_filter"), (labelling, "label"),
-            (labelling, "relax"), (pipeline, "combine"),
+            (labelling, "relax"), (stages, "combine_sets"),
         ]:  # fmt: skip
             patched.setattr(module, name, _never)
         second = chain(ProjectRecorder(folder), crystals)  # a new recorder, as a new run makes

@@ -66,7 +66,8 @@ def existing_project(folder: str, database: str) -> Any:
         embedded ``pyiron.db`` in it or above it (embedded database), or its job table has no
         jobs (its sub-projects counted).
     """
-    from ..project.database import database_kind, embedded_root, open_project
+    from ..project.database import database_kind, embedded_root
+    from ..project.operations import open_project
 
     use = use_user_config(database)
     hint = f"create one with assyst-nodes run --project {folder}"

@@ -18,7 +18,6 @@ import pandas as pd
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from .. import pipeline
 from ..calculators import EMT, CalculatorConfig
 from ..io.extxyz import write_extxyz
 from ..reports import StageReport
@@ -26,6 +25,7 @@ from ..runtime.deadline import check_time_limit
 from ..stages import label as labelling
 from ..stages import relax as relaxations
 from ..stages import sample as crystals
+from ..stages.combine import combine as combine_sets
 from ..stages.filter import DistanceFilter, FilterBase
 from ..stages.filter import filter as core_filter
 from ..stages.perturb import Perturbation
@@ -695,7 +695,7 @@ def combine(
 
 
 def _combine(parts: list[list[Atoms]]) -> tuple[list[Atoms], StageReport]:
-    combined = pipeline.combine(*parts)
+    combined = combine_sets(*parts)
     n_in = sum(len(part) for part in parts)
     return combined, StageReport("combine", n_in=n_in, n_out=len(combined))
 

@@ -20,7 +20,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .database import BoundProject, ForeignJobError, close_connections, open_project
+    from .database import BoundProject, ForeignJobError, close_connections
     from .export import export_extxyz, export_table
     from .jobs import (
         AssystCombine,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         MissingInputError,
     )
     from .layout import DamagedJobError
-    from .pipelines import remove_pipeline
+    from .operations import open_project, remove_pipeline
     from .queries import Link, history, stage_jobs, structure_frame, structures
     from .recorder import ProjectRecorder, stale_jobs
     from .rerun import rerun
@@ -44,7 +44,7 @@ _SOURCES: dict[str, str] = {
     "BoundProject": "database",
     "ForeignJobError": "database",
     "close_connections": "database",
-    "open_project": "database",
+    "open_project": "operations",
     "DamagedJobError": "layout",
     "export_extxyz": "export",
     "export_table": "export",
@@ -65,7 +65,7 @@ _SOURCES: dict[str, str] = {
     "structures": "queries",
     "ProjectRecorder": "recorder",
     "stale_jobs": "recorder",
-    "remove_pipeline": "pipelines",
+    "remove_pipeline": "operations",
     "rerun": "rerun",
 }
 

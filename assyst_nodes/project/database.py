@@ -68,12 +68,13 @@ __all__ = [
     "DB_FILE",
     "BoundProject",
     "ForeignJobError",
+    "bind_project",
     "binding_of",
+    "bound_project",
     "close_connections",
     "database_identity",
     "database_kind",
     "embedded_root",
-    "open_project",
     "project_folder",
     "pyiron_lock",
     "quiet",
@@ -764,7 +765,7 @@ class BoundProject(pyiron_base.Project):  # type: ignore[misc,name-defined]
     or absolute paths; ``unpack`` refuses an archive whose jobs would take the names of jobs
     already there. Everything else is pyiron's.
 
-    Usually made by :func:`open_project` rather than directly.
+    Usually made by :func:`~assyst_nodes.project.operations.open_project` rather than directly.
 
     Parameters
     ----------
@@ -990,8 +991,6 @@ def _current_binding() -> Binding:
 
 def _bound(path: str, binding: Binding) -> BoundProject:
     """A :class:`BoundProject` of folder ``path`` bound to ``binding``."""
-    from . import jobs  # noqa: F401 - registers the stage jobs: pr.create.job.AssystSample ...
-
     with quiet():
         return BoundProject(path, binding=binding)
 
@@ -1007,9 +1006,11 @@ def bound_project(path: str | os.PathLike[str]) -> BoundProject:
     return _bound(str(folder), binding)
 
 
-def open_project(project_or_path: Any, use_user_config: bool | None = None) -> BoundProject:
+def bind_project(project_or_path: Any, use_user_config: bool | None = None) -> BoundProject:
     """The pyiron project of ``project_or_path``, bound to its database; the folder is created
-    if missing.
+    if missing. What :func:`assyst_nodes.project.operations.open_project` (the function to
+    use) does at the database level: it also registers the job classes and releases the stage
+    jobs of older versions.
 
     Parameters
     ----------
@@ -1027,9 +1028,7 @@ def open_project(project_or_path: Any, use_user_config: bool | None = None) -> B
     Returns
     -------
     BoundProject
-        The project of the folder, bound to its database. Stage jobs that versions before 0.3
-        made pyiron children of a pipeline job are released on the way
-        (:func:`~assyst_nodes.project.jobs.release_stage_jobs`).
+        The project of the folder, bound to its database.
 
     Raises
     ------
@@ -1051,8 +1050,4 @@ def open_project(project_or_path: Any, use_user_config: bool | None = None) -> B
     with pyiron_lock:
         folder = project_folder(path)
         binding = binding_of(folder, use_user_config)
-        project = _bound(str(folder), binding)
-        from .jobs import release_stage_jobs
-
-        release_stage_jobs(project)  # stage jobs of an older version: no pipeline's children
-        return project
+        return _bound(str(folder), binding)

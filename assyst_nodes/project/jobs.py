@@ -1339,7 +1339,7 @@ def release_stage_jobs(project: Any) -> list[int]:
     Parameters
     ----------
     project : BoundProject
-        A project bound to its database (:func:`~assyst_nodes.project.database.open_project`
+        A project bound to its database (:func:`~assyst_nodes.project.operations.open_project`
         calls this on every project it opens).
 
     Returns

@@ -19,7 +19,9 @@ Plain h5py for the files; the job table is reached through the project given.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -36,8 +38,8 @@ __all__ = [
     "add_jobs",
     "aggregate_status",
     "listed_jobs",
+    "pipeline_job_name",
     "pipeline_state",
-    "remove_pipeline",
     "update_pipelines_listing",
 ]
 
@@ -209,78 +211,8 @@ def update_pipelines_listing(
     return updated
 
 
-def remove_pipeline(
-    project_or_path: Any,
-    pipeline: str | int,
-    with_stage_jobs: bool = False,
-    use_user_config: bool | None = None,
-) -> list[str]:
-    """Remove a pipeline job from its project, and if asked the stage jobs only it used.
-
-    Parameters
-    ----------
-    project_or_path : str, os.PathLike or object
-        The project: a folder, a pyiron ``Project`` (or any group of one) or a
-        :class:`~assyst_nodes.project.recorder.ProjectRecorder` (see
-        :func:`~assyst_nodes.project.database.open_project`).
-    pipeline : str or int
-        The pipeline job: its job name, its id, or the ``pipeline`` name given to a
-        :class:`~assyst_nodes.project.ProjectRecorder`.
-    with_stage_jobs : bool, default False
-        ``False``: as pyiron's ``remove_job`` of the pipeline job, the stage jobs stay, also
-        those only this pipeline used. ``True``: every stage job it lists that no other
-        pipeline job of the folder lists is removed too (pyiron's ``remove_job`` on each).
-    use_user_config : bool, optional
-        Which database a folder opens on (see
-        :func:`~assyst_nodes.project.database.open_project`): ``None`` (default) the user's
-        pyiron configuration if there is one, else an embedded SQLite file; ``True``/``False``
-        force either. A folder inside an embedded root always uses that root's.
-
-    Returns
-    -------
-    list of str
-        The names of the jobs removed, the pipeline job last.
-
-    Raises
-    ------
-    KeyError
-        If there is no such pipeline job.
-    ValueError
-        With ``with_stage_jobs=True``, for a pipeline job of an older version that lists its
-        stage jobs by id.
-    """
-    from .database import open_project, pyiron_lock
-    from .recorder import pipeline_job_name
-
-    with pyiron_lock:
-        project = open_project(project_or_path, use_user_config)
-        folder = Path(project.path)
-        rows = {str(r["job"]): r for r in _pipeline_rows(project)}
-        if isinstance(pipeline, int) or str(pipeline).isdigit():
-            by_id = {int(r["id"]): n for n, r in rows.items()}
-            name = by_id.get(int(pipeline))
-        else:
-            name = next(
-                (n for n in (str(pipeline), pipeline_job_name(str(pipeline))) if n in rows), None
-            )
-        if name is None:
-            raise KeyError(f"no pipeline job {pipeline!r} in project {project.path}")
-        removed: list[str] = []
-        if with_stage_jobs:
-            mine = listed_jobs(folder / f"{name}.h5", name)
-            if mine is None:
-                raise ValueError(
-                    f"pipeline job {name} was made by an older version and lists its stage "
-                    "jobs by numeric id; remove its stage jobs by name with pr.remove_job"
-                )
-            others: set[str] = set()
-            for other in rows:
-                if other != name:
-                    others.update(listed_jobs(folder / f"{other}.h5", other) or [])
-            for job in mine:
-                if job not in others and project.get_job_id(job) is not None:
-                    project.remove_job(job)
-                    removed.append(job)
-        project.remove_job(name)
-        removed.append(name)
-    return removed
+def pipeline_job_name(pipeline: str) -> str:
+    """``pipeline_<name, made safe>_<8 hex>``: the job that groups a named pipeline's runs."""
+    digest = hashlib.sha256(pipeline.encode()).hexdigest()[:8]
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", pipeline)[:40]
+    return f"pipeline_{safe}_{digest}"

@@ -23,10 +23,11 @@ from ase import Atoms
 
 from assyst_nodes.lineage import LINEAGE, STEP, UUID
 
-from .database import open_project, pyiron_lock
+from .database import pyiron_lock
 from .index import Index, frame_of
 from .jobs import STAGE_OF_CLASS, USABLE_STATUSES, job_h5, job_stamp
 from .layout import STRUCTURES, job_file, read_for_index, read_stage
+from .operations import open_project
 from .store import read_structures
 
 __all__ = ["Link", "history", "stage_jobs", "structure_frame", "structures"]

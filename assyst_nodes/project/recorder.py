@@ -62,7 +62,6 @@ from .database import (
     BoundProject,
     ForeignJobError,
     database_identity,
-    open_project,
     project_folder,
     pyiron_lock,
     quiet,
@@ -80,8 +79,9 @@ from .jobs import (
     versions_text,
 )
 from .layout import DamagedJobError, read_database, read_for_index, read_output, read_partial
+from .operations import open_project
 from .outcomes import outcomes_by_input, with_cache
-from .pipelines import PIPELINE_CLASS, add_jobs, listed_jobs, pipeline_state
+from .pipelines import PIPELINE_CLASS, add_jobs, listed_jobs, pipeline_job_name, pipeline_state
 
 try:  # pragma: no cover - platform dependent
     import fcntl
@@ -152,13 +152,6 @@ def job_name(
     return f"{safe}_{digest.hexdigest()[:12]}"
 
 
-def pipeline_job_name(pipeline: str) -> str:
-    """``pipeline_<name, made safe>_<8 hex>``: the job that groups a named pipeline's runs."""
-    digest = hashlib.sha256(pipeline.encode()).hexdigest()[:8]
-    safe = re.sub(r"[^A-Za-z0-9_]", "_", pipeline)[:40]
-    return f"pipeline_{safe}_{digest}"
-
-
 @contextmanager
 def _locked(folder: Path, name: str, blocking: bool = True) -> Iterator[bool]:
     """Hold the exclusive lock of ``name`` in ``folder`` and yield True; while another process
@@ -199,7 +192,7 @@ def stale_jobs(
         Whether they are deleted now (table row, HDF5 file, index rows), each under its lock.
     use_user_config : bool, optional
         Which database a folder opens on (see
-        :func:`~assyst_nodes.project.database.open_project`): ``None`` (default) the user's
+        :func:`~assyst_nodes.project.operations.open_project`): ``None`` (default) the user's
         pyiron configuration if there is one, else an embedded SQLite file; ``True``/``False``
         force either. A folder inside an embedded root always uses that root's.
 
@@ -278,10 +271,10 @@ class ProjectRecorder:
         first use and lists every job the run used. Default: none (no pipeline job).
     use_user_config : bool, optional
         ``None`` (default) uses the user's pyiron configuration if there is one, else an
-        embedded SQLite database (see :func:`~assyst_nodes.project.database.open_project`; a
+        embedded SQLite database (see :func:`~assyst_nodes.project.operations.open_project`; a
         folder inside an embedded root always uses that root's); ``True``/``False`` force
         either. With a :class:`~assyst_nodes.project.database.BoundProject` as ``path`` (as
-        :func:`~assyst_nodes.project.database.open_project` gives), ``None`` takes its
+        :func:`~assyst_nodes.project.operations.open_project` gives), ``None`` takes its
         database kind.
     pipeline_job : str, optional
         The name of an existing pipeline job of the folder to list the jobs in instead (a

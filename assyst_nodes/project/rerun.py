@@ -10,9 +10,10 @@ from ase import Atoms
 
 from assyst_nodes.reports import StageReport
 
-from .database import open_project, pyiron_lock
+from .database import pyiron_lock
 from .jobs import USABLE_STATUSES, AssystStage, InputChangedError, MissingInputError, run_stage
 from .layout import DamagedJobError
+from .operations import open_project
 from .recorder import ProjectRecorder, _discard, _locked, _row, job_name
 
 __all__ = ["rerun"]
@@ -47,14 +48,14 @@ def rerun(
     project_or_path : str, os.PathLike or object
         The project: a folder, a pyiron ``Project`` (or any group of one) or a
         :class:`~assyst_nodes.project.recorder.ProjectRecorder` (see
-        :func:`~assyst_nodes.project.database.open_project`).
+        :func:`~assyst_nodes.project.operations.open_project`).
     job : int or str
         The stage job: its id or its name.
     force : bool, default False
         Whether a usable job is deleted and computed again (``False``: it is reused).
     use_user_config : bool, optional
         Which database a folder opens on (see
-        :func:`~assyst_nodes.project.database.open_project`): ``None`` (default) the user's
+        :func:`~assyst_nodes.project.operations.open_project`): ``None`` (default) the user's
         pyiron configuration if there is one, else an embedded SQLite file; ``True``/``False``
         force either. A folder inside an embedded root always uses that root's.
     **options

@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--job-id", required=True, type=int, help="the job's id in its table")
     parser.add_argument("--working-directory", required=True, help="the job's working folder")
     args = parser.parse_args(argv)
-    from .database import embedded_root, open_project
+    from .database import embedded_root
+    from .operations import open_project
 
     if embedded_root(args.root) is None:
         parser.error(f"{args.root} is no embedded project root (no pyiron.db of assyst_nodes)")
