@@ -6,7 +6,8 @@ sample -> volume relax -> full relax -> perturb -> combine -> filter on the embe
 count of each stage and the wall time (s). ``run.py`` reads this process's peak RSS with
 ``os.wait4``.
 
-- ``ours``: :func:`assyst_nodes.pipeline.run_pipeline` (the core, no pyiron);
+- ``ours``: the chain of the core stage functions (no pyiron);
+- ``ours_run_pipeline``: :func:`assyst_nodes.pipeline.run_pipeline` (the macro, in memory);
 - ``ours_project``: the ``assyst`` macro run by pyiron_workflow into a project (a
   ProjectRecorder in ``FOLDER``), what ``assyst-nodes run`` does;
 - ``reference``: the same chain of the reference's functions.
@@ -22,24 +23,63 @@ from typing import Any
 
 from workloads import ASPECT, CHOICE, RADII, RATTLE_SIGMA, SMALL_STRETCH, compositions
 
-VARIANTS = ("ours", "ours_project", "reference")
+VARIANTS = ("ours", "ours_run_pipeline", "ours_project", "reference")
+
+
+def _perturbations() -> list[Any]:
+    from assyst_nodes.stages.perturb import RandomChoice, Rattle, Stretch
+
+    (hydro_a, shear_a), (hydro_b, shear_b), chance = CHOICE
+    return [
+        Rattle(RATTLE_SIGMA, create_supercells=True) + Stretch(*SMALL_STRETCH),
+        RandomChoice(Stretch(hydro_a, shear_a), Stretch(hydro_b, shear_b), chance),
+    ]
 
 
 def _ours(max_structures: int, seed: int) -> dict[str, int]:
+    """The chain of the core stage functions (no pyiron), as the reference variant chains
+    the reference's."""
+    from assyst_nodes.calculators import EMT
+    from assyst_nodes.stages.combine import combine
+    from assyst_nodes.stages.filter import AspectFilter, DistanceFilter, apply_filters
+    from assyst_nodes.stages.perturb import perturb
+    from assyst_nodes.stages.relax import FullRelax, VolumeRelax, relax
+    from assyst_nodes.stages.sample import Formulas, sample
+
+    keep = DistanceFilter(RADII) & AspectFilter(ASPECT, measure="heights")
+    sampled = list(
+        sample(
+            Formulas(compositions(4)), None, max_atoms=4, max_structures=max_structures,
+            tolerance=DistanceFilter(RADII), shuffle=True, rng=seed,
+        )
+    )
+    volume = relax(sampled, VolumeRelax(calculator=EMT()))
+    full = relax(volume, FullRelax(calculator=EMT()))
+    perturbed = perturb(combine(volume, full), _perturbations(), filters=keep, rng=seed)
+    combined = combine(sampled, volume, full, perturbed)
+    training = apply_filters(combined, keep)
+    return {
+        "sampled": len(sampled),
+        "volume_relaxed": len(volume),
+        "full_relaxed": len(full),
+        "perturbed": len(perturbed),
+        "combined": len(combined),
+        "training_set": len(training),
+    }
+
+
+def _ours_run_pipeline(max_structures: int, seed: int) -> dict[str, int]:
+    """:func:`assyst_nodes.pipeline.run_pipeline`: the macro run by pyiron_workflow, in
+    memory (no project)."""
     from assyst_nodes.pipeline import run_pipeline
     from assyst_nodes.stages.filter import AspectFilter, DistanceFilter
-    from assyst_nodes.stages.perturb import RandomChoice, Rattle, Stretch
     from assyst_nodes.stages.sample import Formulas
 
-    (hydro_a, shear_a), (hydro_b, shear_b), chance = CHOICE
     result = run_pipeline(
         formulas=Formulas(compositions(4)),
         max_atoms=4,
         max_structures=max_structures,
-        perturbations=[
-            Rattle(RATTLE_SIGMA, create_supercells=True) + Stretch(*SMALL_STRETCH),
-            RandomChoice(Stretch(hydro_a, shear_a), Stretch(hydro_b, shear_b), chance),
-        ],
+        perturbations=_perturbations(),
         filters=DistanceFilter(RADII) & AspectFilter(ASPECT, measure="heights"),
         rng=seed,
     )
@@ -120,6 +160,8 @@ def main(argv: list[str]) -> int:
     counts: dict[str, Any]
     if variant == "ours":
         counts = _ours(max_structures, seed)
+    elif variant == "ours_run_pipeline":
+        counts = _ours_run_pipeline(max_structures, seed)
     elif variant == "ours_project":
         counts = _ours_project(max_structures, seed, folder)
     else:

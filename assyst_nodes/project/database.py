@@ -996,8 +996,20 @@ def _bound(path: str, binding: Binding) -> BoundProject:
 
 
 def bound_project(path: str | os.PathLike[str]) -> BoundProject:
-    """A :class:`BoundProject` of an existing job folder ``path`` on the database its jobs are
-    in (its embedded root's, else the user's); used to bind the project of a loaded job."""
+    """A :class:`BoundProject` of an existing job folder on the database its jobs are in; used
+    to bind the project of a loaded job.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The job folder: its embedded root's database if it is inside one, else the user's
+        configured database.
+
+    Returns
+    -------
+    BoundProject
+        The project of the folder, bound to that database.
+    """
     folder = Path(path).expanduser().absolute()
     root = embedded_root(folder)
     binding: Binding = ("embedded", str(root)) if root is not None else ("user",)

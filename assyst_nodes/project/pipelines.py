@@ -212,7 +212,18 @@ def update_pipelines_listing(
 
 
 def pipeline_job_name(pipeline: str) -> str:
-    """``pipeline_<name, made safe>_<8 hex>``: the job that groups a named pipeline's runs."""
+    """The name of the job that groups the runs of a named pipeline.
+
+    Parameters
+    ----------
+    pipeline : str
+        The ``pipeline`` name given to a :class:`~assyst_nodes.project.ProjectRecorder`.
+
+    Returns
+    -------
+    str
+        ``pipeline_<name, made safe, at most 40 characters>_<8 hex of its hash>``.
+    """
     digest = hashlib.sha256(pipeline.encode()).hexdigest()[:8]
     safe = re.sub(r"[^A-Za-z0-9_]", "_", pipeline)[:40]
     return f"pipeline_{safe}_{digest}"
