@@ -26,16 +26,13 @@ def open_project(project_or_path: Any, use_user_config: bool | None = None) -> B
     Parameters
     ----------
     project_or_path : str, os.PathLike or object
-        A folder (absolute or relative to the working directory), a ``pyiron_base.Project`` or
-        any group of one, or an object with a ``path``/``project()`` such as a
-        :class:`~assyst_nodes.project.recorder.ProjectRecorder` (whose own ``use_user_config``
-        applies where the argument here is ``None``). A
-        :class:`~assyst_nodes.project.database.BoundProject` already on the kind of database
-        asked for is returned as it is.
+        A folder, a pyiron ``Project`` (or any group of one) or a
+        :class:`~assyst_nodes.project.recorder.ProjectRecorder`: as for
+        :func:`~assyst_nodes.project.database.bind_project`, which says where it opens.
     use_user_config : bool, optional
-        A folder inside an embedded root always opens on that root's database. Elsewhere:
-        ``None`` (default) uses the user's pyiron configuration if there is one, else makes the
-        folder an embedded root; ``True``/``False`` force either.
+        Which database a folder outside an embedded root opens on: as for
+        :func:`~assyst_nodes.project.database.bind_project`. Default: ``None`` (the user's
+        pyiron configuration if there is one, else a new embedded SQLite file).
 
     Returns
     -------
@@ -46,12 +43,8 @@ def open_project(project_or_path: Any, use_user_config: bool | None = None) -> B
 
     Raises
     ------
-    ValueError
-        For ``use_user_config=True`` inside an embedded root (the message says how to move the
-        jobs), for a new embedded root in a folder holding another job table's job files, and
-        naming a folder that cannot be created or written (other than for permissions).
-    PermissionError
-        Naming a folder that may not be created or written (permissions, read-only file system).
+    ValueError, PermissionError
+        As :func:`~assyst_nodes.project.database.bind_project` raises them.
     """
     with pyiron_lock:
         project = bind_project(project_or_path, use_user_config)
