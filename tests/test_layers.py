@@ -40,8 +40,16 @@ def _imports(module: str, top_level_only: bool) -> set[str]:
     if top_level_only:  # also imports under module-level try/if blocks
         nodes = [n for stmt in tree.body for n in ast.walk(stmt)
                  if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    typing_only = {
+        id(node)
+        for stmt in ast.walk(tree)
+        if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test)
+        for node in ast.walk(stmt)
+    }  # imports under ``if TYPE_CHECKING:`` never run
     found: set[str] = set()
     for node in nodes:
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -54,18 +62,6 @@ def _imports(module: str, top_level_only: bool) -> set[str]:
             elif node.module:
                 found.add(node.module)
     return found
-
-
-def _type_checking_only(module: str) -> set[str]:
-    """Imports under ``if TYPE_CHECKING:`` (never run)."""
-    tree = ast.parse(MODULES[module].read_text())
-    names: set[str] = set()
-    for stmt in tree.body:
-        if isinstance(stmt, ast.If) and "TYPE_CHECKING" in ast.unparse(stmt.test):
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.ImportFrom) and node.module:
-                    names.add(node.module.lstrip("."))
-    return names
 
 
 def test_the_core_imports_neither_pyiron_nor_flowrep() -> None:
@@ -100,7 +96,6 @@ def test_imports_form_no_circle() -> None:
         for m in MODULES
     }
     for module in graph:
-        graph[module] -= _type_checking_only(module)
         graph[module] -= {target for source, target in RUNTIME_EDGES if source == module}
     for source, target in RUNTIME_EDGES:
         assert target in _imports(source, top_level_only=False), (source, target)  # still there
