@@ -25,7 +25,7 @@ from ase import Atoms
 from ase.formula import Formula
 
 from .reports import StageReport
-from .stages.filter import _pairs_within
+from .stages.filter.geometry import _pairs_within
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -77,7 +77,9 @@ html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 API_GROUPS = {
     # group: [(package, modules first in this order; any other module of the package follows)]
     "core": [
-        ("assyst_nodes.stages", ["sample", "relax", "perturb", "filter", "label"]),
+        ("assyst_nodes.stages", ["sample", "relax", "perturb"]),
+        ("assyst_nodes.stages.filter", ["base", "geometry", "results", "apply"]),
+        ("assyst_nodes.stages", ["label", "combine", "pyxtal_speedup"]),
         ("assyst_nodes.calculators", []),
         (
             "assyst_nodes",
@@ -98,7 +100,7 @@ API_GROUPS = {
 }
 NOT_DOCUMENTED = {"__main__"}
 """Modules documented on no API page."""
-PACKAGE_PAGES = {"assyst_nodes.calculators", "assyst_nodes.cli"}
+PACKAGE_PAGES = {"assyst_nodes.calculators", "assyst_nodes.cli", "assyst_nodes.stages.filter"}
 """Packages whose ``__init__`` holds code of its own: documented before their modules."""
 
 
@@ -122,7 +124,9 @@ def api_modules(group: str) -> list[str]:
         if package_name in PACKAGE_PAGES:
             names.append(package_name)
         ordered = first + sorted(name for name in found if name not in first)
-        names.extend(f"{package_name}.{name}" for name in ordered)
+        names.extend(
+            f"{package_name}.{name}" for name in ordered if f"{package_name}.{name}" not in names
+        )
     return names
 
 
