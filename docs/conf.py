@@ -77,7 +77,8 @@ html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}
 API_GROUPS = {
     # group: [(package, modules first in this order; any other module of the package follows)]
     "core": [
-        ("assyst_nodes.stages", ["sample", "relax", "perturb"]),
+        ("assyst_nodes.stages", ["sample", "relax"]),
+        ("assyst_nodes.stages.perturb", ["base", "rattle", "stretch", "apply"]),
         ("assyst_nodes.stages.filter", ["base", "geometry", "results", "apply"]),
         ("assyst_nodes.stages", ["label", "combine", "pyxtal_speedup"]),
         ("assyst_nodes.calculators", []),
@@ -100,7 +101,12 @@ API_GROUPS = {
 }
 NOT_DOCUMENTED = {"__main__"}
 """Modules documented on no API page."""
-PACKAGE_PAGES = {"assyst_nodes.calculators", "assyst_nodes.cli", "assyst_nodes.stages.filter"}
+PACKAGE_PAGES = {
+    "assyst_nodes.calculators",
+    "assyst_nodes.cli",
+    "assyst_nodes.stages.filter",
+    "assyst_nodes.stages.perturb",
+}
 """Packages whose ``__init__`` holds code of its own: documented before their modules."""
 
 
