@@ -84,8 +84,9 @@ API_GROUPS = {
         ("assyst_nodes.calculators", []),
         (
             "assyst_nodes",
-            ["defaults", "pipeline", "lineage", "random", "reports", "provenance", "plot"],
+            ["defaults", "pipeline", "lineage", "random", "reports", "provenance"],
         ),
+        ("assyst_nodes.plot", ["features", "figures", "drawing"]),
         ("assyst_nodes.io", ["extxyz", "fitting"]),
         ("assyst_nodes.runtime", ["fanout", "executors", "deadline", "progress"]),
     ],
@@ -106,6 +107,7 @@ PACKAGE_PAGES = {
     "assyst_nodes.cli",
     "assyst_nodes.stages.filter",
     "assyst_nodes.stages.perturb",
+    "assyst_nodes.plot",
 }
 """Packages whose ``__init__`` holds code of its own: documented before their modules."""
 
