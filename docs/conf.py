@@ -94,9 +94,9 @@ API_GROUPS = {
     "project": [
         (
             "assyst_nodes.project",
-            ["recorder", "database", "jobs", "queries", "export", "rerun", "index", "layout",
-             "store"],
-        )
+            ["recorder", "database", "jobs", "queries", "export", "rerun", "index", "layout"],
+        ),
+        ("assyst_nodes.project.store", ["columns", "write", "read", "table"]),
     ],
     "cli": [("assyst_nodes.cli", ["parser", "settings", "commands"])],
 }
@@ -108,6 +108,7 @@ PACKAGE_PAGES = {
     "assyst_nodes.stages.filter",
     "assyst_nodes.stages.perturb",
     "assyst_nodes.plot",
+    "assyst_nodes.project.store",
 }
 """Packages whose ``__init__`` holds code of its own: documented before their modules."""
 

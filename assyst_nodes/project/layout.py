@@ -215,7 +215,7 @@ def write_result(
     ----------
     file : str or pathlib.Path
         The job's HDF5 file, opened for appending (with
-        :data:`~assyst_nodes.project.store.LIBVER`).
+        :data:`~assyst_nodes.project.store.columns.LIBVER`).
     name : str
         The job's name: its group in the file, which must exist.
     structures : list of ase.Atoms
