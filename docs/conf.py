@@ -94,7 +94,10 @@ API_GROUPS = {
     "project": [
         (
             "assyst_nodes.project",
-            ["recorder", "database", "jobs", "queries", "export", "rerun", "index", "layout"],
+            [
+                "recorder", "operations", "binding", "database", "jobs", "job_input",
+                "queries", "export", "rerun", "index", "layout",
+            ],
         ),
         ("assyst_nodes.project.store", ["columns", "write", "read", "table"]),
     ],

@@ -36,7 +36,7 @@ from assyst_nodes.project import (
     structure_frame,
     structures,
 )
-from assyst_nodes.project.database import BoundProject
+from assyst_nodes.project.binding import BoundProject
 from assyst_nodes.project.index import Index
 from assyst_nodes.reports import StageReport
 from assyst_nodes.stages.filter import DistanceFilter

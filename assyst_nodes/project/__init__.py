@@ -20,7 +20,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .database import BoundProject, ForeignJobError, close_connections
+    from .binding import BoundProject
+    from .database import ForeignJobError, close_connections
     from .export import export_extxyz, export_table
     from .jobs import (
         AssystCombine,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from .rerun import rerun
 
 _SOURCES: dict[str, str] = {
-    "BoundProject": "database",
+    "BoundProject": "binding",
     "ForeignJobError": "database",
     "close_connections": "database",
     "open_project": "operations",

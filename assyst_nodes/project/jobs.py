@@ -77,10 +77,9 @@ from assyst_nodes.reports import StageReport
 
 from ..provenance import computed_with
 from . import pyiron_internals
+from .binding import BoundProject, bound_project
 from .database import (
-    BoundProject,
     ForeignJobError,
-    bound_project,
     database_identity,
     embedded_root,
     pyiron_base,

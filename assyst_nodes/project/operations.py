@@ -2,7 +2,7 @@
 with, if asked, the stage jobs only it used (:func:`remove_pipeline`).
 
 This module sits above the job classes: :func:`open_project` is
-:func:`~assyst_nodes.project.database.bind_project` (the database binding) with the job
+:func:`~assyst_nodes.project.binding.bind_project` (the database binding) with the job
 classes registered (``pr.create.job.AssystRelax``, ...) and the stage jobs of older versions
 released (:func:`~assyst_nodes.project.jobs.release_stage_jobs`).
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .database import BoundProject, bind_project, pyiron_lock
+from .binding import BoundProject, bind_project
+from .database import pyiron_lock
 from .jobs import release_stage_jobs
 from .pipelines import _pipeline_rows, listed_jobs, pipeline_job_name
 
@@ -28,10 +29,10 @@ def open_project(project_or_path: Any, use_user_config: bool | None = None) -> B
     project_or_path : str, os.PathLike or object
         A folder, a pyiron ``Project`` (or any group of one) or a
         :class:`~assyst_nodes.project.recorder.ProjectRecorder`: as for
-        :func:`~assyst_nodes.project.database.bind_project`, which says where it opens.
+        :func:`~assyst_nodes.project.binding.bind_project`, which says where it opens.
     use_user_config : bool, optional
         Which database a folder outside an embedded root opens on: as for
-        :func:`~assyst_nodes.project.database.bind_project`. Default: ``None`` (the user's
+        :func:`~assyst_nodes.project.binding.bind_project`. Default: ``None`` (the user's
         pyiron configuration if there is one, else a new embedded SQLite file).
 
     Returns
@@ -44,7 +45,7 @@ def open_project(project_or_path: Any, use_user_config: bool | None = None) -> B
     Raises
     ------
     ValueError, PermissionError
-        As :func:`~assyst_nodes.project.database.bind_project` raises them.
+        As :func:`~assyst_nodes.project.binding.bind_project` raises them.
     """
     with pyiron_lock:
         project = bind_project(project_or_path, use_user_config)

@@ -58,14 +58,8 @@ from assyst_nodes.reports import RETRYABLE_REASONS, StageReport
 
 from ..provenance import computed_with
 from ..stages.relax import Outcome
-from .database import (
-    BoundProject,
-    ForeignJobError,
-    database_identity,
-    project_folder,
-    pyiron_lock,
-    quiet,
-)
+from .binding import BoundProject
+from .database import ForeignJobError, database_identity, project_folder, pyiron_lock, quiet
 from .index import Index
 from .jobs import (
     USABLE_STATUSES,
@@ -273,7 +267,7 @@ class ProjectRecorder:
         ``None`` (default) uses the user's pyiron configuration if there is one, else an
         embedded SQLite database (see :func:`~assyst_nodes.project.operations.open_project`; a
         folder inside an embedded root always uses that root's); ``True``/``False`` force
-        either. With a :class:`~assyst_nodes.project.database.BoundProject` as ``path`` (as
+        either. With a :class:`~assyst_nodes.project.binding.BoundProject` as ``path`` (as
         :func:`~assyst_nodes.project.operations.open_project` gives), ``None`` takes its
         database kind.
     pipeline_job : str, optional
