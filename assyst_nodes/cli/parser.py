@@ -89,40 +89,9 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
-    """Build the command-line parser of ``assyst-nodes`` and its subcommands.
-
-    The subcommands are ``run``, ``jobs``, ``history`` and ``export``; the defaults of ``run``'s
-    options are those of :class:`~assyst_nodes.cli.settings.RunSettings`.
-
-    Parameters
-    ----------
-    run_defaults : dict, optional
-        Defaults of ``run``'s options that replace its own (from ``--config``, as
-        :func:`~assyst_nodes.cli.settings.read_settings_file` reads them), keyed by the option
-        names with ``_`` for ``-`` (:data:`~assyst_nodes.cli.settings.RUN_KEYS`), in the
-        options' units (Å, eV/Å, GPa, s). Options given on the command line still win.
-        Default: none (``run``'s own defaults).
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The parser; :func:`settings_of` turns what it parses for ``run`` into run settings.
-    """
-    defaults = RunSettings()
-    parser = argparse.ArgumentParser(
-        prog="assyst-nodes",
-        description="Build ASSYST training sets for machine-learning interatomic potentials.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser(
-        "run",
-        help="run sample -> relax -> perturb -> filter into a project, print a per-stage table, "
-        "write the training set and figures",
-        description="Run the ASSYST pipeline: sample symmetric crystals, relax them (volume, "
-        "then a second relaxation), perturb every relaxed structure, filter everything. Every "
-        "stage run is stored as a job in the project folder and reused when rerun.",
-    )
+def _add_sampling(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """The options of ``run`` on sampling: elements, atoms per cell, space groups, cap, time limit
+    and seed; their defaults from ``defaults``."""
     sampling = run.add_argument_group("sampling")
     sampling.add_argument(
         "--elements", nargs="+", default=list(defaults.elements),
@@ -157,6 +126,11 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "--seed", type=int, default=defaults.seed,
         help=f"base seed of every random choice ({_shown(defaults.seed)})"
     )
+
+
+def _add_relaxation(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """The options of ``run`` on relaxation: calculator, second relaxation, pressure (GPa), force
+    tolerance (eV/Å), steps, time limit, workers; their defaults from ``defaults``."""
     relaxation = run.add_argument_group("relaxation")
     relaxation.add_argument(
         "--calculator",
@@ -206,6 +180,11 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "--workers", type=int, default=defaults.workers,
         help=f"processes that sample and relax ({_shown(defaults.workers)})"
     )
+
+
+def _add_perturbation(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """The options of ``run`` on perturbation and filter: rattle (Å), strains, retries, radii (Å),
+    aspect; their defaults from ``defaults``."""
     perturbation = run.add_argument_group("perturbation and filter")
     perturbation.add_argument(
         "--rattle", type=float, default=defaults.rattle,
@@ -251,6 +230,11 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         "--max-aspect", type=float, default=defaults.max_aspect,
         help=f"cell aspect at most ({_shown(defaults.max_aspect)})"
     )
+
+
+def _add_labels(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """The options of ``run`` on labels: the reference calculator of single points of the training
+    set; their defaults from ``defaults``."""
     labelling = run.add_argument_group("labels (single points of the training set)")
     labelling.add_argument(
         "--label",
@@ -267,6 +251,11 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         metavar="JSON",
         help="keyword arguments of the label calculator as a JSON object",
     )
+
+
+def _add_executors(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """The options of ``run`` on where the stages run: local processes or SLURM, with resources;
+    their defaults from ``defaults``."""
     where = run.add_argument_group(
         "where it runs (a settings file can give sample, relax and label their own: "
         "[executors.relax] "
@@ -286,6 +275,11 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     where.add_argument(
         "--wall-time", type=float, default=None, metavar="S", help="wall time of each SLURM job (s)"
     )
+
+
+def _add_output(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """The options of ``run`` on project and output: folder, database, output folder, figures,
+    progress, settings files; their defaults from ``defaults``."""
     output = run.add_argument_group("project and output")
     output.add_argument(
         "--project",
@@ -331,6 +325,9 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     )
     run.add_argument("-v", "--verbose", action="store_true", help="log what each stage drops")
 
+
+def _add_queries(commands: Any) -> None:
+    """The subcommands ``jobs``, ``history`` and ``export`` (``commands``: the subparsers)."""
     jobs = commands.add_parser("jobs", help="print the job table of a project")
     history = commands.add_parser("history", help="print the chain of a structure, seed first")
     export = commands.add_parser(
@@ -368,6 +365,50 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
         metavar="EL=E",
         help="energy of one atom of each element (eV), subtracted for energy_corrected",
     )
+
+
+def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
+    """Build the command-line parser of ``assyst-nodes`` and its subcommands.
+
+    The subcommands are ``run``, ``jobs``, ``history`` and ``export``; the defaults of ``run``'s
+    options are those of :class:`~assyst_nodes.cli.settings.RunSettings`.
+
+    Parameters
+    ----------
+    run_defaults : dict, optional
+        Defaults of ``run``'s options that replace its own (from ``--config``, as
+        :func:`~assyst_nodes.cli.settings.read_settings_file` reads them), keyed by the option
+        names with ``_`` for ``-`` (:data:`~assyst_nodes.cli.settings.RUN_KEYS`), in the
+        options' units (Å, eV/Å, GPa, s). Options given on the command line still win.
+        Default: none (``run``'s own defaults).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; :func:`settings_of` turns what it parses for ``run`` into run settings.
+    """
+    defaults = RunSettings()
+    parser = argparse.ArgumentParser(
+        prog="assyst-nodes",
+        description="Build ASSYST training sets for machine-learning interatomic potentials.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run",
+        help="run sample -> relax -> perturb -> filter into a project, print a per-stage table, "
+        "write the training set and figures",
+        description="Run the ASSYST pipeline: sample symmetric crystals, relax them (volume, "
+        "then a second relaxation), perturb every relaxed structure, filter everything. Every "
+        "stage run is stored as a job in the project folder and reused when rerun.",
+    )
+    _add_sampling(run, defaults)
+    _add_relaxation(run, defaults)
+    _add_perturbation(run, defaults)
+    _add_labels(run, defaults)
+    _add_executors(run, defaults)
+    _add_output(run, defaults)
+
+    _add_queries(commands)
     run.set_defaults(executors={})
     if run_defaults:
         run.set_defaults(**run_defaults)
