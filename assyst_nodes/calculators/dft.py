@@ -16,7 +16,7 @@ An SCF that does not converge within ``max_scf_iterations`` is never a label: th
 raises :class:`~assyst_nodes.stages.relax.RelaxationError` with reason ``scf_not_converged``
 (:data:`SCF_NOT_CONVERGED`), and the stage drops and reports that structure alone.
 
-GPAW is an optional dependency, needing two Debian packages and a C++ build (about a minute)::
+GPAW is an optional dependency, needing two Debian packages and a C++ build::
 
     apt-get install -y libxc-dev libopenblas-dev
     CC=g++ pip install gpaw gpaw-data
