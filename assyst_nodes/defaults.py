@@ -9,7 +9,7 @@ with up to 4 atoms per cell, relaxed with ASE's EMT.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -132,13 +132,14 @@ def canonical_perturbations(
 
 
 def canonical_filter(
-    radii: float | Mapping[str, float] = RADII, max_aspect: float = MAX_ASPECT
+    radii: float | Mapping[str, float] | Iterable[tuple[str, float]] = RADII,
+    max_aspect: float = MAX_ASPECT,
 ) -> FilterBase:
     """The filter of the canonical run: minimum distances and cell aspect.
 
     Parameters
     ----------
-    radii : float or mapping of str to float, default RADII
+    radii : float, mapping of str to float or (element, radius) pairs, default RADII
         Minimum-distance radii (Å), one for every element or one per element: pairs closer
         than r_i + r_j are rejected; default :data:`RADII` (Cu 0.9 Å, Ag 1.0 Å).
     max_aspect : float, default 6.0

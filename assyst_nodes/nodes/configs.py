@@ -430,7 +430,7 @@ def assyst_filters(
         The filter of the run.
     """
     if filters is None:
-        filters = canonical_filter(dict(radii) if isinstance(radii, tuple) else radii, max_aspect)
+        filters = canonical_filter(radii, max_aspect)
     if tolerance is None:
         tolerance = distance_filter_of(filters) or "metallic"
     return tolerance, filters
