@@ -14,15 +14,19 @@ from types import MappingProxyType
 from typing import Final
 
 from .calculators import EMT, CalculatorConfig
+from .stages.duplicates import Duplicates
 from .stages.filter import AspectFilter, DistanceFilter, FilterBase
+from .stages.isolated import IsolatedAtoms
 from .stages.perturb import PerturbationLike, RandomChoice, Rattle, Stretch
 from .stages.relax import FullRelax, Relax, VolumeRelax
 
 __all__ = [
     "CALCULATOR",
+    "DUPLICATES",
     "ELEMENTS",
     "FILTER",
     "FULL_RELAX",
+    "ISOLATED_ATOMS",
     "LARGE_STRAIN",
     "MAX_ASPECT",
     "MAX_ATOMS",
@@ -90,6 +94,14 @@ neither sampled nor kept."""
 MAX_ASPECT: Final = 6.0
 """Cells more elongated than this (ratio of the longest to the shortest cell height) are
 dropped."""
+
+DUPLICATES: Final[Duplicates] = Duplicates()
+"""When two structures of the training set count as one, so only one is labelled: pymatgen's
+``StructureMatcher`` within 1 % of the lengths, 0.01 (V/n)^(1/3) of the sites and 0.5°."""
+
+ISOLATED_ATOMS: Final[IsolatedAtoms] = IsolatedAtoms()
+"""The isolated atoms labelled beside the training set: one atom in a 12 Å periodic cubic box,
+spin-polarised (Hund's-rule initial moment)."""
 
 
 def canonical_perturbations(

@@ -26,7 +26,9 @@ from .calculators import CalculatorConfig
 from .random import RngLike, resolve_seed
 from .reports import StageReport
 from .stages.combine import combine
+from .stages.duplicates import Duplicates
 from .stages.filter import DistanceFilter, FilterBase
+from .stages.isolated import IsolatedAtoms
 from .stages.perturb import PerturbationLike, as_perturbation
 from .stages.relax import Relax
 from .stages.sample import Formulas
@@ -147,6 +149,8 @@ def run_pipeline(
     label_calculator: CalculatorConfig | None = None,
     label_executor: ExecutorConfig | Executor | None = None,
     label_time_limit: float | None = None,
+    duplicates: Duplicates | None = defaults.DUPLICATES,
+    isolated_atoms: IsolatedAtoms | None = defaults.ISOLATED_ATOMS,
 ) -> PipelineResult:
     """Run the canonical ASSYST pipeline (the macro :func:`assyst_nodes.nodes.assyst`).
 
@@ -227,6 +231,14 @@ def run_pipeline(
     label_time_limit : float, optional
         Wall-clock limit (s) of one label; what takes longer is dropped as ``time_limit``.
         Default: ``None``, no limit.
+    duplicates : Duplicates or None, default Duplicates()
+        With labels: equivalent structures are labelled once (the kept one records the uuids
+        it stands for); ``None``: each is labelled. Default:
+        :data:`assyst_nodes.defaults.DUPLICATES`.
+    isolated_atoms : IsolatedAtoms or None, default IsolatedAtoms()
+        With labels: the isolated atoms labelled beside the training set (the fitting codes'
+        reference energies); ``None``: none. Default:
+        :data:`assyst_nodes.defaults.ISOLATED_ATOMS`.
 
     Returns
     -------
@@ -273,6 +285,8 @@ def run_pipeline(
             label_calculator=label_calculator,
             label_executor=label_executor,
             label_time_limit=label_time_limit,
+            duplicates=duplicates,
+            isolated_atoms=isolated_atoms,
         ).outputs
     stages = {
         name: getattr(out, name)

@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LOST_REASONS", "RETRYABLE_REASONS", "WORKER_LOST", "Drop", "StageReport"]
+__all__ = [
+    "CHOSEN_REASONS",
+    "LOST_REASONS",
+    "RETRYABLE_REASONS",
+    "WORKER_LOST",
+    "Drop",
+    "StageReport",
+]
 
 WORKER_LOST = "worker_lost"
 """Drop reason of a structure whose chunk of work never came back: the worker process or the
@@ -29,6 +36,12 @@ crystal, a perturbation cannot apply to it or its retries were rejected)."""
 RETRYABLE_REASONS: frozenset[str] = frozenset({WORKER_LOST})
 """Drop reasons that say nothing about the structure, only about where it ran: a rerun
 computes such structures again (the others it takes from the stored run)."""
+
+CHOSEN_REASONS: frozenset[str] = frozenset({"duplicate"})
+"""Drop reasons that are a choice of one stage run, not an outcome of the structure: the label
+stage labels one of equivalent structures and drops the others as ``duplicate``. A stored
+drop of this kind is never reused for the structure by another run (which may choose
+otherwise)."""
 
 
 @dataclass(frozen=True)

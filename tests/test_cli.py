@@ -299,25 +299,37 @@ def test_cli_labels_the_training_set_and_exports_it_for_fitting_codes(
     folder = tmp_path / "proj"
     assert main([*CLI_TINY, "--project", str(folder), "--label", "emt"]) == 0
     out = capsys.readouterr().out
-    n = int(out.split(" structures in the training set")[0].split()[-1])
-    assert f"labels ({n} structures, labels under REF_ keys; 0 without a label)" in out
+    training = read(folder / "training_set.extxyz", index=":")
     labelled = read(folder / "training_set_labelled.extxyz", index=":")
-    assert len(labelled) == n and all("REF_energy" in a.info for a in labelled)
+    n = len(labelled)  # the distinct structures and one isolated atom per element
+    assert f"isolated atoms included: {n} structures written to" in out
+    isolated = [a for a in labelled if a.info["config_type"] == "IsolatedAtom"]
+    assert [a.get_chemical_formula() for a in isolated] == ["Cu"]
+    kept = len(labelled) - len(isolated)
+    assert kept + sum(len(a.info.get("duplicates", "").split()) for a in labelled) == len(
+        training
+    )
+    assert all("REF_energy" in a.info and a.info["config_weight"] == 1.0 for a in labelled)
     assert all(a.arrays["REF_forces"].shape == (len(a), 3) for a in labelled)
-    assert main(["export", str(folder), str(tmp_path / "ref.extxyz"), "--stage", "label",
+    assert main(["export", str(folder), str(tmp_path / "ref.extxyz"),
                  "--labels-prefix", "DFT_"]) == 0
     assert f"{n} structures written" in capsys.readouterr().out
     assert all("DFT_energy" in a.info for a in read(tmp_path / "ref.extxyz", index=":"))
-    assert main(["export", str(folder), str(tmp_path / "ace.pkl.gzip"), "--stage", "label",
-                 "--pacemaker", "--reference-energy", "Cu=-0.25"]) == 0
-    capsys.readouterr()
+    assert main(["export", str(folder), str(tmp_path / "ace.pkl.gzip"), "--pacemaker",
+                 "--reference-energy", "Cu=-0.25"]) == 0
+    assert "reference energies (eV per isolated atom): {Cu: -0.25}" in capsys.readouterr().out
     table = pd.read_pickle(tmp_path / "ace.pkl.gzip", compression="gzip")
-    assert len(table) == n
+    assert len(table) == kept  # isolated atoms are reference energies, not rows
     natoms = table["ase_atoms"].map(len)
     assert np.allclose(table["energy_corrected"], table["energy"] + 0.25 * natoms)
-    assert main(["export", str(folder), str(tmp_path / "x.pkl.gzip"), "--stage", "label",
+    assert main(["export", str(folder), str(tmp_path / "own.pkl.gzip"), "--pacemaker"]) == 0
+    own = pd.read_pickle(tmp_path / "own.pkl.gzip", compression="gzip")
+    e0 = float(isolated[0].info["REF_energy"])
+    assert np.allclose(own["energy_corrected"], own["energy"] - e0 * natoms)
+    assert f"{{Cu: {e0!r}}}" in capsys.readouterr().out
+    assert main(["export", str(folder), str(tmp_path / "x.pkl.gzip"), "--stage", "filter",
                  "--pacemaker"]) == 2
-    assert "lacks ['Cu']" in capsys.readouterr().err
+    assert "no reference energy (eV per isolated atom) for ['Cu']" in capsys.readouterr().err
     # the training set itself has no labels of the reference: none is written under a prefix
     assert main(["export", str(folder), str(tmp_path / "none.extxyz"), "--stage", "sample",
                  "--labels-prefix", "REF_"]) == 0

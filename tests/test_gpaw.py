@@ -26,6 +26,7 @@ from services import in_ci
 from assyst_nodes.calculators.dft import GPAW, INSTALL_HINT, SCF_NOT_CONVERGED, GPAWCalculator
 from assyst_nodes.lineage import LINEAGE, UUID, update_uuid
 from assyst_nodes.reports import StageReport
+from assyst_nodes.stages.isolated import IsolatedAtoms
 from assyst_nodes.stages.label import label
 
 CHEAP = GPAW(cutoff=200.0, kpoint_density=1.0)
@@ -58,9 +59,62 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Atoms, 
     config = dataclasses.replace(CHEAP, txt=str(logs / "{uuid}-{formula}.txt"))
     structure = copper()
     report = StageReport()
-    out = label([structure], config, report=report, progress=False)
+    out = label([structure], config, report=report, progress=False, isolated=None)
     assert report.drops == [] and len(out) == 1
     yield structure, out[0], logs
+
+
+def test_isolated_atom_is_spin_polarised_in_its_box_with_the_label_settings() -> None:
+    _require_gpaw()
+    (bulk_label, atom) = label([copper()], CHEAP, isolated=IsolatedAtoms(box=7.0), progress=False)
+    assert atom.info["config_type"] == "IsolatedAtom" and len(atom) == 1
+    assert np.allclose(atom.cell, np.eye(3) * 7.0)
+    # GPAW turns spin polarisation on for the Hund's-rule initial moment of 1 μB: the atom's
+    # free energy is lower than without it (by ~0.07 eV at these settings, 7 Å, 200 eV)
+    unpolarised = IsolatedAtoms(box=7.0, spin_polarized=False)
+    (_, flat) = label([copper()], CHEAP, isolated=unpolarised, progress=False)
+    assert atom.calc.results["free_energy"] < flat.calc.results["free_energy"] - 0.02
+    energies = atom.calc.results
+    assert math.isfinite(energies["energy"]) and math.isfinite(energies["free_energy"])
+    # the cohesive energy (free energies, eV/atom) is positive and of the right size
+    cohesive = energies["free_energy"] - bulk_label.calc.results["free_energy"]
+    assert 2.0 < cohesive < 6.0
+
+
+def test_exported_energy_is_consistent_with_the_forces_under_smearing(tmp_path: Path) -> None:
+    """Two single points of a distorted 2-atom cell, atom 0 moved by ±5 mÅ along x: the exported
+    energy difference must equal minus the work of the forces (trapezoid rule). GPAW's
+    ``energy`` (extrapolated to zero smearing) fails this by ~6e-4 eV, ``free_energy`` meets it
+    to ~1e-5 eV (measured with these settings)."""
+    from ase.io import read
+
+    from assyst_nodes.io.fitting import write_labelled_extxyz
+
+    _require_gpaw()
+    config = GPAW(cutoff=200.0, kpoint_density=0.5, smearing=0.1)
+    pair = []
+    for key, sign in enumerate((-1, 1)):
+        atoms = bulk("Cu", "fcc", a=3.6) * (2, 1, 1)
+        atoms.positions[1] += [0.07, -0.04, 0.03]
+        atoms.positions[0, 0] += sign * 0.005
+        pair.append(update_uuid(atoms, "fixture", 10 + key))
+    out = label(pair, config, duplicates=None, isolated=None, progress=False)
+    assert len(out) == 2
+    forces = [a.calc.results["forces"] for a in out]
+    work = -0.01 * (forces[0][0, 0] + forces[1][0, 0]) / 2  # -∫F·dx, eV
+    gap = {}
+    for kind in ("free_energy", "energy"):
+        path = tmp_path / f"{kind}.extxyz"
+        write_labelled_extxyz(out, path, energy=kind, weights=None)
+        written = [a.info["REF_energy"] for a in read(path, index=":")]
+        assert written == [a.calc.results[kind] for a in out]  # as the calculator gave it
+        gap[kind] = abs(written[1] - written[0] - work)
+    assert gap["free_energy"] < 1e-4 < gap["energy"]
+    default = tmp_path / "default.extxyz"
+    write_labelled_extxyz(out, default)
+    assert [a.info["REF_energy"] for a in read(default, index=":")] == [
+        a.calc.results["free_energy"] for a in out
+    ]
 
 
 def test_labels_a_one_atom_copper_cell(labelled: tuple[Atoms, Atoms, Path]) -> None:
@@ -111,7 +165,7 @@ def test_unconverged_scf_is_dropped_with_its_reason_and_the_rest_is_labelled(
     cobalt = update_uuid(Atoms("Co", cell=[8.0, 8.0, 8.0], pbc=True), "fixture", 1)
     structure = copper()
     report = StageReport()
-    out = label([cobalt, structure], config, report=report, progress=False)
+    out = label([cobalt, structure], config, report=report, progress=False, isolated=None)
 
     assert (report.n_in, report.n_out) == (2, 1)
     [drop] = report.drops

@@ -236,18 +236,42 @@ def test_macro_labels_the_training_set_with_the_reference_calculator(macro_run) 
     out = pwf.run(nodes.assyst, **TINY_MACRO, label_calculator=reference).outputs
     assert fingerprint(out.training_set) == fingerprint(macro_run.outputs.training_set)
     report = out.label_report
-    assert (report.stage, report.n_in, report.n_out) == ("single_point", len(out.training_set),
-                                                         len(out.labelled))
     assert out.reports[-1] is report and len(out.reports) == 6
-    for parent, labelled in zip(out.training_set, out.labelled, strict=True):
-        assert labelled.info[LINEAGE][-1] == parent.info[UUID] != labelled.info[UUID]
-        assert labelled.info[STEP] == "single_point"
-        assert np.array_equal(labelled.positions, parent.positions)
+    assert_labels_stand_for_the_training_set(out.training_set, out.labelled, report)
+    by_uuid = {a.info[UUID]: a for a in out.training_set}
+    for labelled in out.labelled:
+        parent = by_uuid.get(labelled.info[LINEAGE][-1])
+        if parent is None:  # an isolated atom
+            continue
         fresh = parent.copy()
         fresh.calc = reference.build()
         assert labelled.get_potential_energy() == fresh.get_potential_energy()  # the reference's
         if parent.calc is not None:  # relaxed with EMT: the label is not EMT's energy
             assert labelled.get_potential_energy() != parent.get_potential_energy()
+
+
+def assert_labels_stand_for_the_training_set(training_set, labelled, report) -> None:
+    """Each training structure is labelled, or named by the label of an equivalent one; the
+    isolated atoms of its elements are labelled too; the report counts all of them."""
+    by_uuid = {a.info[UUID]: a for a in training_set}
+    isolated = [a for a in labelled if a.info["config_type"] == "IsolatedAtom"]
+    elements = {s for a in training_set for s in a.get_chemical_symbols()}
+    assert sorted(a.get_chemical_symbols()[0] for a in isolated) == sorted(elements)
+    stood_for = []
+    for label in labelled:
+        assert label.info[STEP] == "single_point"
+        if label in isolated:
+            continue
+        parent = by_uuid[label.info[LINEAGE][-1]]
+        assert parent.info[UUID] != label.info[UUID]
+        assert np.array_equal(label.positions, parent.positions)
+        stood_for += [parent.info[UUID], *label.info.get("duplicates", [])]
+    assert sorted(stood_for) == sorted(by_uuid)  # every uuid still resolves to a label
+    duplicates = len(training_set) - (len(labelled) - len(isolated))
+    assert report.dropped.get("duplicate", 0) == duplicates
+    assert (report.stage, report.n_in, report.n_out) == (
+        "single_point", len(training_set) + len(isolated), len(labelled)
+    )
 
 
 def test_graph_built_node_by_node_like_in_a_notebook() -> None:
@@ -313,12 +337,9 @@ def test_macro_is_one_node_inside_a_larger_workflow_with_a_step_after_it() -> No
     assert report.types.valid and report.types.complete, report.types.text
 
     out = wf.run(**TINY_MACRO).outputs
-    assert len(out.labelled) == len(out.training_set) > 0
-    assert out.label_report.n_in == len(out.training_set)
-    for before, after in zip(out.training_set, out.labelled, strict=True):
-        assert after.info[LINEAGE][-1] == before.info[UUID]
-        assert after.info[STEP] == "single_point"
-        assert np.array_equal(after.positions, before.positions)
+    assert len(out.training_set) > 0
+    assert_labels_stand_for_the_training_set(out.training_set, out.labelled, out.label_report)
+    for after in out.labelled:
         assert np.isfinite(after.get_potential_energy())
         assert after.get_forces().shape == (len(after), 3)
 

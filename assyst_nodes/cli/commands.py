@@ -143,8 +143,10 @@ def export(project: Any, args: argparse.Namespace) -> int:
     """Write the stored structures of ``args.stage`` (and ``args.step``) to ``args.output``.
 
     The file is pacemaker's table (``args.pacemaker``), extxyz with labels under a prefix
-    (``args.labels_prefix``), extxyz (suffix ``.xyz`` or ``.extxyz``) or else a table; what
-    was written is printed, with the number of structures left out for lack of labels.
+    (``args.labels_prefix``), both optionally split by family into three files
+    (``args.split``), extxyz (suffix ``.xyz`` or ``.extxyz``) or a table; what was written is
+    printed, with the structures left out and the reference energies used. The format is
+    checked against the file name first (:func:`~assyst_nodes.project.export.export_format`).
 
     Parameters
     ----------
@@ -152,30 +154,70 @@ def export(project: Any, args: argparse.Namespace) -> int:
         The pyiron project (e.g. of :func:`existing_project`).
     args : argparse.Namespace
         The parsed arguments of ``assyst-nodes export``: ``output``, ``stage``, ``step``,
-        ``pacemaker``, ``labels_prefix`` and ``reference_energy`` (eV per atom of each
-        element).
+        ``pacemaker``, ``labels_prefix``, ``reference_energy`` (eV per atom of each element),
+        ``energy``, ``split``, ``split_seed`` and the weights (``weight``, ``high_energy``,
+        ``high_force``, ``high_weight``, ``max_energy``, ``max_force``).
 
     Returns
     -------
     int
         The exit code, 0.
+
+    Raises
+    ------
+    ValueError
+        A file name that does not fit the format (the message names both and what would fit).
     """
-    from ..io.fitting import write_labelled_extxyz, write_pacemaker
+    from ..io.fitting import write_labelled_extxyz, write_pacemaker, write_split
     from ..project import export_extxyz, export_table, structures
+    from ..project.export import export_format
+    from ..stages.split import Split
+    from ..stages.weights import Weights
 
     output = args.output
-    found = structures(project, stage=args.stage or None, step=args.step)
-    left_out = 0
-    if args.pacemaker:
-        _, left_out = write_pacemaker(found, output, dict(args.reference_energy))
-    elif args.labels_prefix is not None:
-        _, left_out = write_labelled_extxyz(found, output, prefix=args.labels_prefix)
-    elif Path(output).suffix in {".xyz", ".extxyz"}:
-        export_extxyz(found, output)
+    fmt = export_format(output, labels=args.labels_prefix is not None, pacemaker=args.pacemaker)
+    labelled_format = fmt in {"pacemaker", "labelled_extxyz"}
+    if args.split is not None and not labelled_format:
+        raise ValueError("--split needs --labels-prefix or --pacemaker (labelled structures)")
+    stage = args.stage or ("label" if labelled_format else "filter")
+    found = structures(project, stage=stage, step=args.step)
+    if not labelled_format:
+        if fmt == "extxyz":
+            export_extxyz(found, output)
+        else:
+            export_table(found, output)
+        print(f"{len(found)} structures written to {output}")
+        return 0
+    weights = Weights(
+        origins=dict(args.weight),
+        high_energy=args.high_energy,
+        high_force=args.high_force,
+        high_weight=args.high_weight,
+        max_energy=args.max_energy,
+        max_force=args.max_force,
+    )
+    references = dict(args.reference_energy) or None
+    options: dict[str, Any] = {"energy": args.energy, "weights": weights}
+    if args.split is not None:
+        train, validation, test = args.split
+        written = write_split(
+            found, output, Split(train, validation, test, args.split_seed),
+            pacemaker=fmt == "pacemaker", prefix=args.labels_prefix or "REF_",
+            reference_energies=references, **options,
+        )
+        for part, result in written.items():
+            print(f"{part}: {result.summary()}")
+        references = next(iter(written.values())).reference_energies
     else:
-        export_table(found, output)
-    unlabelled = f" ({left_out} without labels left out)" if left_out else ""
-    print(f"{len(found) - left_out} structures written to {output}{unlabelled}")
+        if fmt == "pacemaker":
+            result = write_pacemaker(found, output, references, **options)
+        else:
+            result = write_labelled_extxyz(found, output, prefix=args.labels_prefix, **options)
+        print(result.summary())
+        references = result.reference_energies
+    if references:
+        shown = ", ".join(f"{element}: {value!r}" for element, value in references.items())
+        print(f"reference energies (eV per isolated atom): {{{shown}}}")
     return 0
 
 
@@ -249,12 +291,8 @@ def write_outputs(settings: RunSettings, result: PipelineResult) -> None:
         from ..io.fitting import write_labelled_extxyz
 
         labelled = result.stages.get("labelled", [])
-        path, left_out = write_labelled_extxyz(labelled, folder / "training_set_labelled.extxyz")
-        print(
-            f"labels ({len(labelled) - left_out} structures, labels under REF_ keys; "
-            f"{len(result.structures) - len(labelled) + left_out} without a label) written to "
-            f"{path}"
-        )
+        written = write_labelled_extxyz(labelled, folder / "training_set_labelled.extxyz")
+        print(f"labels under REF_ keys, isolated atoms included: {written.summary()}")
     if settings.figures:
         from ..plot import save_figures
 

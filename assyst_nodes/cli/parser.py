@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 from ..runtime.executors import EXECUTOR_KINDS
+from ..stages.split import Split
+from ..stages.weights import ENERGIES, Weights
 from .settings import (
     BUILTIN_CALCULATORS,
     DATABASES,
@@ -251,6 +254,25 @@ def _add_labels(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
         metavar="JSON",
         help="keyword arguments of the label calculator as a JSON object",
     )
+    labelling.add_argument(
+        "--no-deduplicate",
+        dest="deduplicate",
+        action="store_false",
+        help="label every structure, even those equivalent to another (each labelled once)",
+    )
+    labelling.add_argument(
+        "--no-isolated-atoms",
+        dest="isolated_atoms",
+        action="store_false",
+        help="label no isolated atoms (the fitting codes' reference energies; labelled)",
+    )
+    labelling.add_argument(
+        "--isolated-box",
+        type=float,
+        default=defaults.isolated_box,
+        metavar="Å",
+        help=f"edge of the cubic box of each isolated atom ({_shown(defaults.isolated_box)})",
+    )
 
 
 def _add_executors(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
@@ -339,31 +361,125 @@ def _add_queries(commands: Any) -> None:
             "--database", choices=DATABASES, default="auto", help="job database, as for run"
         )
     history.add_argument("uuid", help="uuid of a stored structure")
-    export.add_argument("output", help="file to write: *.extxyz, *.xyz, *.pkl or *.parquet")
+    _add_export(export)
+
+
+def _weight_of_origin(text: str) -> tuple[str, float]:
+    """``"sampled=0.5"``: the weight of one origin (``config_type``)."""
+    origin, sep, value = text.rpartition("=")
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = None
+    if not sep or weight is None or not origin.strip() or not weight >= 0:
+        raise argparse.ArgumentTypeError(
+            f"weights must look like 'sampled=0.5 perturbed=1' (origin=weight >= 0), got {text!r}"
+        )
+    return origin.strip(), weight
+
+
+def _limit(text: str) -> float | None:
+    """A limit (a number > 0) or ``none``."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'none', got {text!r}")
+    return value
+
+
+def _add_export(export: argparse.ArgumentParser) -> None:
+    """The arguments of ``export``: what to write, in which format, with which energy, split
+    and weights (their defaults those of :class:`~assyst_nodes.stages.weights.Weights` and
+    :class:`~assyst_nodes.stages.split.Split`)."""
+    weights, split = Weights(), Split()
     export.add_argument(
-        "--stage", default="filter", help="stage whose output to write (filter: the training set)"
+        "output",
+        help="file to write: *.extxyz or *.xyz (structures; with --labels-prefix for fitting "
+        "codes), *.pkl.gzip (with --pacemaker), or a table *.pkl, *.pkl.gz or *.parquet",
+    )
+    export.add_argument(
+        "--stage",
+        default=None,
+        help="stage whose output to write (filter: the training set; label: its labels; "
+        "default: label with --labels-prefix or --pacemaker, else filter)",
     )
     export.add_argument("--step", default=None, help="only structures of this step")
-    export.add_argument(
+    fitting = export.add_argument_group("for fitting codes (labelled structures only)")
+    fitting.add_argument(
         "--labels-prefix",
         default=None,
         metavar="PREFIX",
-        help="extxyz: write the labels (energy, forces, stress) under PREFIX keys, e.g. REF_ "
-        "(MACE's convention), and leave out structures without labels",
+        help="extxyz: write the labels (energy, forces, stress as 6 Voigt numbers) under PREFIX "
+        "keys, e.g. REF_ (MACE's convention), with config_type and config_weight",
     )
-    export.add_argument(
+    fitting.add_argument(
         "--pacemaker",
         action="store_true",
         help="write pacemaker's training table (gzip pandas pickle: ase_atoms, energy, forces, "
-        "energy_corrected); needs --reference-energy for every element",
+        "stress, energy_corrected, w_energy, w_forces, ...)",
     )
-    export.add_argument(
+    fitting.add_argument(
         "--reference-energy",
         type=_element_energy,
         nargs="+",
         default=[],
         metavar="EL=E",
-        help="energy of one atom of each element (eV), subtracted for energy_corrected",
+        help="energy of one isolated atom of each element (eV) for energy_corrected "
+        "(default: the labelled isolated atoms')",
+    )
+    fitting.add_argument(
+        "--energy",
+        choices=ENERGIES,
+        default="free_energy",
+        help="energy to write: free_energy is consistent with the forces under electronic "
+        "smearing (free_energy)",
+    )
+    fitting.add_argument(
+        "--split",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("TRAIN", "VALIDATION", "TEST"),
+        help="write three files, *_train, *_validation and *_test, with these fractions, "
+        "whole seed-crystal families in each (none: one file)",
+    )
+    fitting.add_argument(
+        "--split-seed", type=int, default=split.seed, help=f"seed of the split ({split.seed})"
+    )
+    fitting.add_argument(
+        "--weight",
+        type=_weight_of_origin,
+        nargs="+",
+        default=[],
+        metavar="ORIGIN=W",
+        help="weight per origin: sampled, volume_relaxed, relaxed, perturbed (all 1)",
+    )
+    fitting.add_argument(
+        "--high-energy", type=_limit, default=weights.high_energy, metavar="EV",
+        help="eV/atom above the convex hull above which a structure weighs --high-weight times "
+        f"its origin's ({_shown(weights.high_energy)})",
+    )
+    fitting.add_argument(
+        "--high-force", type=_limit, default=weights.high_force, metavar="EV_A",
+        help=f"force (eV/Å) above which likewise ({_shown(weights.high_force)})",
+    )
+    fitting.add_argument(
+        "--high-weight", type=float, default=weights.high_weight, metavar="W",
+        help=f"factor of --high-energy and --high-force ({_shown(weights.high_weight)})",
+    )
+    fitting.add_argument(
+        "--max-energy", type=_limit, default=weights.max_energy, metavar="EV",
+        help="eV/atom above the convex hull above which a structure is left out "
+        f"(pacemaker's DEup; {_shown(weights.max_energy)})",
+    )
+    fitting.add_argument(
+        "--max-force", type=_limit, default=weights.max_force, metavar="EV_A",
+        help="force (eV/Å) above which a structure is left out (pacemaker's DFup; "
+        f"{_shown(weights.max_force)})",
     )
 
 

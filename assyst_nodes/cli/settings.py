@@ -30,6 +30,7 @@ from ..calculators.mlip import SevenNet
 from ..defaults import canonical_filter, canonical_perturbations
 from ..runtime.executors import EXECUTOR_KINDS, ExecutorConfig, Slurm, executor_config
 from ..stages.filter import DistanceFilter, FilterBase
+from ..stages.isolated import IsolatedAtoms
 from ..stages.perturb import PerturbationLike
 from ..stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 from ..stages.sample import Formulas, sample
@@ -298,6 +299,14 @@ class RunSettings:
         name or an import path, called with ``label_kwargs``. Default: none (no labels).
     label_kwargs : mapping, optional
         Keyword arguments of ``label``. Default: none (empty).
+    deduplicate : bool, default True
+        With labels: label equivalent structures once
+        (:data:`~assyst_nodes.defaults.DUPLICATES`).
+    isolated_atoms : bool, default True
+        With labels: label the isolated atoms of the elements too (the fitting codes'
+        reference energies).
+    isolated_box : float, default 12.0
+        Edge (Å) of the cubic box of the isolated atoms (> 0).
     executor : str, default "local"
         Where sampling, relaxation and labelling run: ``local`` (``workers`` processes) or
         ``slurm`` (``workers`` SLURM jobs at a time in ``partition``).
@@ -357,6 +366,9 @@ class RunSettings:
     database: str = "auto"
     label: str | None = None
     label_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    deduplicate: bool = True
+    isolated_atoms: bool = True
+    isolated_box: float = defaults.ISOLATED_ATOMS.box
     executor: str = "local"
     partition: str | None = None
     memory: float | None = None
@@ -503,6 +515,12 @@ class RunSettings:
         """Minimum distances and cell aspect: the final filter, also used while perturbing."""
         return canonical_filter(self.radii_table(), self.max_aspect)
 
+    def isolated_config(self) -> IsolatedAtoms | None:
+        """The isolated atoms labelled beside the training set (``None``: none)."""
+        if not self.isolated_atoms:
+            return None
+        return dataclasses.replace(defaults.ISOLATED_ATOMS, box=self.isolated_box)
+
     def pipeline_arguments(self) -> dict[str, Any]:
         """The keyword arguments of :func:`assyst_nodes.pipeline.run_pipeline` for this run
         (the project and outputs aside): every stage config built from the settings."""
@@ -524,6 +542,8 @@ class RunSettings:
             "relax_executor": self.executor_for("relax"),
             "label_calculator": self.label_config(),
             "label_executor": self.executor_for("label"),
+            "duplicates": defaults.DUPLICATES if self.deduplicate else None,
+            "isolated_atoms": self.isolated_config(),
             "progress": self.progress,
             "time_limit": self.time_limit,
             "sample_time_limit": self.sample_time_limit,
@@ -542,6 +562,7 @@ class RunSettings:
         self.perturbations()
         self.filters()
         self.label_config()
+        self.isolated_config()
 
     # --- files -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

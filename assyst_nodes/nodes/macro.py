@@ -14,7 +14,9 @@ from ase import Atoms
 from .. import defaults
 from ..calculators import CalculatorConfig
 from ..reports import StageReport
+from ..stages.duplicates import Duplicates
 from ..stages.filter import DistanceFilter, FilterBase
+from ..stages.isolated import IsolatedAtoms
 from ..stages.perturb import Perturbation
 from ..stages.relax import Relax
 from ..stages.sample import Formulas
@@ -74,6 +76,8 @@ def assyst(
     label_time_limit: float | None = None,
     filters: FilterBase | None = None,
     tolerance: str | float | dict[str, float] | DistanceFilter | None = None,
+    duplicates: Duplicates | None = defaults.DUPLICATES,
+    isolated_atoms: IsolatedAtoms | None = defaults.ISOLATED_ATOMS,
 ) -> tuple[
     list[Atoms],
     list[Atoms],
@@ -183,6 +187,12 @@ def assyst(
     tolerance : str or float or dict of str to float or DistanceFilter, optional
         What bounds the sampling instead (a pyxtal prototype name or radii in Å). Default:
         ``None`` (the ``DistanceFilter`` inside the filter, else pyxtal's ``"metallic"``).
+    duplicates : Duplicates or None, default Duplicates()
+        With labels: equivalent structures of the training set are labelled once
+        (:data:`~assyst_nodes.defaults.DUPLICATES`); ``None``: each is labelled.
+    isolated_atoms : IsolatedAtoms or None, default IsolatedAtoms()
+        With labels: the isolated atoms labelled beside the training set, the fitting codes'
+        reference energies (:data:`~assyst_nodes.defaults.ISOLATED_ATOMS`); ``None``: none.
 
     Returns
     -------
@@ -205,7 +215,8 @@ def assyst(
     reports : list of StageReport
         All reports of the run, in stage order (``None`` left out).
     labelled : list of Atoms
-        The training set's single points with ``label_calculator`` (empty without one).
+        The single points with ``label_calculator`` of the training set's distinct
+        structures, then of the isolated atoms (empty without a calculator).
     label_report : StageReport or None
         The labelling's report (``None`` without ``label_calculator``).
 
@@ -274,6 +285,8 @@ def assyst(
         progress=progress,
         recorder=recorder,
         time_limit=label_time_limit,
+        duplicates=duplicates,
+        isolated=isolated_atoms,
     )
     reports = gather_reports(
         sample_report, volume_report, full_report, perturb_report, filter_report, label_report

@@ -26,8 +26,10 @@ from ..stages import label as labelling
 from ..stages import relax as relaxations
 from ..stages import sample as crystals
 from ..stages.combine import combine as combine_sets
+from ..stages.duplicates import Duplicates
 from ..stages.filter import DistanceFilter, FilterBase
 from ..stages.filter import filter as core_filter
+from ..stages.isolated import IsolatedAtoms
 from ..stages.perturb import Perturbation
 from ..stages.perturb import perturb as core_perturb
 from ..stages.relax import OutcomeCache, Relax, VolumeRelax
@@ -385,12 +387,18 @@ def label(
     progress: bool | None = None,
     recorder: Recorder | None = None,
     time_limit: float | None = None,
+    duplicates: Duplicates | None = Duplicates(),
+    isolated: IsolatedAtoms | None = IsolatedAtoms(),
 ) -> tuple[list[Atoms], StageReport]:
-    """Energy (eV), forces (eV/Å) and stress (eV/Å^3) of each structure; nothing moves.
+    """Energy (eV), free energy (eV), forces (eV/Å) and stress (eV/Å^3) of each distinct
+    structure and of the isolated atoms of its elements; nothing moves.
 
-    A node around :func:`assyst_nodes.stages.label.label`: each result is a new structure
-    (step ``single_point``, its input as parent in the lineage) carrying a
-    ``SinglePointCalculator``; a structure whose calculation fails is dropped and reported.
+    A node around :func:`assyst_nodes.stages.label.label`: equivalent structures are labelled
+    once (the kept one records the uuids it stands for; the others are reported as
+    ``duplicate``), each result is a new structure (step ``single_point``, its input as parent
+    in the lineage, ``config_type`` its origin, ``family`` its seed crystal merged across
+    duplicates) carrying a ``SinglePointCalculator``; a structure whose calculation fails is
+    dropped and reported.
 
     Parameters
     ----------
@@ -419,13 +427,20 @@ def label(
     time_limit : float, optional
         Wall time (s) one structure may take; one that takes longer is dropped with reason
         ``time_limit``. Default: ``None`` (no limit).
+    duplicates : Duplicates, optional
+        When structures count as one (:class:`~assyst_nodes.stages.duplicates.Duplicates`);
+        ``None``: each is labelled. Default: ``Duplicates()``.
+    isolated : IsolatedAtoms, optional
+        How the isolated atoms are built (:class:`~assyst_nodes.stages.isolated.IsolatedAtoms`);
+        ``None``: none. Default: ``IsolatedAtoms()`` (a 12 Å box, spin-polarised).
 
     Returns
     -------
     structures : list of Atoms
-        The labelled structures, in input order.
+        The labelled structures, in input order, then the isolated atoms.
     report : StageReport
-        Structures in and out, dropped by reason, seconds (s).
+        Structures in and out, dropped by reason (``duplicate`` among them), isolated atoms
+        added (flag ``isolated_atom``), seconds (s).
 
     Raises
     ------
@@ -437,11 +452,14 @@ def label(
         An invalid ``time_limit``.
     """
     structures = structure_list(structures)  # before a recorder makes a job
+    labelling.check_label_settings(duplicates, isolated)
+    how = partial(labelling.label, duplicates=duplicates, isolated=isolated)
     compute = partial(
-        _fan_out, labelling.label, structures, calculator, workers, executor, chunksize, progress,
-        time_limit,
+        _fan_out, how, structures, calculator, workers, executor, chunksize, progress, time_limit,
     )
-    settings = _with_time_limit({"calculator": calculator}, time_limit)
+    settings = _with_time_limit(
+        {"calculator": calculator, "duplicates": duplicates, "isolated": isolated}, time_limit
+    )
     labelled, report = recorded(recorder, "label", settings, [structures], compute)
     return labelled, report
 
@@ -455,6 +473,8 @@ def label_if(
     progress: bool | None = None,
     recorder: Recorder | None = None,
     time_limit: float | None = None,
+    duplicates: Duplicates | None = Duplicates(),
+    isolated: IsolatedAtoms | None = IsolatedAtoms(),
 ) -> tuple[list[Atoms], StageReport | None]:
     """:func:`label` with ``calculator``, or nothing at all for ``None``.
 
@@ -483,6 +503,10 @@ def label_if(
     time_limit : float, optional
         Wall time (s) one structure may take; one that takes longer is dropped with reason
         ``time_limit``. Default: ``None`` (no limit).
+    duplicates : Duplicates, optional
+        When structures count as one; ``None``: each is labelled. Default: ``Duplicates()``.
+    isolated : IsolatedAtoms, optional
+        How the isolated atoms are built; ``None``: none. Default: ``IsolatedAtoms()``.
 
     Returns
     -------
@@ -502,6 +526,8 @@ def label_if(
             progress=progress,
             recorder=recorder,
             time_limit=time_limit,
+            duplicates=duplicates,
+            isolated=isolated,
         )
     return labelled, report
 

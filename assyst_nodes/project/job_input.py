@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .jobs import AssystStage
 
 __all__ = [
+    "CHOOSING_SETTINGS",
     "POINT_SETTINGS",
     "InputChangedError",
     "JobInput",
@@ -74,6 +75,11 @@ POINT_SETTINGS: Final = ("dim", "seed", "tolerance")
 the point itself); formulas, groups, cap, order and time limit only choose which points are
 drawn."""
 
+CHOOSING_SETTINGS: Final = ("duplicates", "isolated")
+"""Settings of the label stage that only choose which structures are labelled (equivalent
+ones once, and which isolated atoms): a structure's label does not depend on them, so labels
+are reused across them."""
+
 
 def key_settings(
     stage: str, settings: Mapping[str, Any], versions: Mapping[str, str] | None = None
@@ -89,7 +95,8 @@ def key_settings(
     stage : str
         The stage (``sample``, ``relax``, ``label``, ``perturb``, ``filter``, ``combine``). For
         ``sample`` only the settings in :data:`POINT_SETTINGS` count (the others only choose
-        which grid points are drawn).
+        which grid points are drawn); for ``label`` those in :data:`CHOOSING_SETTINGS` do not
+        count.
     settings : mapping
         The stage's settings (its node's keyword arguments).
     versions : mapping of str to str, optional
@@ -106,6 +113,8 @@ def key_settings(
     """
     if stage == "sample":
         settings = {k: v for k, v in settings.items() if k in POINT_SETTINGS}
+    elif stage == "label":
+        settings = {k: v for k, v in settings.items() if k not in CHOOSING_SETTINGS}
     text = settings_repr(settings)
     return f"{text}; computed with {versions_text(versions)}" if versions else text
 

@@ -35,7 +35,7 @@ from typing import Any
 from ase import Atoms
 
 from assyst_nodes.lineage import RNG_SEED, UUID, parent_of
-from assyst_nodes.reports import RETRYABLE_REASONS, Drop
+from assyst_nodes.reports import CHOSEN_REASONS, RETRYABLE_REASONS, Drop
 
 from ..stages.relax import Outcome
 from .index import Index
@@ -55,8 +55,8 @@ def outcomes_by_input(results: Iterable[Atoms], drops: Iterable[Drop]) -> dict[s
         those without a parent are left out.
     drops : iterable of Drop
         The stage's drops, each keyed by its label (the input's uuid); drops with a retryable
-        reason (:data:`~assyst_nodes.reports.RETRYABLE_REASONS`) are left out, to be computed
-        again.
+        reason (:data:`~assyst_nodes.reports.RETRYABLE_REASONS`) or a chosen one
+        (:data:`~assyst_nodes.reports.CHOSEN_REASONS`) are left out, to be computed again.
 
     Returns
     -------
@@ -66,7 +66,7 @@ def outcomes_by_input(results: Iterable[Atoms], drops: Iterable[Drop]) -> dict[s
     """
     found: dict[str, Outcome] = {}
     for drop in drops:
-        if drop.reason not in RETRYABLE_REASONS:
+        if drop.reason not in RETRYABLE_REASONS | CHOSEN_REASONS:
             found[str(drop.label)] = (None, drop)
     for result in results:
         parent = parent_of(result)
@@ -118,7 +118,9 @@ class ProjectOutcomes:
     def get(self, structures: Sequence[Atoms]) -> list[Outcome | None]:
         uuids = [str(s.info.get(UUID) or "") for s in structures]
         wanted = [u for u in uuids if u and u not in self.carried]
-        stored = Index(self.folder).outcomes(self.key, wanted, RETRYABLE_REASONS, self.usable)
+        stored = Index(self.folder).outcomes(
+            self.key, wanted, RETRYABLE_REASONS | CHOSEN_REASONS, self.usable
+        )
         found = dict(self.carried)
         by_job: dict[str, list[tuple[str, int]]] = {}
         for uid, (kind, first, second) in stored.items():

@@ -414,8 +414,21 @@ def _pressure_advice(value: object) -> str:
     )
 
 
+def _free_energy(calc: BaseCalculator, energy: float) -> float:
+    """The free energy (eV) the calculator gave with ``energy``, or ``energy`` where it gave
+    none (or a non-finite one): the two differ only for codes with electronic smearing, whose
+    forces are derivatives of the free energy."""
+    value = (getattr(calc, "results", None) or {}).get("free_energy")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return energy
+    return value if np.isfinite(value) else energy
+
+
 def _single_point(result: Atoms) -> Atoms:
-    """A clean copy of ``result`` (no constraints) with its energy, forces and stress frozen."""
+    """A clean copy of ``result`` (no constraints) with its energy, free energy (as the
+    calculator gave them), forces and stress frozen."""
     calc = result.calc
     if calc is None:
         raise RelaxationError("the relaxation returned a structure without a calculator")
@@ -437,7 +450,11 @@ def _single_point(result: Atoms) -> Atoms:
         pbc=result.pbc,
         info=dict(result.info),
     )
-    results: dict[str, Any] = {"energy": energy, "free_energy": energy, "forces": forces}
+    results: dict[str, Any] = {
+        "energy": energy,
+        "free_energy": _free_energy(calc, energy),
+        "forces": forces,
+    }
     if stress is not None and np.all(np.isfinite(stress)):
         results["stress"] = stress
     clean.calc = SinglePointCalculator(clean, **results)
