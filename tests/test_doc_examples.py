@@ -171,7 +171,12 @@ assert all(a.calc is not None for a in job.output.structures)
             "report = StageReport()\ntraining_set = training_set[:1]\n",
             smaller=(("cutoff=500.0, kpoint_density=4.0", "cutoff=200.0, kpoint_density=1.0"),),
             needs=("dft",),
-            check="assert len(labelled) == 1 and report.drops == []",
+            check="""
+assert [a.info["config_type"] for a in labelled].count("IsolatedAtom") == len(
+    {s for a in training_set for s in a.get_chemical_symbols()}
+)
+assert len(labelled) - report.flags["isolated_atom"] == 1 and report.n_lost == 0
+""",
         ),
         Setup(
             "with shared_workers():",
