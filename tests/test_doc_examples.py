@@ -153,8 +153,14 @@ assert len(training_set) >= 6 and all(isinstance(a, Atoms) for a in training_set
             ),
             check="""
 assert job.status == "finished"
-assert len(job.output.structures) == len(run.outputs.training_set) >= 6
-assert all(a.calc is not None for a in job.output.structures)
+labels = job.output.structures
+training = run.outputs.training_set
+assert len(training) >= 6 and all(a.calc is not None for a in labels)
+isolated = [a for a in labels if a.info["config_type"] == "IsolatedAtom"]
+assert sorted(a.get_chemical_formula() for a in isolated) == ["Ag", "Cu"]
+stood_for = [u for a in labels if a not in isolated
+             for u in [a.info["lineage"][-1], *a.info.get("duplicates", [])]]
+assert sorted(stood_for) == sorted(a.info["uuid"] for a in training)
 """,
         ),
     ],

@@ -22,6 +22,7 @@ see :mod:`assyst_nodes.nodes.constants`, installed on import).
 from ..calculators import EMT, ImportedCalculator, LennardJones, Morse
 from ..reports import StageReport
 from ..runtime.executors import LocalProcesses, Slurm
+from ..stages.duplicates import Duplicates
 from ..stages.filter import (
     AndFilter,
     AspectFilter,
@@ -32,10 +33,13 @@ from ..stages.filter import (
     OrFilter,
     VolumeFilter,
 )
+from ..stages.isolated import IsolatedAtoms
 from ..stages.label import SinglePoint
 from ..stages.perturb import ElementScaledRattle, RandomChoice, Rattle, Series, Stretch
 from ..stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 from ..stages.sample import Formulas
+from ..stages.split import Split
+from ..stages.weights import Weights
 from .configs import (
     CONFIG_CLASSES,
     assyst_filters,
@@ -79,6 +83,7 @@ __all__ = [
     "AspectFilter",
     "CellRelax",
     "DistanceFilter",
+    "Duplicates",
     "ElementScaledRattle",
     "EnergyFilter",
     "ExecutorLike",
@@ -86,6 +91,7 @@ __all__ = [
     "Formulas",
     "FullRelax",
     "ImportedCalculator",
+    "IsolatedAtoms",
     "LennardJones",
     "LocalProcesses",
     "Morse",
@@ -98,11 +104,13 @@ __all__ = [
     "Series",
     "SinglePoint",
     "Slurm",
+    "Split",
     "StageReport",
     "Stretch",
     "SymmetryRelax",
     "VolumeFilter",
     "VolumeRelax",
+    "Weights",
     "assyst",
     "assyst_filters",
     "combine",

@@ -15,6 +15,7 @@ from ..calculators import EMT, CalculatorConfig, ImportedCalculator, LennardJone
 from ..defaults import CALCULATOR, MAX_ASPECT, PERTURBATIONS, RADII, canonical_filter
 from ..runtime.executors import LocalProcesses, Slurm
 from ..stages import relax as relaxations
+from ..stages.duplicates import Duplicates
 from ..stages.filter import (
     AndFilter,
     AspectFilter,
@@ -27,6 +28,7 @@ from ..stages.filter import (
     VolumeFilter,
     distance_filter_of,
 )
+from ..stages.isolated import IsolatedAtoms
 from ..stages.label import SinglePoint
 from ..stages.perturb import (
     ElementScaledRattle,
@@ -39,6 +41,8 @@ from ..stages.perturb import (
 )
 from ..stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 from ..stages.sample import Formulas
+from ..stages.split import Split
+from ..stages.weights import Weights
 from .executors import ExecutorLike
 
 RADII_PAIRS: tuple[tuple[str, float], ...] = tuple(sorted(RADII.items()))
@@ -76,6 +80,10 @@ CONFIG_CLASSES: tuple[type, ...] = (
     SymmetryRelax,
     FullRelax,
     SinglePoint,
+    Duplicates,
+    IsolatedAtoms,
+    Split,
+    Weights,
     Rattle,
     ElementScaledRattle,
     Stretch,
