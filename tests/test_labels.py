@@ -343,3 +343,26 @@ def test_weights_per_origin_and_for_extremes() -> None:
         Weights(origins={"sampled": -1})
     with pytest.raises(TypeError, match=r"Weights\.origins must map origins to weights"):
         Weights(origins="sampled")
+
+
+def test_no_isolated_atoms_without_one_calculator_for_them() -> None:
+    cell = crystal("Cu", 0, a=3.6, cubic=True)
+    cell.calc = AseEMT()
+    out = label([cell], None)  # each structure's own calculator: none for an atom alone
+    assert [a.info["config_type"] for a in out] == ["sampled"]
+    with pytest.raises(TypeError, match="isolated must be IsolatedAtoms"):
+        label([cell], EMT(), isolated=12.0)
+    with pytest.raises(TypeError, match="duplicates must be Duplicates"):
+        label([cell], EMT(), duplicates=0.01)
+
+
+def test_energy_limits_without_a_hull_warn_and_the_force_limits_still_apply() -> None:
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    structures = []
+    for symbols, force in [("CuAg", 1.0), ("CuAg", 80.0)]:
+        atoms = Atoms(symbols, positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=[3] * 3, pbc=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=100.0, forces=[[force, 0, 0]] * 2)
+        structures.append(atoms)
+    with pytest.warns(RuntimeWarning, match=r"\['Ag', 'Cu'\] has none.*not applied"):
+        assert weigh(structures).tolist() == [1.0, 0.0]  # 80 eV/Å is beyond max_force

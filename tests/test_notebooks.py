@@ -4,7 +4,9 @@ wrote into its working directory (a temporary folder)."""
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import nbformat
 import pytest
 from ase.io import read
 from nbclient import NotebookClient
+from services import in_ci
 
 from assyst_nodes import plot
 from assyst_nodes.lineage import LINEAGE, STEP, UUID
@@ -204,6 +207,34 @@ def check_real_calculators(run: Executed) -> None:
     assert (run.folder / "real_calculators" / "pyiron.db").is_file()
 
 
+def check_fitting(run: Executed) -> None:
+    text = run.text()
+    # the label report: duplicates labelled once, with the uuids they stand for; isolated atoms
+    report = run.cell_printing("labelled = structures(")
+    assert "[isolated_atom 2]" in report and "duplicate " in report
+    stood_for = report.split("uuids stood for by labelled structures: ")[1].split()[0]
+    reported = report.split("| reported duplicates: ")[1].split()[0]
+    assert int(stood_for) == int(reported) > 0
+    assert "isolated atoms (eV): {'Ag': 2.96, 'Cu': 3.51}" in report
+    # the export: three parts by family, the isolated atoms' energies as reference energies
+    assert "reference energies (eV per isolated atom): {'Ag': 2.96, 'Cu': 3.51}" in text
+    assert "families in two parts: 0" in text
+    parts = {part: read(run.folder / f"cuag_{part}.extxyz", index=":")
+             for part in ("train", "validation", "test")}  # fmt: skip
+    assert all(parts.values())
+    isolated = [a for a in parts["train"] if a.info["config_type"] == "IsolatedAtom"]
+    assert len(isolated) == 2
+    # MACE: fitted, E0s from the isolated atoms, a per-config_type test table
+    assert "mace_run_train exit status 0" in text
+    assert "Atomic Energies used (z: eV) for head Default: {29: 3.51, 47: 2.96}" in text
+    assert "perturbed_Default" in text
+    assert (run.folder / "mace" / "cuag.model").is_file()
+    # the model as an ASE calculator against the reference labels of the test file
+    line = text.split(f"test set, {len(parts['test'])} structures: RMSE energy ")[1]
+    numbers = [float(word) for word in line.split()[:7:3]]  # meV/atom, meV/Å, meV/Å³
+    assert len(numbers) == 3 and all(0 < value < 1e5 for value in numbers)
+
+
 CHECKS: dict[str, Callable[[Executed], None]] = {
     "quickstart.ipynb": check_quickstart,
     "custom_relaxer.ipynb": check_custom_relaxer,
@@ -212,7 +243,30 @@ CHECKS: dict[str, Callable[[Executed], None]] = {
     "macro_in_workflow.ipynb": check_macro_in_workflow,
     "pyiron_project.ipynb": check_pyiron_project,
     "real_calculators.ipynb": check_real_calculators,
+    "fitting.ipynb": check_fitting,
 }
+
+# notebooks that need an optional extra: its name, and the modules and programs (beside this
+# Python) it brings. Without them the notebook's run skips, except under CI=true: it fails.
+EXTRAS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "fitting.ipynb": ("fit", ("torch", "mace"), ("mace_run_train",)),
+    "real_calculators.ipynb": ("mlip,dft", ("torch", "sevenn", "gpaw"), ()),
+}
+
+
+def _require_extra(notebook: str) -> None:
+    if notebook not in EXTRAS:
+        return
+    extra, modules, programs = EXTRAS[notebook]
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    missing += [name for name in programs if not (Path(sys.executable).parent / name).is_file()]
+    if missing:
+        reason = (f"{notebook} needs the extra {extra} (missing {', '.join(missing)}): "
+                  f'pip install -e ".[{extra}]"')  # fmt: skip
+        if in_ci():
+            pytest.fail(f"{reason} (CI=true: the extra is required, not skipped)", pytrace=False)
+        print(reason)
+        pytest.skip(reason)
 
 
 def test_every_notebook_has_a_check_and_every_check_a_notebook() -> None:
@@ -230,6 +284,7 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
 def test_notebook_executes_and_shows_what_it_is_for(
     path: Path, tmp_path: Path, isolated_home: Path
 ) -> None:
+    _require_extra(path.name)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": tmp_path}}

@@ -133,7 +133,8 @@ def test_a_labelling_run_stopped_half_way_resumes_at_the_structure(
     assert status == "aborted"
     monkeypatch.delenv("ASSYST_TEST_STOP_AT")
     resumed, report = stages.label(cells(6), reference, recorder=recorder, chunksize=1)
-    assert report.flags["reused"] == 4 and report.n_out == 6  # the four labelled before
+    # the four labelled before; the six and the isolated Cu atom out
+    assert report.flags["reused"] == 4 and report.n_out == 7
     same(resumed, stages.label(cells(6), reference)[0])
     [status] = open_project(tmp_path / "proj").job_table()["status"]
     assert status == "finished"

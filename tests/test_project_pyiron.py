@@ -369,7 +369,11 @@ def test_stage_jobs_are_created_set_up_and_run_the_pyiron_way(tmp_path: Path) ->
         filtered.output.structures
     )
     loaded = pr.load("labelled")
-    assert loaded.output.n_structures == n
+    isolated = [a for a in loaded.output.structures if a.info["config_type"] == "IsolatedAtom"]
+    stood_for = sum(1 + len(a.info.get("duplicates", [])) for a in loaded.output.structures
+                    if a not in isolated)  # fmt: skip
+    assert stood_for == n and len(isolated) == 1  # every structure labelled once, and Cu alone
+    assert loaded.output.n_structures == n - loaded.output.report.dropped.get("duplicate", 0) + 1
     assert all(np.isfinite(a.get_potential_energy()) for a in loaded.output.structures)
     # pyiron's accessors read what is stored
     positions = np.concatenate([a.positions for a in relax.output.structures])

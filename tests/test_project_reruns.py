@@ -96,8 +96,10 @@ def test_an_assyst_label_job_stores_the_labels_and_pyirons_load_reads_them_back(
     assert isinstance(job, AssystLabel)
     job.input.calculator = EMT()
     job.input.structures = crystals  # stored in the job itself
+    job.input.isolated = None  # no isolated atoms: the labels are the crystals' only
+    job.input.duplicates = None  # each labelled, though the cubes are one structure
     job.run()
-    direct = labelling.label(crystals, EMT())
+    direct = labelling.label(crystals, EMT(), duplicates=None, isolated=None)
 
     loaded = pr.load("labels")  # pyiron's own load, by name and by id
     assert loaded.job_id == job.job_id and loaded.status == "finished"

@@ -223,7 +223,8 @@ def test_structures_themselves_can_be_a_constant() -> None:
     wf = pwf.Workflow("w")
     wf.labelling = pwf.node(nodes.label, structures=structures, calculator=nodes.EMT())
     wf.create_output_from(wf.labelling.outputs.structures, label="labelled")
-    (labelled,) = wf.run().outputs.labelled
+    (labelled, atom) = wf.run().outputs.labelled  # the structure, then the Cu atom alone
+    assert atom.info["config_type"] == "IsolatedAtom"
     assert labelled.get_potential_energy() == pytest.approx(
         nodes.label(structures, nodes.EMT())[0][0].get_potential_energy()
     )

@@ -99,7 +99,7 @@ class Written:
         str
             E.g. ``"164 structures written to x.extxyz (2 without labels left out)"``.
         """
-        where = "nothing written (empty)" if self.path is None else f"written to {self.path}"
+        where = f"written to {self.path}" if self.path else "(nothing written: an empty part)"
         notes = []
         if self.unlabelled:
             notes.append(f"{self.unlabelled} without labels left out")
@@ -265,7 +265,7 @@ def write_labelled_extxyz(
         The structures with their calculator results.
     path : str or os.PathLike
         The extended XYZ file; overwritten if it exists.
-    prefix : str, default "REF_"
+    prefix : str, default ``"REF_"``
         Prefix of the label keys; must be a valid Python identifier.
     energy : {"free_energy", "energy"}, default "free_energy"
         The energy to write: ``free_energy`` is consistent with the forces (under electronic
@@ -282,9 +282,13 @@ def write_labelled_extxyz(
     Raises
     ------
     ValueError
-        ``prefix`` is not a valid identifier, ``energy`` is unknown, or the weights need an
-        energy above the hull that cannot be had (see
-        :func:`~assyst_nodes.stages.weights.energies_above_hull`).
+        ``prefix`` is not a valid identifier, or ``energy`` is unknown.
+
+    Warns
+    -----
+    RuntimeWarning
+        The weights' energy limits cannot be applied: an element has no structure of its
+        own, not even an isolated atom (see :func:`~assyst_nodes.stages.weights.weigh`).
     """
     _check_prefix(prefix)
     prepared = _prepare(structures, energy, weights)
@@ -456,7 +460,7 @@ def write_split(
     pacemaker : bool, default False
         Write pacemaker's tables (see :func:`write_pacemaker`) instead of extxyz (see
         :func:`write_labelled_extxyz`).
-    prefix : str, default "REF_"
+    prefix : str, default ``"REF_"``
         The label keys' prefix of extxyz.
     reference_energies : mapping of str to float, optional
         For pacemaker: instead of the isolated atoms'. Default: none.

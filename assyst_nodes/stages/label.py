@@ -269,7 +269,7 @@ def label(
     isolated : IsolatedAtoms or None, default IsolatedAtoms()
         How the isolated atoms of the input's elements are built (a 12 Å box, spin-polarised;
         see :class:`~assyst_nodes.stages.isolated.IsolatedAtoms`). ``None``: no isolated
-        atoms.
+        atoms; nor are there any with ``calculator=None`` (no one calculator for them).
 
     Returns
     -------
@@ -305,7 +305,7 @@ def label(
     kept = [items[group[0]] for group in groups]
     atoms = (
         []
-        if isolated is None or not items
+        if isolated is None or calculator is None or not items
         else isolated_atoms({s for a in items for s in a.get_chemical_symbols()}, isolated)
     )
     results = relax(

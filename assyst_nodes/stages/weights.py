@@ -19,6 +19,7 @@ given structures (isolated atoms included, so every element has a point), as pac
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -239,19 +240,28 @@ def weigh(
     ------
     TypeError
         ``settings`` is not :class:`Weights`.
-    ValueError
-        The hull is needed and an element has no structure of its own (see
-        :func:`energies_above_hull`).
+
+    Warns
+    -----
+    RuntimeWarning
+        The weights need the energy above the hull and an element has no structure of its
+        own (see :func:`energies_above_hull`): the energy limits are not applied, the others
+        are.
     """
     if not isinstance(settings, Weights):
         raise TypeError(f"settings must be Weights(...), got {settings!r}")
     origins = dict(settings.origins)
     weights = np.ones(len(structures))
-    above = (
-        energies_above_hull(structures, energy)
-        if settings.needs_hull() and len(structures)
-        else np.zeros(len(structures))
-    )
+    above = np.zeros(len(structures))
+    if settings.needs_hull() and len(structures):
+        try:
+            above = energies_above_hull(structures, energy)
+        except ValueError as error:  # no end of the hull for an element: no energy limits
+            warnings.warn(
+                f"{error}; the limits on the energy above the hull are not applied",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     for i, atoms in enumerate(structures):
         origin = str(atoms.info.get(CONFIG_TYPE, ""))
         if origin == ISOLATED_ATOM:
