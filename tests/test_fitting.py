@@ -187,7 +187,9 @@ def test_tables_are_gzip_where_named_so_and_refuse_other_names(tmp_path: Path) -
     assert (tmp_path / "t.pkl").read_bytes()[:2] != b"\x1f\x8b"
     with pytest.raises(ValueError, match="named like pacemaker's table"):
         export_table(cells, tmp_path / "t.pkl.gzip")
-    assert not (tmp_path / "t.pkl.gzip").exists()
+    with pytest.raises(ValueError, match=r"t\.xyz is named for extxyz, not for the structure"):
+        export_table(cells, tmp_path / "t.xyz")
+    assert not (tmp_path / "t.pkl.gzip").exists() and not (tmp_path / "t.xyz").exists()
 
 
 def pandas2_path() -> str:

@@ -173,7 +173,11 @@ def export_table(
     target = Path(path)
     ending = _ending(target, tuple(TABLE_SUFFIXES))
     if ending is None:
-        export_format(target)  # raises, naming the endings that fit
+        fmt = export_format(target)  # raises for a name of no format, naming those that fit
+        raise ValueError(
+            f"{target} is named for {fmt}, not for the structure table: write the table as "
+            f"{', '.join(TABLE_SUFFIXES)} (or extxyz with export_extxyz)"
+        )
     if ending == ".parquet" and importlib.util.find_spec("pyarrow") is None:
         raise ImportError(
             f"writing {target} needs pyarrow (pip install pyarrow); "
