@@ -97,7 +97,7 @@ dropped."""
 
 DUPLICATES: Final[Duplicates] = Duplicates()
 """When two structures of the training set count as one, so only one is labelled: pymatgen's
-``StructureMatcher`` within 1 % of the lengths, 0.01 (V/n)^(1/3) of the sites and 0.5°."""
+``StructureMatcher`` within 0.1 % of the lengths, 0.01 (V/n)^(1/3) of the sites and 0.05°."""
 
 ISOLATED_ATOMS: Final[IsolatedAtoms] = IsolatedAtoms()
 """The isolated atoms labelled beside the training set: one atom in a 12 Å periodic cubic box,
