@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "CHOSEN_REASONS",
+    "DUPLICATE",
     "LOST_REASONS",
     "RETRYABLE_REASONS",
     "WORKER_LOST",
@@ -37,7 +38,11 @@ RETRYABLE_REASONS: frozenset[str] = frozenset({WORKER_LOST})
 """Drop reasons that say nothing about the structure, only about where it ran: a rerun
 computes such structures again (the others it takes from the stored run)."""
 
-CHOSEN_REASONS: frozenset[str] = frozenset({"duplicate"})
+DUPLICATE = "duplicate"
+"""Drop reason of an input equivalent to another one that the label stage labelled instead
+(see :mod:`assyst_nodes.stages.duplicates`); not a loss."""
+
+CHOSEN_REASONS: frozenset[str] = frozenset({DUPLICATE})
 """Drop reasons that are a choice of one stage run, not an outcome of the structure: the label
 stage labels one of equivalent structures and drops the others as ``duplicate``. A stored
 drop of this kind is never reused for the structure by another run (which may choose

@@ -34,7 +34,7 @@ from ase.calculators.calculator import BaseCalculator
 
 from ..calculators import EMT, CalculatorConfig
 from ..lineage import LINEAGE, PERTURBATION, STEP, UUID, derive_uuid, update_uuid
-from ..reports import StageReport
+from ..reports import DUPLICATE, StageReport
 from ..validation import structure_list
 from .duplicates import Duplicates, duplicate_groups, families
 from .isolated import CONFIG_TYPE, IsolatedAtoms, isolated_atoms
@@ -57,9 +57,6 @@ duplicates)."""
 
 DUPLICATES: Final[str] = "duplicates"
 """``Atoms.info`` key of the uuids a labelled structure stands for."""
-
-DUPLICATE: Final[str] = "duplicate"
-"""Drop reason of an input equivalent to another one that was labelled instead (not a loss)."""
 
 ORIGINS: Final[tuple[str, ...]] = (
     "sampled", "volume_relaxed", "relaxed", "perturbed", "IsolatedAtom"
