@@ -73,6 +73,24 @@ def _missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+FIT_VENV = "ASSYST_FIT_VENV"
+"""The environment variable naming the virtual environment where ``.ci/run`` runs the tests of
+the extra ``fit``: mace-torch 0.3.16 pins e3nn 0.4.4 and SevenNet (extra ``mlip``) needs
+e3nn >= 0.5, so the two extras cannot share an environment."""
+
+
+def missing_fit_extra(reason: str) -> NoReturn:
+    """Skip a test of the extra ``fit`` that lacks it: with the reason printed; under CI it
+    fails, unless CI runs these tests in the environment :data:`FIT_VENV` names (which exists)."""
+    elsewhere = os.environ.get(FIT_VENV, "")
+    if elsewhere and (Path(elsewhere) / "bin" / "python").is_file():
+        pytest.skip(f"{reason}; these tests run in {elsewhere} (${FIT_VENV}, .ci/run)")
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: the extra is required, not skipped)", pytrace=False)
+    print(reason)
+    pytest.skip(reason)
+
+
 # ------------------------------------------------------------------------------ PostgreSQL
 def postgres_url() -> str | None:
     """The test server's URL from ``ASSYST_TEST_POSTGRES``, or None when it is not set."""

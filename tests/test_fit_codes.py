@@ -38,7 +38,7 @@ from ase.calculators.emt import EMT
 from ase.data import atomic_numbers
 from ase.io import read
 from ase.stress import voigt_6_to_full_3x3_stress
-from services import in_ci
+from services import missing_fit_extra
 
 from assyst_nodes.stages.label import ORIGINS
 
@@ -126,11 +126,9 @@ def _require_fit() -> None:
     missing = [name for name in FIT_MODULES if importlib.util.find_spec(name) is None]
     missing += [name for name in FIT_PROGRAMS if not (BIN / name).is_file()]
     if missing:
-        reason = f"the extra fit is not installed (missing {', '.join(missing)}): {INSTALL}"
-        if in_ci():
-            pytest.fail(f"{reason} (CI=true: the extra is required, not skipped)", pytrace=False)
-        print(reason)
-        pytest.skip(reason)
+        missing_fit_extra(
+            f"the extra fit is not installed (missing {', '.join(missing)}): {INSTALL}"
+        )
 
 
 def _program(words: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from ase.io import read
 from nbclient import NotebookClient
-from services import in_ci
+from services import in_ci, missing_fit_extra
 
 from assyst_nodes import plot
 from assyst_nodes.lineage import LINEAGE, STEP, UUID
@@ -263,6 +263,8 @@ def _require_extra(notebook: str) -> None:
     if missing:
         reason = (f"{notebook} needs the extra {extra} (missing {', '.join(missing)}): "
                   f'pip install -e ".[{extra}]"')  # fmt: skip
+        if extra == "fit":
+            missing_fit_extra(reason)
         if in_ci():
             pytest.fail(f"{reason} (CI=true: the extra is required, not skipped)", pytrace=False)
         print(reason)
