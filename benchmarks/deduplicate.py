@@ -22,44 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def machine() -> dict[str, Any]:
-    """CPU model, cores, OS, Python and the commit of this repository."""
-    info: dict[str, Any] = {
-        "cpu": platform.processor() or platform.machine(),
-        "logical_cores": os.cpu_count(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    git = ["git", "-C", str(REPO)]
-    try:
-        info["commit"] = subprocess.run(
-            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [*git, "status", "--porcelain"], capture_output=True, text=True, check=True
-        ).stdout
-        info["uncommitted_files"] = len(dirty.splitlines())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return info
+from project_scale import machine  # CPU, cores, OS, Python, commit
 
 
 def partition(groups: list[list[int]]) -> list[list[int]]:

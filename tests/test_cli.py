@@ -3,10 +3,12 @@ figures), jobs, history and export."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ase.io import read
 
 from assyst_nodes.cli import build_parser, main
 from assyst_nodes.lineage import STEP, UUID
@@ -373,3 +375,33 @@ def test_cli_run_with_two_workers_writes_what_one_worker_writes(
     two = (tmp_path / "workers_2" / "training_set.extxyz").read_bytes()
     assert one.count(b"Lattice=") >= 6 and two == one
     assert tables[0] == tables[1] and any(row[:1] == ["full_relax"] for row in tables[0])
+
+
+def test_export_options_for_fitting_codes_name_their_bad_values(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "proj"
+    assert main([*CLI_TINY, "--project", str(folder), "--label", "emt"]) == 0
+    capsys.readouterr()
+    out = str(tmp_path / "set.extxyz")
+    cases = [
+        (["--labels-prefix", "REF_", "--split", "0.8", "0.3", "0.1"],
+         "Split fractions must sum to 1, got train=0.8 + validation=0.3 + test=0.1"),
+        (["--labels-prefix", "REF_", "--weight", "sampled=-1"],
+         "weights must look like 'sampled=0.5 perturbed=1' (origin=weight >= 0), got 'sampled=-1'"),
+        (["--labels-prefix", "REF_", "--max-force", "0"],
+         "expected a number > 0 or 'none', got '0'"),
+        (["--split", "0.8", "0.1", "0.1"], "--split needs --labels-prefix or --pacemaker"),
+        (["--labels-prefix", "REF_", "--energy", "total"], "invalid choice: 'total'"),
+    ]
+    for extra, message in cases:
+        with contextlib.suppress(SystemExit):
+            assert main(["export", str(folder), out, *extra]) == 2
+        assert message in capsys.readouterr().err, extra
+    assert not list(tmp_path.glob("set*"))  # nothing written
+    assert main(["export", str(folder), out, "--labels-prefix", "REF_", "--max-force", "none",
+                 "--max-energy", "none", "--weight", "perturbed=2"]) == 0
+    frames = read(out, index=":")
+    assert {a.info["config_weight"] for a in frames if a.info["config_type"] == "perturbed"} == {
+        2.0
+    }

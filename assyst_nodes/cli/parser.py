@@ -56,18 +56,22 @@ def _radii(text: str) -> float | tuple[str, float]:
     return (symbol.strip(), radius) if sep else radius
 
 
+def _name_number(text: str, looks: str, at_least: float = -math.inf) -> tuple[str, float]:
+    """``"NAME=NUMBER"`` as ``(name, number)``, the number finite and >= ``at_least``; else an
+    argparse error saying how it ``looks``."""
+    name, sep, value = text.rpartition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not sep or not name.strip() or not math.isfinite(number) or not number >= at_least:
+        raise argparse.ArgumentTypeError(f"{looks}, got {text!r}")
+    return name.strip(), number
+
+
 def _element_energy(text: str) -> tuple[str, float]:
     """``"Cu=-3.7"``: a reference energy (eV per atom) of one element."""
-    symbol, sep, value = text.rpartition("=")
-    try:
-        energy = float(value)
-    except ValueError:
-        energy = None
-    if not sep or energy is None or not symbol.strip():
-        raise argparse.ArgumentTypeError(
-            f"reference energies must look like 'Cu=-3.7 Ag=-2.8' (eV per atom), got {text!r}"
-        )
-    return symbol.strip(), energy
+    return _name_number(text, "reference energies must look like 'Cu=-3.7 Ag=-2.8' (eV per atom)")
 
 
 def _mapping(text: str) -> dict:
@@ -366,16 +370,8 @@ def _add_queries(commands: Any) -> None:
 
 def _weight_of_origin(text: str) -> tuple[str, float]:
     """``"sampled=0.5"``: the weight of one origin (``config_type``)."""
-    origin, sep, value = text.rpartition("=")
-    try:
-        weight = float(value)
-    except ValueError:
-        weight = None
-    if not sep or weight is None or not origin.strip() or not weight >= 0:
-        raise argparse.ArgumentTypeError(
-            f"weights must look like 'sampled=0.5 perturbed=1' (origin=weight >= 0), got {text!r}"
-        )
-    return origin.strip(), weight
+    looks = "weights must look like 'sampled=0.5 perturbed=1' (origin=weight >= 0)"
+    return _name_number(text, looks, at_least=0.0)
 
 
 def _limit(text: str) -> float | None:
