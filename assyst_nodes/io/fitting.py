@@ -26,6 +26,7 @@ from typing import Final, Literal
 import numpy as np
 import pandas as pd
 from ase import Atoms
+from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..lineage import UUID
 from ..stages.isolated import CONFIG_TYPE, ISOLATED_ATOM
@@ -195,9 +196,13 @@ class _Prepared:
 
 
 def _prepare(
-    structures: Iterable[Atoms], energy: EnergyKind, weights: Weights | None
+    structures: Iterable[Atoms],
+    energy: EnergyKind,
+    weights: Weights | None,
+    references: Mapping[str, float] | None = None,
 ) -> _Prepared:
-    """Labelled structures, weighed (``None``: all weigh 1); those of weight 0 left out."""
+    """Labelled structures, weighed (``None``: all weigh 1); those of weight 0 left out; the
+    ``references`` given, else those of the isolated atoms among them."""
     kept, unlabelled = labelled(structures)
     values = np.ones(len(kept)) if weights is None else weigh(kept, weights, energy)
     chosen = [atoms for atoms, w in zip(kept, values, strict=True) if w > 0]
@@ -206,7 +211,7 @@ def _prepare(
         values[values > 0],
         unlabelled,
         int(np.sum(values <= 0)),
-        reference_energies(kept, energy),
+        reference_energies(kept, energy) if references is None else dict(references),
     )
 
 
@@ -219,9 +224,7 @@ def _check_prefix(prefix: str) -> None:
 def _voigt(stress: np.ndarray) -> np.ndarray:
     """Stress (eV/Å^3) as 6 Voigt numbers in ASE's order (xx, yy, zz, yz, xz, xy)."""
     stress = np.asarray(stress, dtype=float)
-    if stress.shape == (3, 3):
-        stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    return stress.reshape(6)
+    return full_3x3_to_voigt_6_stress(stress) if stress.shape == (3, 3) else stress.reshape(6)
 
 
 def _extxyz_frames(prepared: _Prepared, prefix: str, energy: EnergyKind) -> list[Atoms]:
@@ -359,9 +362,8 @@ def write_pacemaker(
         An element of the kept structures without a reference energy (the message names it
         and how to give one), or an unknown ``energy``.
     """
-    prepared = _prepare(structures, energy, weights)
-    references = dict(prepared.references if reference_energies is None else reference_energies)
-    return _write_pacemaker(prepared, Path(path), references, energy)
+    prepared = _prepare(structures, energy, weights, reference_energies)
+    return _write_pacemaker(prepared, Path(path), prepared.references, energy)
 
 
 def _write_pacemaker(
@@ -480,8 +482,8 @@ def write_split(
         As the writers raise.
     """
     _check_prefix(prefix)
-    prepared = _prepare(structures, energy, weights)
-    references = dict(prepared.references if reference_energies is None else reference_energies)
+    prepared = _prepare(structures, energy, weights, reference_energies)
+    references = prepared.references
     weight_of = {id(a): w for a, w in zip(prepared.structures, prepared.weights, strict=True)}
     parts = split(prepared.structures, settings)
     written: dict[str, Written] = {}

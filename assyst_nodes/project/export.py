@@ -78,7 +78,8 @@ def export_format(
         return "pacemaker"
     if _ending(path, EXTXYZ_SUFFIXES) is not None:
         return "labelled_extxyz" if labels else "extxyz"
-    if _ending(path, tuple(TABLE_SUFFIXES)) is None and _ending(path, PACEMAKER_SUFFIXES):
+    table = _ending(path, tuple(TABLE_SUFFIXES))
+    if table is None and _ending(path, PACEMAKER_SUFFIXES):
         raise ValueError(
             f"{path} is named like pacemaker's table: add --pacemaker (write_pacemaker) to "
             "write it, or name the structure table .pkl.gz"
@@ -88,7 +89,7 @@ def export_format(
             f"labels for fitting codes are written as extended XYZ: {path} should end with "
             f"{' or '.join(EXTXYZ_SUFFIXES)} (or use --pacemaker for pacemaker's table)"
         )
-    if _ending(path, tuple(TABLE_SUFFIXES)) is None:
+    if table is None:
         raise ValueError(
             f"cannot tell the format of {path}: write structures as extxyz "
             f"({', '.join(EXTXYZ_SUFFIXES)}), the structure table as "

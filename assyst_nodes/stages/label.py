@@ -33,7 +33,7 @@ from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
 from ..calculators import EMT, CalculatorConfig
-from ..lineage import LINEAGE, PERTURBATION, STEP, UUID, derive_uuid, update_uuid
+from ..lineage import LINEAGE, PERTURBATION, STEP, UUID
 from ..reports import DUPLICATE, StageReport
 from ..validation import structure_list
 from .duplicates import Duplicates, duplicate_groups, families
@@ -153,12 +153,6 @@ def check_label_settings(duplicates: object, isolated: object) -> None:
         )
     if isolated is not None and not isinstance(isolated, IsolatedAtoms):
         raise TypeError(f"isolated must be IsolatedAtoms(box=...) or None, got {isolated!r}")
-
-
-def _label_uuid(structure: Atoms) -> str:
-    """The uuid of the single point of ``structure`` (see :meth:`Relax.__call__`)."""
-    parent = structure.info.get(UUID) or update_uuid(structure.copy()).info[UUID]
-    return derive_uuid(parent, SinglePoint.step_name, "")
 
 
 def origin_of(structure: Atoms) -> str:
@@ -305,9 +299,10 @@ def label(
         if isolated is None or calculator is None or not items
         else isolated_atoms({s for a in items for s in a.get_chemical_symbols()}, isolated)
     )
+    single_point = SinglePoint(calculator=calculator)
     results = relax(
         [*kept, *atoms],
-        SinglePoint(calculator=calculator),
+        single_point,
         report=report,
         workers=workers,
         executor=executor,
@@ -317,23 +312,20 @@ def label(
         resubmit=resubmit,
         cache=cache,
     )
-    # a result's uuid is derived from its input's (or, for an input without one, from the
-    # input's geometry) and the step, as SinglePoint.__call__ derives it
-    annotations: dict[str, tuple[str, str, list[str]]] = {}
+    annotations: dict[str, tuple[str, str, list[str]]] = {}  # by the uuid of the result
     for group in groups:
         first = items[group[0]]
-        annotations[_label_uuid(first)] = (
+        annotations[single_point.result_uuid(first)] = (
             origin_of(first),
             family[group[0]],
             [str(items[i].info.get(UUID)) for i in group[1:] if items[i].info.get(UUID)],
         )
     for single in atoms:
-        annotations[_label_uuid(single)] = (origin_of(single), str(single.info[UUID]), [])
+        annotations[single_point.result_uuid(single)] = (
+            origin_of(single), str(single.info[UUID]), []
+        )
     for result in results:
-        found = annotations.get(str(result.info.get(UUID)))
-        if found is None:
-            continue
-        origin, kin, others = found
+        origin, kin, others = annotations[str(result.info[UUID])]
         result.info[CONFIG_TYPE] = origin
         result.info[FAMILY] = kin
         if others:

@@ -30,7 +30,7 @@ from ase.optimize import BFGS, FIRE, LBFGS
 from ase.optimize.optimize import Optimizer
 
 from ..calculators import EMT, CalculatorConfig, get_calculator
-from ..lineage import RELAX_CONVERGED, UUID, make_root, update_uuid
+from ..lineage import RELAX_CONVERGED, UUID, derive_uuid, make_root, update_uuid
 from ..reports import WORKER_LOST, Drop, StageReport
 from ..runtime.deadline import TimeLimit, TimeLimitExceeded, WorkerDied
 from ..runtime.fanout import check_resubmit, check_workers, map_chunks
@@ -311,9 +311,26 @@ class Relax:
         structure.info[RELAX_CONVERGED] = converged
         return structure
 
+    def result_uuid(self, structure: Atoms) -> str:
+        """The uuid :meth:`__call__` gives the result of ``structure``, without relaxing it.
+
+        Parameters
+        ----------
+        structure : ase.Atoms
+            The structure to relax.
+
+        Returns
+        -------
+        str
+            uuid5 of the structure's uuid (for one without, of the uuid its geometry gives
+            it), the step ``str(self)`` and an empty key.
+        """
+        work = structure if structure.info.get(UUID) else update_uuid(structure.copy())
+        return derive_uuid(work.info[UUID], str(self), "")
+
     def __call__(self, structure: Atoms) -> Atoms:
-        """Relax one structure: a new ``Atoms`` with a new uuid, the step ``str(self)`` and a
-        ``SinglePointCalculator``; the input is not modified.
+        """Relax one structure: a new ``Atoms`` with a new uuid (:meth:`result_uuid`), the
+        step ``str(self)`` and a ``SinglePointCalculator``; the input is not modified.
 
         Parameters
         ----------

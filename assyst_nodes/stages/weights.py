@@ -267,9 +267,8 @@ def weigh(
         if origin == ISOLATED_ATOM:
             continue
         forces = (getattr(atoms.calc, "results", None) or {}).get("forces")
-        force = float(np.linalg.norm(forces, axis=1).max()) if forces is not None and len(
-            forces
-        ) else 0.0
+        forces = np.zeros((0, 3)) if forces is None else np.asarray(forces, dtype=float)
+        force = float(np.linalg.norm(forces.reshape(-1, 3), axis=1).max(initial=0.0))
         weight = origins.get(origin, 1.0)
         if (settings.high_energy is not None and above[i] > settings.high_energy) or (
             settings.high_force is not None and force > settings.high_force
