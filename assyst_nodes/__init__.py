@@ -8,6 +8,7 @@ versions (``assyst_nodes.relaxations``, ...) keep working (:mod:`assyst_nodes.mo
 
 from . import moved as _moved
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
+"""The package version (pyproject.toml reads it from here)."""
 
 _moved.install()

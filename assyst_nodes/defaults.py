@@ -19,6 +19,7 @@ from .stages.filter import AspectFilter, DistanceFilter, FilterBase
 from .stages.isolated import IsolatedAtoms
 from .stages.perturb import PerturbationLike, RandomChoice, Rattle, Stretch
 from .stages.relax import FullRelax, Relax, VolumeRelax
+from .stages.split import Split
 
 __all__ = [
     "CALCULATOR",
@@ -102,6 +103,14 @@ DUPLICATES: Final[Duplicates] = Duplicates()
 ISOLATED_ATOMS: Final[IsolatedAtoms] = IsolatedAtoms()
 """The isolated atoms labelled beside the training set: one atom in a 12 Å periodic cubic box,
 spin-polarised (Hund's-rule initial moment)."""
+
+FIT_SPLIT: Final[Split] = Split(0.9, 0.1, 0.0)
+"""The family split of the fit stage: 90 % of the families fitted, 10 % held out for the
+validation errors (whole seed crystals, so no rattled copy of a fitted structure is among
+them)."""
+
+FIT_DIRECTORY: Final[str] = "fit"
+"""Folder of the potential file and the fitting code's logs, without a project."""
 
 
 def canonical_perturbations(

@@ -13,6 +13,7 @@ This module imports only the core; :func:`run_pipeline` imports the node layer
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -28,10 +29,13 @@ from .reports import StageReport
 from .stages.combine import combine
 from .stages.duplicates import Duplicates
 from .stages.filter import DistanceFilter, FilterBase
+from .stages.fit import FitResult, FitSettings
 from .stages.isolated import IsolatedAtoms
 from .stages.perturb import PerturbationLike, as_perturbation
 from .stages.relax import Relax
 from .stages.sample import Formulas
+from .stages.split import Split
+from .stages.validate import Suite, Validation
 
 if TYPE_CHECKING:
     from .runtime.executors import ExecutorConfig
@@ -76,6 +80,10 @@ class PipelineResult:
         The base seed the run used (see :func:`assyst_nodes.random.resolve_seed`).
     seconds : float, default 0.0
         Wall time of the whole run (s).
+    fit : FitResult, optional
+        The fitted potential and its errors (with ``fit``); default ``None``.
+    validation : Validation, optional
+        The potential's errors on the held-out suite (with ``validate``); default ``None``.
     """
 
     structures: list[Atoms]
@@ -83,6 +91,8 @@ class PipelineResult:
     reports: list[StageReport] = field(default_factory=list)
     seed: int = 0
     seconds: float = 0.0
+    fit: FitResult | None = None
+    validation: Validation | None = None
 
     def table(self) -> str:
         """A plain-text table: one row per stage with in, out, dropped by reason and time (s).
@@ -151,6 +161,11 @@ def run_pipeline(
     label_time_limit: float | None = None,
     duplicates: Duplicates | None = defaults.DUPLICATES,
     isolated_atoms: IsolatedAtoms | None = defaults.ISOLATED_ATOMS,
+    fit: FitSettings | None = None,
+    fit_split: Split | None = defaults.FIT_SPLIT,
+    fit_directory: str | os.PathLike[str] = defaults.FIT_DIRECTORY,
+    fit_executor: ExecutorConfig | Executor | None = None,
+    validate: Suite | None = None,
 ) -> PipelineResult:
     """Run the canonical ASSYST pipeline (the macro :func:`assyst_nodes.nodes.assyst`).
 
@@ -239,13 +254,29 @@ def run_pipeline(
         With labels: the isolated atoms labelled beside the training set (the fitting codes'
         reference energies); ``None``: none. Default:
         :data:`assyst_nodes.defaults.ISOLATED_ATOMS`.
+    fit : FitSettings, optional
+        With labels: fit a potential to them (``LinearACE()``, ``PacemakerACE()``, ``MACE()``
+        of :mod:`assyst_nodes.stages.fit`). Default: ``None``, no fit.
+    fit_split : Split or None, default Split(0.9, 0.1, 0.0)
+        The family split of the fit (training, validation); ``None``: fit all. Default:
+        :data:`assyst_nodes.defaults.FIT_SPLIT`.
+    fit_directory : str or os.PathLike, default "fit"
+        Folder of the potential file and the code's logs without a ``recorder`` (a project's
+        fit job keeps them in its own folder).
+    fit_executor : ExecutorConfig or concurrent.futures.Executor, optional
+        Where the fit runs without a recorder, e.g. a SLURM GPU partition for MACE.
+        Default: ``None``, this process.
+    validate : Suite, optional
+        With a fit: its potential's errors against ``label_calculator`` on this held-out
+        suite (:class:`~assyst_nodes.stages.validate.Suite`). Default: ``None``, none.
 
     Returns
     -------
     PipelineResult
         The training set, each intermediate set (``stages``: ``sampled``,
         ``volume_relaxed``, ``full_relaxed`` where they ran, ``perturbed``, ``combined``,
-        ``filtered`` and, with labels, ``labelled``) and each stage's report.
+        ``filtered`` and, with labels, ``labelled``), each stage's report, and the fit and
+        validation where asked for.
     """
     import pyiron_workflow as pwf
 
@@ -287,6 +318,11 @@ def run_pipeline(
             label_time_limit=label_time_limit,
             duplicates=duplicates,
             isolated_atoms=isolated_atoms,
+            fit=fit,
+            fit_split=fit_split,
+            fit_directory=os.fspath(fit_directory),
+            fit_executor=fit_executor,
+            validate=validate,
         ).outputs
     stages = {
         name: getattr(out, name)
@@ -302,4 +338,6 @@ def run_pipeline(
         reports=list(out.reports),
         seed=seed,
         seconds=time.perf_counter() - start,
+        fit=out.fitted,
+        validation=out.validation,
     )

@@ -81,16 +81,23 @@ API_GROUPS = {
         ("assyst_nodes.stages.perturb", ["base", "rattle", "stretch", "apply"]),
         ("assyst_nodes.stages.filter", ["base", "geometry", "results", "apply"]),
         ("assyst_nodes.stages", ["label", "combine", "pyxtal_speedup"]),
+        ("assyst_nodes.stages.fit", ["base", "data", "ace", "mace"]),
+        ("assyst_nodes.stages.validate", ["suite", "compute", "reference", "result"]),
         ("assyst_nodes.calculators", []),
         (
             "assyst_nodes",
             ["defaults", "pipeline", "lineage", "random", "reports", "provenance"],
         ),
-        ("assyst_nodes.plot", ["features", "figures", "drawing"]),
+        ("assyst_nodes.plot", ["features", "figures", "drawing", "validation"]),
         ("assyst_nodes.io", ["extxyz", "fitting"]),
         ("assyst_nodes.runtime", ["fanout", "executors", "deadline", "progress"]),
     ],
-    "nodes": [("assyst_nodes.nodes", ["stages", "configs", "macro", "executors", "recording"])],
+    "nodes": [
+        (
+            "assyst_nodes.nodes",
+            ["stages", "fitting", "configs", "macro", "executors", "recording"],
+        )
+    ],
     "project": [
         (
             "assyst_nodes.project",

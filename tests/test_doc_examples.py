@@ -100,6 +100,21 @@ assert done.status == "finished" and len(done.output.structures) == 2
 """The check of an example that queues job ``name`` (of two structures) on SLURM: it finishes."""
 
 SETUPS: dict[str, list[Setup]] = {
+    "docs/stages/fit.md": [
+        Setup(
+            "LinearACE(), \"fit_cuag\"",
+            smaller=(
+                ("max_structures=30", "max_structures=8"),
+                ("LinearACE()", "LinearACE(functions=40)"),
+            ),
+            needs=("ace",),
+            check="""
+assert result.errors["validation"]["structures"] > 0
+assert result.files[0].endswith("linear_ace.yaml")
+assert len(relaxed) == 3
+""",
+        ),
+    ],
     "docs/design.md": [
         Setup(
             "Formulas.range((\"Cu\", \"Ag\"), 0, 3)",
@@ -358,6 +373,11 @@ def _provide(needs: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyP
                 GPAW(cutoff=200.0).check()
             except (ImportError, FileNotFoundError) as error:
                 _missing(f"the extra dft (GPAW and its setups) is not usable ({error})")
+        elif need == "ace":
+            try:
+                importlib.import_module("pyace")
+            except ImportError as error:
+                _missing(f"the extra ace (python-ace) is not installed ({error})")
         elif need == "slurm":
             from services import require_slurm
 

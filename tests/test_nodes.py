@@ -62,6 +62,10 @@ STAGE_FUNCTIONS = [
     nodes.perturbation_list,
     nodes.perturbations_or_default,
     nodes.assyst_filters,
+    nodes.fit,
+    nodes.fit_if,
+    nodes.validate,
+    nodes.validate_if,
 ]
 
 EXAMPLE_FIELDS = {
@@ -77,6 +81,7 @@ EXAMPLE_FIELDS = {
     "OrFilter": {"left": DistanceFilter(1.0), "right": AspectFilter(6.0)},
     "NotFilter": {"operand": DistanceFilter(1.0)},
     "Slurm": {"partition": "debug", "workers": 4, "memory": 2.0, "run_time": 600.0},
+    "Suite": {"elements": ("Cu",)},
 }
 
 

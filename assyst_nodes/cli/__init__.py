@@ -61,12 +61,16 @@ def _main(argv: Sequence[str] | None) -> int:
         # warn about ambiguous QUDT unit symbols ("Parsing mcd yield multiple results")
         logging.getLogger("pint.util").setLevel(logging.ERROR)
     try:
-        if args.command in {"jobs", "history", "export"}:
+        if args.command in {"jobs", "history", "export", "fit", "validate"}:
             project = commands.existing_project(args.project, args.database)
             if args.command == "jobs":
                 return commands.jobs(project)
             if args.command == "history":
                 return commands.history(project, args.uuid)
+            if args.command == "fit":
+                return commands.fit(project, args)
+            if args.command == "validate":
+                return commands.validate(project, args)
             return commands.export(project, args)
         if args.config is not None:
             args = build_parser(read_settings_file(args.config)).parse_args(argv)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -221,6 +222,137 @@ def export(project: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def fit(project: Any, args: argparse.Namespace) -> int:
+    """Fit a potential to the project's labels as a fit job (reused when nothing changed).
+
+    Parameters
+    ----------
+    project : Project
+        The pyiron project (e.g. of :func:`existing_project`).
+    args : argparse.Namespace
+        The parsed arguments of ``assyst-nodes fit``: ``code`` (a name of
+        :data:`~assyst_nodes.cli.settings.FIT_CODES`), ``split`` (three fractions),
+        ``split_seed``, ``weighting`` and ``energy``.
+
+    Returns
+    -------
+    int
+        The exit code: 0, or 2 without labels.
+    """
+    import dataclasses
+
+    from ..project import fit_in_project, structures
+    from ..stages.split import Split, split
+    from .settings import FIT_CODES
+
+    labelled = structures(project, stage="label")
+    if not labelled:
+        print(
+            "assyst-nodes: error: the project has no labels: run with --label first",
+            file=sys.stderr,
+        )
+        return 2
+    settings = dataclasses.replace(FIT_CODES[args.code], energy=args.energy)
+    if hasattr(settings, "weighting"):
+        settings = dataclasses.replace(settings, weighting=args.weighting)
+    parts = split(labelled, Split(*args.split, seed=args.split_seed))
+    result = fit_in_project(project, parts["train"], settings, validation=parts["validation"])
+    print(result.summary())
+    print(f"potential: {result.files[0]}")
+    return 0
+
+
+def validation_line(validation: Any) -> str:
+    """The headline numbers of a validation on one line.
+
+    Parameters
+    ----------
+    validation : Validation
+        A validation (:class:`~assyst_nodes.stages.validate.Validation`).
+
+    Returns
+    -------
+    str
+        Energy (meV/atom) and force (meV/Å) RMSE near and in transfer, then the mean absolute
+        property errors (V0 Å^3/atom, B0 and C_ij GPa, phonons THz, vacancy eV).
+    """
+    s = validation.summary()
+    head = (
+        f"energy RMSE near {s['energy_rmse_near']:.3g}, transfer {s['energy_rmse_transfer']:.3g}"
+        f" meV/atom; force RMSE near {s['force_rmse_near']:.3g}, transfer "
+        f"{s['force_rmse_transfer']:.3g} meV/Å"
+    )
+    properties = ", ".join(
+        f"{key[4:]} {value:.3g}" for key, value in s.items() if key.startswith("mae_")
+    )
+    return f"{head}; mean absolute errors: {properties}" + (
+        f"; {s['failed']} failed" if s["failed"] else ""
+    )
+
+
+def _label_calculator(project: Any) -> Any:
+    """The calculator of the project's label jobs (one, else a ``ValueError`` naming them)."""
+    table = project.job_table(recursive=True)
+    found = {}
+    for name in table.loc[table["hamilton"] == "AssystLabel", "job"]:
+        calculator = project.load(name).settings_object().get("calculator")
+        found[str(calculator)] = calculator
+    if len(found) != 1:
+        raise ValueError(
+            f"the project's label jobs used {sorted(found) or 'no calculator'}: name the "
+            "reference with --reference"
+        )
+    return next(iter(found.values()))
+
+
+def validate(project: Any, args: argparse.Namespace) -> int:
+    """Validate a fit job's potential against the reference on the held-out suite of its
+    elements, as a validation job (reused when nothing changed); print its errors.
+
+    Parameters
+    ----------
+    project : Project
+        The pyiron project (e.g. of :func:`existing_project`).
+    args : argparse.Namespace
+        The parsed arguments of ``assyst-nodes validate``: ``fit_job`` (default: the newest
+        fit job), ``reference`` and ``reference_kwargs`` (default: the label jobs'
+        calculator), ``figures`` (a folder for the figures, or None).
+
+    Returns
+    -------
+    int
+        The exit code: 0, or 2 without a fit job.
+    """
+    from ..project import fit_result_of, validate_in_project
+    from ..stages.validate import Suite
+    from .settings import calculator_from
+
+    table = project.job_table(recursive=True)
+    fits = table[table["hamilton"] == "AssystFit"].sort_values("id")
+    name = args.fit_job or (str(fits["job"].iloc[-1]) if len(fits) else None)
+    if name is None:
+        print("assyst-nodes: error: the project has no fit job: run fit first", file=sys.stderr)
+        return 2
+    fitted = fit_result_of(name, project)
+    reference = (
+        _label_calculator(project)
+        if args.reference is None
+        else calculator_from(args.reference, args.reference_kwargs, "reference")
+    )
+    suite = Suite(tuple(sorted(fitted.reference_energies)))
+    validation = validate_in_project(project, fitted.potential, reference, suite)
+    print(f"validation of {fitted.potential} (fit job {name}) against {reference}:")
+    errors = validation.errors.set_index("group")
+    print(errors[["structures", "failed", "energy_rmse", "force_rmse"]].to_string())
+    print(validation_line(validation))
+    if args.figures is not None:
+        from ..plot.validation import save_validation_figures
+
+        written = save_validation_figures(validation, Path(args.figures))
+        print(f"{len(written)} figures written to {args.figures}")
+    return 0
+
+
 def run(settings: RunSettings) -> PipelineResult:
     """Run the canonical pipeline (:func:`~assyst_nodes.pipeline.run_pipeline`) with ``settings``.
 
@@ -293,10 +425,18 @@ def write_outputs(settings: RunSettings, result: PipelineResult) -> None:
         labelled = result.stages.get("labelled", [])
         written = write_labelled_extxyz(labelled, folder / "training_set_labelled.extxyz")
         print(f"labels under REF_ keys, isolated atoms included: {written.summary()}")
+    if result.fit is not None:
+        print(f"fitted: {result.fit.summary()}")
+    if result.validation is not None:
+        print(f"validation against {settings.label}: {validation_line(result.validation)}")
     if settings.figures:
         from ..plot import save_figures
 
         written = save_figures(result.stages["combined"], folder / "figures", result.reports)
+        if result.validation is not None:
+            from ..plot.validation import save_validation_figures
+
+            written += save_validation_figures(result.validation, folder / "figures" / "validation")
         print(f"{len(written)} figures written to {folder / 'figures'}")
 
 

@@ -15,6 +15,7 @@ from ..stages.weights import ENERGIES, Weights
 from .settings import (
     BUILTIN_CALCULATORS,
     DATABASES,
+    FIT_CODES,
     RELAXATIONS,
     RUN_KEYS,
     RunSettings,
@@ -279,6 +280,26 @@ def _add_labels(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
     )
 
 
+def _add_fit(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
+    """The options of ``run`` on fitting a potential to the labels and validating it."""
+    fitting = run.add_argument_group("fit and validate (after --label)")
+    fitting.add_argument(
+        "--fit",
+        choices=sorted(FIT_CODES),
+        default=defaults.fit,
+        help="fit a potential to the labels with this code's defaults (90 %% of the families; "
+        "the other 10 %% give the validation errors); in the project a fit job (none)",
+    )
+    fitting.add_argument(
+        "--validate",
+        action="store_true",
+        default=defaults.validate,
+        help="compare the fitted potential with the label calculator on a held-out suite (E-V "
+        "curves, elastic constants, phonons, a vacancy, MD snapshots); figures in "
+        "figures/validation",
+    )
+
+
 def _add_executors(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
     """The options of ``run`` on where the stages run: local processes or SLURM, with resources;
     their defaults from ``defaults``."""
@@ -353,19 +374,75 @@ def _add_output(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
 
 
 def _add_queries(commands: Any) -> None:
-    """The subcommands ``jobs``, ``history`` and ``export`` (``commands``: the subparsers)."""
+    """The subcommands ``jobs``, ``history``, ``export``, ``fit`` and ``validate``
+    (``commands``: the subparsers)."""
     jobs = commands.add_parser("jobs", help="print the job table of a project")
     history = commands.add_parser("history", help="print the chain of a structure, seed first")
     export = commands.add_parser(
         "export", help="write stored structures as extxyz (.xyz/.extxyz) or a table (.pkl)"
     )
-    for query in (jobs, history, export):
+    fit = commands.add_parser(
+        "fit",
+        help="fit a potential to a project's labels (a fit job, reused when nothing changed)",
+    )
+    validate = commands.add_parser(
+        "validate",
+        help="compare a fit job's potential with the reference on the held-out suite "
+        "(a validation job)",
+    )
+    for query in (jobs, history, export, fit, validate):
         query.add_argument("project", help="project folder (its sub-projects count too)")
         query.add_argument(
             "--database", choices=DATABASES, default="auto", help="job database, as for run"
         )
     history.add_argument("uuid", help="uuid of a stored structure")
     _add_export(export)
+    _add_fit_command(fit)
+    _add_validate_command(validate)
+
+
+def _add_fit_command(fit: argparse.ArgumentParser) -> None:
+    """The options of ``assyst-nodes fit``."""
+    fit.add_argument(
+        "--code", choices=sorted(FIT_CODES), default="linear_ace",
+        help="the fitting code, with its defaults (linear_ace)",
+    )
+    fit.add_argument(
+        "--split", nargs=3, type=float, metavar=("TRAIN", "VALIDATION", "TEST"),
+        default=(0.9, 0.1, 0.0),
+        help="fractions of the families: the training part is fitted, the validation part's "
+        "errors are reported, the test part is left out (0.9 0.1 0)",
+    )
+    fit.add_argument("--split-seed", type=int, default=0, help="seed of the split (0)")
+    fit.add_argument(
+        "--weighting", choices=("uniform", "energy"), default="uniform",
+        help="ACE: pacemaker's uniform or energy-based weights (uniform)",
+    )
+    fit.add_argument(
+        "--energy", choices=("free_energy", "energy"), default="free_energy",
+        help="the labelled energy fitted (free_energy)",
+    )
+
+
+def _add_validate_command(validate: argparse.ArgumentParser) -> None:
+    """The options of ``assyst-nodes validate``."""
+    validate.add_argument(
+        "--fit-job", metavar="NAME",
+        help="the fit job whose potential is validated (default: the newest fit job)",
+    )
+    validate.add_argument(
+        "--reference", metavar="CALCULATOR",
+        help="the reference calculator, a built-in name or an import path (default: the "
+        "calculator of the project's label jobs)",
+    )
+    validate.add_argument(
+        "--reference-kwargs", type=_mapping, default={}, metavar="JSON",
+        help="keyword arguments of the reference calculator as a JSON object",
+    )
+    validate.add_argument(
+        "--figures", metavar="FOLDER",
+        help="also write the figures (parity, E-V curves, phonon bands) here",
+    )
 
 
 def _weight_of_origin(text: str) -> tuple[str, float]:
@@ -517,6 +594,7 @@ def build_parser(run_defaults: dict | None = None) -> argparse.ArgumentParser:
     _add_relaxation(run, defaults)
     _add_perturbation(run, defaults)
     _add_labels(run, defaults)
+    _add_fit(run, defaults)
     _add_executors(run, defaults)
     _add_output(run, defaults)
 

@@ -30,16 +30,19 @@ from ..calculators.mlip import SevenNet
 from ..defaults import canonical_filter, canonical_perturbations
 from ..runtime.executors import EXECUTOR_KINDS, ExecutorConfig, Slurm, executor_config
 from ..stages.filter import DistanceFilter, FilterBase
+from ..stages.fit import MACE, FitSettings, LinearACE, PacemakerACE
 from ..stages.isolated import IsolatedAtoms
 from ..stages.perturb import PerturbationLike
 from ..stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 from ..stages.sample import Formulas, sample
+from ..stages.validate import Suite
 from ..validation import check_real
 
 __all__ = [
     "BUILTIN_CALCULATORS",
     "DATABASES",
     "EXECUTOR_STAGES",
+    "FIT_CODES",
     "RELAXATIONS",
     "RUN_KEYS",
     "RunSettings",
@@ -60,6 +63,14 @@ BUILTIN_CALCULATORS: Mapping[str, type[CalculatorConfig]] = {
 }
 """Calculator names ``--calculator`` and ``--label`` know (``sevennet`` needs the extra ``mlip``,
 ``gpaw`` the extra ``dft``); anything else must be an import path."""
+
+FIT_CODES: Mapping[str, FitSettings] = {
+    "linear_ace": LinearACE(),
+    "pacemaker": PacemakerACE(),
+    "mace": MACE(),
+}
+"""The fits ``--fit`` knows, with their defaults (``linear_ace`` and ``pacemaker`` need the extra
+``ace``, ``mace`` the extra ``fit``)."""
 
 
 def calculator_from(name: str, kwargs: Mapping[str, Any], option: str) -> CalculatorConfig:
@@ -307,6 +318,12 @@ class RunSettings:
         reference energies).
     isolated_box : float, default 12.0
         Edge (Å) of the cubic box of the isolated atoms (> 0).
+    fit : str, optional
+        With labels: fit a potential to them with the defaults of one code of
+        :data:`FIT_CODES` (``linear_ace``, ``pacemaker``, ``mace``). Default: none.
+    validate : bool, default False
+        With a fit: its errors against the label calculator on the held-out suite of the
+        elements (:class:`~assyst_nodes.stages.validate.Suite`).
     executor : str, default "local"
         Where sampling, relaxation and labelling run: ``local`` (``workers`` processes) or
         ``slurm`` (``workers`` SLURM jobs at a time in ``partition``).
@@ -369,6 +386,8 @@ class RunSettings:
     deduplicate: bool = True
     isolated_atoms: bool = True
     isolated_box: float = defaults.ISOLATED_ATOMS.box
+    fit: str | None = None
+    validate: bool = False
     executor: str = "local"
     partition: str | None = None
     memory: float | None = None
@@ -427,6 +446,14 @@ class RunSettings:
         for name in ("workers", "max_steps", "retries"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.fit is not None and self.fit not in FIT_CODES:
+            raise ValueError(f"fit must be one of {sorted(FIT_CODES)} or none, got {self.fit!r}")
+        if self.fit is not None and self.label is None:
+            raise ValueError(
+                f"fit {self.fit!r} needs labels: give a label calculator (--label emt, ...)"
+            )
+        if self.validate and self.fit is None:
+            raise ValueError("validate needs a fit: give --fit linear_ace (or pacemaker, mace)")
         unknown = sorted(set(self.executors) - set(EXECUTOR_STAGES))
         if unknown:
             raise ValueError(
@@ -544,6 +571,8 @@ class RunSettings:
             "label_executor": self.executor_for("label"),
             "duplicates": defaults.DUPLICATES if self.deduplicate else None,
             "isolated_atoms": self.isolated_config(),
+            "fit": None if self.fit is None else FIT_CODES[self.fit],
+            "validate": Suite(tuple(self.elements)) if self.validate else None,
             "progress": self.progress,
             "time_limit": self.time_limit,
             "sample_time_limit": self.sample_time_limit,

@@ -38,12 +38,15 @@ from .extxyz import extxyz_ready
 __all__ = [
     "CONFIG_WEIGHT",
     "PACEMAKER_COLUMNS",
+    "Prepared",
     "Written",
     "labelled",
     "part_path",
+    "prepare_labelled",
     "reference_energies",
     "write_labelled_extxyz",
     "write_pacemaker",
+    "write_prepared_extxyz",
     "write_split",
 ]
 
@@ -185,8 +188,23 @@ def reference_energies(
 
 
 @dataclass
-class _Prepared:
-    """The labelled structures to write, with their weights, and what was left out."""
+class Prepared:
+    """The labelled structures to write or fit, with their weights, and what was left out.
+
+    Parameters
+    ----------
+    structures : list of ase.Atoms
+        The labelled structures of weight > 0, isolated atoms included.
+    weights : numpy.ndarray
+        Shape (len(structures),): the weight of each (see
+        :class:`~assyst_nodes.stages.weights.Weights`).
+    unlabelled : int
+        Structures left out without a label.
+    extreme : int
+        Structures left out by the weights' limits (weight 0).
+    references : dict of str to float
+        Energy of one isolated atom of each element (eV).
+    """
 
     structures: list[Atoms]
     weights: np.ndarray
@@ -195,18 +213,35 @@ class _Prepared:
     references: dict[str, float]
 
 
-def _prepare(
+def prepare_labelled(
     structures: Iterable[Atoms],
     energy: EnergyKind,
     weights: Weights | None,
     references: Mapping[str, float] | None = None,
-) -> _Prepared:
-    """Labelled structures, weighed (``None``: all weigh 1); those of weight 0 left out; the
-    ``references`` given, else those of the isolated atoms among them."""
+) -> Prepared:
+    """The labelled ``structures``, weighed, those of weight 0 left out.
+
+    Parameters
+    ----------
+    structures : iterable of ase.Atoms
+        Structures with calculator results (those without are counted, not kept).
+    energy : {"free_energy", "energy"}
+        The energy the weights' limits use.
+    weights : Weights or None
+        The weights and limits; ``None``: every structure weighs 1.
+    references : mapping of str to float, optional
+        Reference energies (eV) to use; default: those of the isolated atoms among
+        ``structures``.
+
+    Returns
+    -------
+    Prepared
+        The kept structures, their weights and what was left out.
+    """
     kept, unlabelled = labelled(structures)
     values = np.ones(len(kept)) if weights is None else weigh(kept, weights, energy)
     chosen = [atoms for atoms, w in zip(kept, values, strict=True) if w > 0]
-    return _Prepared(
+    return Prepared(
         chosen,
         values[values > 0],
         unlabelled,
@@ -227,7 +262,7 @@ def _voigt(stress: np.ndarray) -> np.ndarray:
     return full_3x3_to_voigt_6_stress(stress) if stress.shape == (3, 3) else stress.reshape(6)
 
 
-def _extxyz_frames(prepared: _Prepared, prefix: str, energy: EnergyKind) -> list[Atoms]:
+def _extxyz_frames(prepared: Prepared, prefix: str, energy: EnergyKind) -> list[Atoms]:
     """The frames of ``prepared`` with their labels under ``prefix``."""
     frames = []
     for atoms, weight in zip(prepared.structures, prepared.weights, strict=True):
@@ -294,12 +329,31 @@ def write_labelled_extxyz(
         own, not even an isolated atom (see :func:`~assyst_nodes.stages.weights.weigh`).
     """
     _check_prefix(prefix)
-    prepared = _prepare(structures, energy, weights)
-    return _write_extxyz(prepared, Path(path), prefix, energy)
+    prepared = prepare_labelled(structures, energy, weights)
+    return write_prepared_extxyz(prepared, Path(path), prefix, energy)
 
 
-def _write_extxyz(prepared: _Prepared, target: Path, prefix: str, energy: EnergyKind) -> Written:
-    """Write ``prepared`` as labelled extxyz to ``target``."""
+def write_prepared_extxyz(
+    prepared: Prepared, target: Path, prefix: str = "REF_", energy: EnergyKind = "free_energy"
+) -> Written:
+    """Write ``prepared`` as labelled extxyz to ``target`` (see :func:`write_labelled_extxyz`).
+
+    Parameters
+    ----------
+    prepared : Prepared
+        The structures and their weights (written as ``config_weight``).
+    target : pathlib.Path
+        The file; overwritten.
+    prefix : str, default ``"REF_"``
+        Prefix of the label keys.
+    energy : {"free_energy", "energy"}, default "free_energy"
+        The energy written.
+
+    Returns
+    -------
+    Written
+        The path, frames written, and what ``prepared`` says was left out.
+    """
     from ase.io import write
 
     write(target, _extxyz_frames(prepared, prefix, energy), format="extxyz")
@@ -362,12 +416,12 @@ def write_pacemaker(
         An element of the kept structures without a reference energy (the message names it
         and how to give one), or an unknown ``energy``.
     """
-    prepared = _prepare(structures, energy, weights, reference_energies)
+    prepared = prepare_labelled(structures, energy, weights, reference_energies)
     return _write_pacemaker(prepared, Path(path), prepared.references, energy)
 
 
 def _write_pacemaker(
-    prepared: _Prepared, target: Path, references: dict[str, float], energy: EnergyKind
+    prepared: Prepared, target: Path, references: dict[str, float], energy: EnergyKind
 ) -> Written:
     """Write ``prepared`` as pacemaker's table to ``target``."""
     rows_of = [
@@ -482,14 +536,14 @@ def write_split(
         As the writers raise.
     """
     _check_prefix(prefix)
-    prepared = _prepare(structures, energy, weights, reference_energies)
+    prepared = prepare_labelled(structures, energy, weights, reference_energies)
     references = prepared.references
     weight_of = {id(a): w for a, w in zip(prepared.structures, prepared.weights, strict=True)}
     parts = split(prepared.structures, settings)
     written: dict[str, Written] = {}
     for number, name in enumerate(PARTS):
         members = parts[name]
-        part = _Prepared(
+        part = Prepared(
             members,
             np.array([weight_of[id(a)] for a in members]),
             prepared.unlabelled if number == 0 else 0,
@@ -503,6 +557,6 @@ def write_split(
         written[name] = (
             _write_pacemaker(part, target, references, energy)
             if pacemaker
-            else _write_extxyz(part, target, prefix, energy)
+            else write_prepared_extxyz(part, target, prefix, energy)
         )
     return written

@@ -33,12 +33,14 @@ from ..stages.filter import (
     OrFilter,
     VolumeFilter,
 )
+from ..stages.fit import MACE, FitResult, LinearACE, PacemakerACE
 from ..stages.isolated import IsolatedAtoms
 from ..stages.label import SinglePoint
 from ..stages.perturb import ElementScaledRattle, RandomChoice, Rattle, Series, Stretch
 from ..stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 from ..stages.sample import Formulas
 from ..stages.split import Split
+from ..stages.validate import Suite, Validation
 from ..stages.weights import Weights
 from .configs import (
     CONFIG_CLASSES,
@@ -58,6 +60,7 @@ from .configs import (
 )
 from .constants import install as _install_constants
 from .executors import ExecutorLike, local_processes, open_executor, single_node
+from .fitting import fit, fit_if, validate, validate_if
 from .macro import assyst
 from .recording import Recorder, recorded
 from .stages import (
@@ -79,6 +82,7 @@ _install_constants()
 __all__ = [
     "CONFIG_CLASSES",
     "EMT",
+    "MACE",
     "AndFilter",
     "AspectFilter",
     "CellRelax",
@@ -87,16 +91,19 @@ __all__ = [
     "ElementScaledRattle",
     "EnergyFilter",
     "ExecutorLike",
+    "FitResult",
     "ForceFilter",
     "Formulas",
     "FullRelax",
     "ImportedCalculator",
     "IsolatedAtoms",
     "LennardJones",
+    "LinearACE",
     "LocalProcesses",
     "Morse",
     "NotFilter",
     "OrFilter",
+    "PacemakerACE",
     "RandomChoice",
     "Rattle",
     "Recorder",
@@ -107,7 +114,9 @@ __all__ = [
     "Split",
     "StageReport",
     "Stretch",
+    "Suite",
     "SymmetryRelax",
+    "Validation",
     "VolumeFilter",
     "VolumeRelax",
     "Weights",
@@ -118,6 +127,8 @@ __all__ = [
     "export",
     "filter",
     "filter_structures",
+    "fit",
+    "fit_if",
     "formulas_concat",
     "formulas_for",
     "formulas_from",
@@ -139,5 +150,7 @@ __all__ = [
     "sample",
     "series",
     "single_node",
+    "validate",
+    "validate_if",
     "with_calculator",
 ]

@@ -28,6 +28,7 @@ from ..stages.filter import (
     VolumeFilter,
     distance_filter_of,
 )
+from ..stages.fit import MACE, LinearACE, PacemakerACE
 from ..stages.isolated import IsolatedAtoms
 from ..stages.label import SinglePoint
 from ..stages.perturb import (
@@ -42,6 +43,7 @@ from ..stages.perturb import (
 from ..stages.relax import CellRelax, FullRelax, Relax, SymmetryRelax, VolumeRelax
 from ..stages.sample import Formulas
 from ..stages.split import Split
+from ..stages.validate import Suite
 from ..stages.weights import Weights
 from .executors import ExecutorLike
 
@@ -84,6 +86,10 @@ CONFIG_CLASSES: tuple[type, ...] = (
     IsolatedAtoms,
     Split,
     Weights,
+    LinearACE,
+    PacemakerACE,
+    MACE,
+    Suite,
     Rattle,
     ElementScaledRattle,
     Stretch,

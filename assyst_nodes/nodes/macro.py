@@ -16,10 +16,13 @@ from ..calculators import CalculatorConfig
 from ..reports import StageReport
 from ..stages.duplicates import Duplicates
 from ..stages.filter import DistanceFilter, FilterBase
+from ..stages.fit import FitResult, FitSettings
 from ..stages.isolated import IsolatedAtoms
 from ..stages.perturb import Perturbation
 from ..stages.relax import Relax
 from ..stages.sample import Formulas
+from ..stages.split import Split
+from ..stages.validate import Suite, Validation
 from .configs import (
     RADII_PAIRS,
     assyst_filters,
@@ -29,6 +32,7 @@ from .configs import (
     run_relax_settings,
 )
 from .executors import ExecutorLike
+from .fitting import fit_if, validate_if
 from .recording import Recorder
 from .stages import (
     combine,
@@ -78,6 +82,11 @@ def assyst(
     tolerance: str | float | dict[str, float] | DistanceFilter | None = None,
     duplicates: Duplicates | None = defaults.DUPLICATES,
     isolated_atoms: IsolatedAtoms | None = defaults.ISOLATED_ATOMS,
+    fit: FitSettings | None = None,
+    fit_split: Split | None = defaults.FIT_SPLIT,
+    fit_directory: str = defaults.FIT_DIRECTORY,
+    fit_executor: ExecutorLike = None,
+    validate: Suite | None = None,
 ) -> tuple[
     list[Atoms],
     list[Atoms],
@@ -93,13 +102,16 @@ def assyst(
     list[StageReport],
     list[Atoms],
     StageReport | None,
+    FitResult | None,
+    Validation | None,
 ]:
     """The canonical ASSYST run (see the module docstring); defaults from
     :mod:`assyst_nodes.defaults`.
 
     formulas -> sample -> volume relax -> full relax -> perturb -> combine (sampled + both
     relaxed sets + perturbed) -> filter, then optionally single-point labels of the training
-    set. ``workers`` and the executors never change the result.
+    set, a potential fitted to them and its validation against the label calculator.
+    ``workers`` and the executors never change the result.
 
     Parameters
     ----------
@@ -193,6 +205,20 @@ def assyst(
     isolated_atoms : IsolatedAtoms or None, default IsolatedAtoms()
         With labels: the isolated atoms labelled beside the training set, the fitting codes'
         reference energies (:data:`~assyst_nodes.defaults.ISOLATED_ATOMS`); ``None``: none.
+    fit : FitSettings, optional
+        With labels: fit a potential to them (``LinearACE()``, ``PacemakerACE()``, ``MACE()``;
+        :func:`~assyst_nodes.nodes.fitting.fit`). Default: ``None`` (no fit).
+    fit_split : Split or None, default Split(0.9, 0.1, 0.0)
+        The family split of the fit: training and validation part
+        (:data:`~assyst_nodes.defaults.FIT_SPLIT`); ``None``: fit all.
+    fit_directory : str, default "fit"
+        Folder of the potential without a recorder (a recorder's fit job has its own).
+    fit_executor : ExecutorLike, optional
+        Where the fit runs without a recorder (e.g. a SLURM GPU partition). Default: ``None``
+        (this process).
+    validate : Suite, optional
+        With a fit: its potential's errors against ``label_calculator`` on this held-out
+        suite (:func:`~assyst_nodes.nodes.fitting.validate`). Default: ``None`` (none).
 
     Returns
     -------
@@ -219,6 +245,10 @@ def assyst(
         structures, then of the isolated atoms (empty without a calculator).
     label_report : StageReport or None
         The labelling's report (``None`` without ``label_calculator``).
+    fitted : FitResult or None
+        The fit (``None`` without ``fit`` or labels).
+    validation : Validation or None
+        The validation (``None`` without ``validate`` or a fit).
 
     Raises
     ------
@@ -291,6 +321,10 @@ def assyst(
     reports = gather_reports(
         sample_report, volume_report, full_report, perturb_report, filter_report, label_report
     )
+    fitted = fit_if(
+        labelled, fit, fit_split, fit_directory, recorder=recorder, executor=fit_executor
+    )
+    validation = validate_if(fitted, label_calculator, validate, recorder=recorder)
     return (
         sampled,
         volume_relaxed,
@@ -306,4 +340,6 @@ def assyst(
         reports,
         labelled,
         label_report,
+        fitted,
+        validation,
     )

@@ -6,8 +6,10 @@ embedded file); ``ProjectRecorder(project)`` records (and reuses) stage runs; th
 (``pr.create.job.AssystRelax``, ...) are ordinary pyiron jobs; ``structures``,
 ``structure_frame``, ``history`` and ``stage_jobs`` query what is stored; ``rerun`` runs a
 stored job again; ``remove_pipeline`` removes a pipeline job (and, if asked, the stage jobs only
-it used); ``export_extxyz``/``export_table`` write it out; ``close_connections`` closes the
-database connections (done at exit anyway).
+it used); ``fit_in_project`` and ``validate_in_project`` fit and validate potentials as jobs
+(``potential_of`` gives a fit job's potential where the job is now);
+``export_extxyz``/``export_table`` write it out; ``close_connections`` closes the database
+connections (done at exit anyway).
 
 Names are imported on first use, so ``import assyst_nodes.project`` stays light; pyiron_base is
 imported without touching the home directory when there is no pyiron configuration (see
@@ -23,15 +25,19 @@ if TYPE_CHECKING:
     from .binding import BoundProject
     from .database import ForeignJobError, close_connections
     from .export import export_extxyz, export_table
+    from .fitting import fit_in_project, fit_result_of, potential_of
     from .jobs import (
         AssystCombine,
         AssystFilter,
+        AssystFit,
         AssystLabel,
         AssystPerturb,
         AssystPipeline,
         AssystRelax,
         AssystSample,
         AssystStage,
+        AssystSuite,
+        AssystValidate,
         InputChangedError,
         MissingInputError,
     )
@@ -40,6 +46,7 @@ if TYPE_CHECKING:
     from .queries import Link, history, stage_jobs, structure_frame, structures
     from .recorder import ProjectRecorder, stale_jobs
     from .rerun import rerun
+    from .validating import suite_reference_in_project, validate_in_project
 
 _SOURCES: dict[str, str] = {
     "BoundProject": "binding",
@@ -68,17 +75,28 @@ _SOURCES: dict[str, str] = {
     "stale_jobs": "recorder",
     "remove_pipeline": "operations",
     "rerun": "rerun",
+    "AssystFit": "jobs",
+    "AssystSuite": "jobs",
+    "AssystValidate": "jobs",
+    "fit_in_project": "fitting",
+    "fit_result_of": "fitting",
+    "potential_of": "fitting",
+    "suite_reference_in_project": "validating",
+    "validate_in_project": "validating",
 }
 
 __all__ = [
     "AssystCombine",
     "AssystFilter",
+    "AssystFit",
     "AssystLabel",
     "AssystPerturb",
     "AssystPipeline",
     "AssystRelax",
     "AssystSample",
     "AssystStage",
+    "AssystSuite",
+    "AssystValidate",
     "BoundProject",
     "DamagedJobError",
     "ForeignJobError",
@@ -89,14 +107,19 @@ __all__ = [
     "close_connections",
     "export_extxyz",
     "export_table",
+    "fit_in_project",
+    "fit_result_of",
     "history",
     "open_project",
+    "potential_of",
     "remove_pipeline",
     "rerun",
     "stage_jobs",
     "stale_jobs",
     "structure_frame",
     "structures",
+    "suite_reference_in_project",
+    "validate_in_project",
 ]
 
 

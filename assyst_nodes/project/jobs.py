@@ -60,14 +60,17 @@ from __future__ import annotations
 import base64
 import inspect
 import json
+import os
 import pickle
 import posixpath
 import shlex
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from time import perf_counter
 from typing import Any, Final
 
+import h5py
 import numpy as np
 from ase import Atoms
 from ase.formula import Formula
@@ -134,20 +137,25 @@ from .pipelines import (
     pipeline_state,
     update_pipelines_listing,
 )
-from .store import read_structures
+from .store import LIBVER, read_structures
 
 __all__ = [
+    "RESULT_JOBS",
     "STAGE_JOBS",
     "USABLE_STATUSES",
     "AssystCombine",
     "AssystFilter",
+    "AssystFit",
     "AssystJob",
     "AssystLabel",
     "AssystPerturb",
     "AssystPipeline",
     "AssystRelax",
+    "AssystResult",
     "AssystSample",
     "AssystStage",
+    "AssystSuite",
+    "AssystValidate",
     "InputChangedError",
     "JobInput",
     "MissingInputError",
@@ -1050,4 +1058,253 @@ def _macro_defaults() -> dict[str, Any]:
 
 
 for _name in [*STAGE_OF_CLASS, "AssystPipeline"]:
+    pyiron_base.JOB_CLASS_DICT[_name] = __name__
+
+
+# -------------------------------------------------------------------- fit, suite, validation
+
+
+class AssystResult(AssystJob):
+    """Base of the jobs that hold one computed result and its files: a fit
+    (:class:`AssystFit`), a labelled validation suite (:class:`AssystSuite`) and a validation
+    (:class:`AssystValidate`). They are made, looked up and reused by
+    :mod:`assyst_nodes.project.fitting` and :mod:`assyst_nodes.project.validating`; ``run()``
+    does not compute them.
+
+    The files a result comes with (a potential file, the fitting code's log, figures) are
+    written into the job's working directory (``<folder>/<name>_hdf5/<name>/``, which pyiron's
+    ``copy_to``, ``move_to`` and ``remove_job`` carry or remove with the job) *and* into the
+    job's HDF5 file, so a ``pack`` of ``.h5`` files alone (pyiron's default) keeps them: a
+    file missing from the working directory, or differing from the stored bytes, is written
+    there again from the job's file when it is asked for (:meth:`result_files`). Layout::
+
+        <folder>/<name>.h5
+          /<name>/assyst_database          the job table it was written from
+          /<name>/input/<key>              the input, as text (``settings``, ``settings_pickle``,
+                                           ``computed_with``, ``input_jobs``, ...)
+          /<name>/input_structures/uuids, sizes   uuids of the input structure lists (a fit)
+          /<name>/output/<key>             the result (``result``: JSON, ...)
+          /<name>/output/file_names        JSON list of the files, relative to the working
+                                           directory
+          /<name>/output/files/file_<k>    the bytes of file k (uint8)
+
+    Parameters
+    ----------
+    project : pyiron_base.ProjectHDFio
+        The job's HDF5 handle in its project folder, as pyiron passes it.
+    job_name : str
+        The job's name, unique in its project folder; its file is ``<job_name>.h5``.
+    """
+
+    def __init__(self, project: Any, job_name: str) -> None:
+        super().__init__(project, job_name)
+        self._values: dict[str, str] = {}
+        self._saving_uuids: list[list[str]] | None = None
+
+    @property
+    def input(self) -> dict[str, str]:
+        """The stored input, text by key (set before the job is saved)."""
+        return self._values
+
+    @property
+    def output(self) -> dict[str, Any]:
+        """The stored output: ``result`` parsed from JSON (``{}`` before it is stored)."""
+        text = self.output_text("result")
+        return json.loads(text) if text else {}
+
+    def _to_dict(self) -> dict[str, Any]:
+        data = super()._to_dict()
+        for key, value in self._values.items():
+            data[f"input/{key}"] = str(value)
+        if self._saving_uuids is not None:
+            data.update(input_uuid_arrays(self._saving_uuids))
+        return data
+
+    def _from_dict(self, obj_dict: dict[str, Any], version: str | None = None) -> None:
+        super()._from_dict(obj_dict, version)
+        stored = obj_dict.get("input", {})
+        self._values = {str(k): v for k, v in stored.items() if isinstance(v, str)}
+
+    def save(self, input_uuids: Sequence[Sequence[str]] | None = None) -> None:
+        """Save as pyiron does, with the uuids of the input structure lists if given.
+
+        Parameters
+        ----------
+        input_uuids : sequence of sequence of str, optional
+            The uuids of each input list (a fit: training, validation). Default: none.
+        """
+        self._saving_uuids = None if input_uuids is None else [list(u) for u in input_uuids]
+        try:
+            super().save()
+        finally:
+            self._saving_uuids = None
+
+    def input_uuids(self) -> list[list[str]]:
+        """The uuids of each input list, in order (empty where none were stored)."""
+        return read_input_uuids(self.h5_file, self.job_name) or []
+
+    def output_text(self, key: str) -> str:
+        """The text stored at ``output/<key>`` (``""`` if there is none).
+
+        Raises
+        ------
+        DamagedJobError
+            If the job's file is missing or cannot be read.
+        """
+        with job_file(self.h5_file, self.job_name) as handle:
+            group = handle[self.job_name]
+            path = f"output/{key}"
+            if path not in group:
+                return ""
+            return group[path][...].tobytes().decode("utf-8")
+
+    def store_result(
+        self, values: Mapping[str, str], files: Sequence[str | Path], seconds: float
+    ) -> None:
+        """Write ``values`` (text at ``output/<key>``) and ``files`` (their bytes) into the
+        job's file with the status ``finished`` (one HDF5 session), then set the status and run
+        time in the job table.
+
+        Parameters
+        ----------
+        values : mapping of str to str
+            What the result is, as text (JSON).
+        files : sequence of str or pathlib.Path
+            Files of the result, inside the job's working directory (stored by their path
+            relative to it; a file elsewhere by its name).
+        seconds : float
+            Wall time of the computation (s), stored as ``output/seconds_compute``.
+        """
+        folder = Path(self.working_directory)
+        names: list[str] = []
+        blobs: list[np.ndarray] = []
+        for file in files:
+            path = Path(file)
+            try:
+                names.append(path.relative_to(folder).as_posix())
+            except ValueError:
+                names.append(path.name)
+            blobs.append(np.frombuffer(path.read_bytes(), dtype=np.uint8))
+        with h5py.File(self.h5_file, "a", libver=LIBVER) as handle:
+            group = handle[self.job_name]
+            output = group.require_group("output")
+            for key, value in values.items():
+                pyiron_internals.write_h5io(output, key, str(value))
+            pyiron_internals.write_h5io(output, "seconds_compute", float(seconds))
+            pyiron_internals.write_h5io(output, "file_names", json.dumps(names))
+            if "files" in output:
+                del output["files"]
+            stored = output.create_group("files")
+            for k, blob in enumerate(blobs):
+                pyiron_internals.write_h5io(stored, f"file_{k}", blob)
+            pyiron_internals.write_h5io(group, "status", "finished")
+        with pyiron_lock:
+            self.refresh_job_status()
+            self._set_status("finished", file=False)
+            self.run_time_to_db()
+            update_pipelines_listing(self.project, self.folder, self.job_name)
+
+    def mark_aborted(self) -> None:
+        """Set the status ``aborted`` (job table and file): the computation failed."""
+        with pyiron_lock:
+            self.refresh_job_status()
+            self._set_status("aborted")
+
+    def result_files(self) -> list[Path]:
+        """The result's files where the job is now (in its working directory); a file missing
+        there, or differing from the bytes in the job's file, is written there again first.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files, in the order they were stored (a fit: the potential file first).
+
+        Raises
+        ------
+        DamagedJobError
+            If the job's file is missing or cannot be read.
+        """
+        folder = Path(self.working_directory)
+        with job_file(self.h5_file, self.job_name) as handle:
+            group = handle[self.job_name]
+            if "output/file_names" not in group:
+                return []
+            names = json.loads(group["output/file_names"][...].tobytes().decode("utf-8"))
+            paths = []
+            for k, name in enumerate(names):
+                path = folder / name
+                paths.append(path)
+                if path.is_file() and path.stat().st_size == group[f"output/files/file_{k}"].size:
+                    blob = group[f"output/files/file_{k}"][...].tobytes()
+                    if path.read_bytes() == blob:
+                        continue
+                else:
+                    blob = group[f"output/files/file_{k}"][...].tobytes()
+                _write_atomically(path, blob)
+        return paths
+
+    def _before_generic_remove_child(self) -> None:
+        super()._before_generic_remove_child()
+        update_pipelines_listing(self.project, self.folder, self.job_name, removed=True)
+
+    def validate_ready_to_run(self) -> None:
+        raise NotImplementedError(
+            f"{type(self).__name__} jobs are made and computed by "
+            "assyst_nodes.project.fit_in_project / validate_in_project, not by run()"
+        )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it (readers never see a
+    half-written file; two writers of the same bytes do not conflict)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+class AssystFit(AssystResult):
+    """A fit of a potential (:func:`assyst_nodes.stages.fit.fit`), made by
+    :func:`~assyst_nodes.project.fitting.fit_in_project`.
+
+    ``input``: ``settings`` (readable) and ``settings_pickle`` (the fitting config and the
+    reference energies), ``computed_with``, ``input_jobs`` (JSON: per input list, training
+    then validation, the names of the jobs that made its structures, relative to the job's
+    folder); the input uuids in ``input_structures``. ``output``: ``result`` (JSON of
+    :meth:`~assyst_nodes.stages.fit.FitResult.to_dict`, its files relative to the working
+    directory), ``potential_pickle`` (the potential's config), and the files: the potential
+    file first, then the fitting code's logs and inputs.
+    :func:`~assyst_nodes.project.fitting.potential_of` gives the potential where the job is
+    now.
+    """
+
+
+class AssystSuite(AssystResult):
+    """A validation suite labelled with a reference calculator
+    (:func:`assyst_nodes.stages.validate.reference_suite`), made once per suite and reference
+    by :func:`~assyst_nodes.project.validating.suite_reference_in_project` and shared by every
+    validation against it. ``output``: ``reference_pickle`` (the pickled
+    :class:`~assyst_nodes.stages.validate.SuiteReference`), ``result`` (a JSON summary).
+    """
+
+
+class AssystValidate(AssystResult):
+    """A validation of a calculator against a reference suite
+    (:func:`assyst_nodes.stages.validate.validate`), made by
+    :func:`~assyst_nodes.project.validating.validate_in_project`. ``input``: ``calculator``,
+    ``reference`` (their keys: the text of the configs, a fitted potential by its digest, not
+    its path), ``suite`` and ``suite_pickle``, ``suite_job`` (the :class:`AssystSuite` job it
+    compared with, by name). ``output``: ``result`` (JSON of
+    :meth:`~assyst_nodes.stages.validate.Validation.to_dict`) and the figures (PNG files).
+    """
+
+
+RESULT_JOBS: Final[dict[str, type[AssystResult]]] = {
+    "fit": AssystFit,
+    "suite": AssystSuite,
+    "validate": AssystValidate,
+}
+"""The job classes of fits, labelled suites and validations, by kind."""
+
+for _name in ["AssystResult", *(cls.__name__ for cls in RESULT_JOBS.values())]:
     pyiron_base.JOB_CLASS_DICT[_name] = __name__

@@ -40,27 +40,23 @@ systems ignore it) and is not available on Windows, where recording runs without
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import shutil
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ase import Atoms
 
-from assyst_nodes.lineage import UUID, geometry_digest
 from assyst_nodes.reports import RETRYABLE_REASONS, StageReport
 
 from ..provenance import computed_with
 from ..stages.relax import Outcome
 from .binding import BoundProject
-from .database import ForeignJobError, database_identity, project_folder, pyiron_lock, quiet
+from .database import project_folder, pyiron_lock, quiet
 from .index import Index
+from .job_slots import _discard, _locked, _row, _uuids, job_name
 from .jobs import (
     USABLE_STATUSES,
     AssystPipeline,
@@ -70,101 +66,18 @@ from .jobs import (
     job_stamp,
     pickled_settings,
     settings_repr,
-    versions_text,
 )
-from .layout import DamagedJobError, read_database, read_for_index, read_output, read_partial
+from .layout import DamagedJobError, read_for_index, read_output, read_partial
 from .operations import open_project
 from .outcomes import outcomes_by_input, with_cache
 from .pipelines import PIPELINE_CLASS, add_jobs, listed_jobs, pipeline_job_name, pipeline_state
 
-try:  # pragma: no cover - platform dependent
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from ..calculators import CalculatorConfig
+    from ..stages.fit import FitResult, FitSettings
+    from ..stages.validate import Suite, Validation
 
 __all__ = ["ProjectRecorder", "job_name", "settings_repr", "stale_jobs"]
-
-
-def _uuids(structures: Sequence[Atoms]) -> list[str]:
-    """The uuid of each structure (``""`` where it has none)."""
-    return [str(atoms.info.get(UUID, "")) for atoms in structures]
-
-
-def _identities(structures: Sequence[Atoms]) -> list[str]:
-    """The uuid of each structure, or its geometry digest where it has none."""
-    return [
-        str(atoms.info[UUID]) if atoms.info.get(UUID) else f"geometry:{geometry_digest(atoms)}"
-        for atoms in structures
-    ]
-
-
-def job_name(
-    stage: str,
-    settings: Mapping[str, Any],
-    inputs: Sequence[Sequence[Atoms]],
-    versions: Mapping[str, str] | None = None,
-) -> str:
-    """The name of the job of one stage run: ``<stage>_<12 hex>``.
-
-    The hex is a hash of the stage, the settings' repr sorted by key, the versions of what
-    computes it and the input uuids in order, so a rerun with the same of all finds the job
-    again.
-
-    Parameters
-    ----------
-    stage : str
-        The stage, e.g. ``"relax"``; characters other than letters, digits and ``_`` become
-        ``_`` in the name.
-    settings : mapping of str to Any
-        The stage's settings; they must have a deterministic ``repr`` (the package's frozen
-        configs do).
-    inputs : sequence of sequence of ase.Atoms
-        The input lists, in order; the geometry digest stands in for a missing uuid.
-    versions : mapping of str to str, optional
-        The versions of what computes it. Default: none
-        (:func:`~assyst_nodes.provenance.computed_with` now); empty: left out, as in jobs of
-        versions before 0.3.
-
-    Returns
-    -------
-    str
-        ``<stage>_<12 hex>``.
-    """
-    if versions is None:
-        versions = computed_with(stage, settings)
-    digest = hashlib.sha256()
-    digest.update(stage.encode())
-    digest.update(b"\x00")
-    digest.update(settings_repr(settings).encode())
-    if versions:
-        digest.update(b"\x00computed with\x00")
-        digest.update(versions_text(versions).encode())
-    for structures in inputs:
-        digest.update(b"\x00")
-        digest.update("\n".join(_identities(structures)).encode())
-    safe = re.sub(r"[^A-Za-z0-9_]", "_", stage) or "stage"
-    return f"{safe}_{digest.hexdigest()[:12]}"
-
-
-@contextmanager
-def _locked(folder: Path, name: str, blocking: bool = True) -> Iterator[bool]:
-    """Hold the exclusive lock of ``name`` in ``folder`` and yield True; while another process
-    has it, wait (``blocking``) or yield False at once."""
-    if fcntl is None:  # pragma: no cover
-        yield True
-        return
-    locks = folder / ".locks"
-    locks.mkdir(exist_ok=True)
-    with open(locks / f"{name}.lock", "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def stale_jobs(
@@ -221,32 +134,6 @@ def stale_jobs(
                 if remove:
                     _discard(project, folder, name, row)
     return stale
-
-
-def _row(project: Any, name: str) -> dict[str, Any] | None:
-    """The job-table row of job ``name`` in ``project``'s folder (None if there is none)."""
-    rows = project.db.get_items_dict({"job": name, "project": project.project_path})
-    return rows[0] if rows else None
-
-
-def _discard(project: Any, folder: Path, name: str, row: dict[str, Any] | None) -> None:
-    """Remove every trace of job ``name``: table row, HDF5 file, working folder, index rows.
-    Without a row, the file is deleted only if it was written from this job table (a process
-    was killed between writing it and adding its row); :class:`ForeignJobError` otherwise."""
-    file = folder / f"{name}.h5"
-    if row is not None:
-        project.db.delete_item(int(row["id"]))
-    elif file.exists():
-        current = database_identity(project.binding)
-        try:
-            written = read_database(file, name)
-        except DamagedJobError:
-            written = current  # no readable job group: half-written by a killed process
-        if written != current:
-            raise ForeignJobError(file, written, current)
-    Index(folder).remove_job(name)
-    file.unlink(missing_ok=True)
-    shutil.rmtree(folder / f"{name}_hdf5", ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -417,6 +304,76 @@ class ProjectRecorder:
             row = _row(project, pipeline)
             if row is not None and row["status"] != status:
                 project.db.item_update({"status": status}, int(row["id"]))
+
+    def record_fit(
+        self,
+        structures: Sequence[Atoms],
+        settings: FitSettings,
+        validation: Sequence[Atoms] = (),
+        reference_energies: Mapping[str, float] | None = None,
+    ) -> FitResult:
+        """Fit a potential into a job of this project, or reuse an equal fit's job
+        (:func:`~assyst_nodes.project.fitting.fit_in_project`); the job is listed in the
+        pipeline job, if there is one.
+
+        Parameters
+        ----------
+        structures : sequence of ase.Atoms
+            Labelled training structures (with the isolated atoms).
+        settings : FitSettings
+            The fitting config (``LinearACE()``, ``PacemakerACE()``, ``MACE()``).
+        validation : sequence of ase.Atoms, optional
+            Labelled structures held out from the fit. Default: none.
+        reference_energies : mapping of str to float, optional
+            The isolated atoms' energies (eV). Default: those among ``structures``.
+
+        Returns
+        -------
+        FitResult
+            The potential (its path the fit job's file where the job is now), errors
+            (meV/atom, meV/Å), reference energies, files and time.
+        """
+        from .fitting import _fit_in_project
+
+        result, name = _fit_in_project(self, structures, settings, validation, reference_energies)
+        self._note_jobs([name])
+        return result
+
+    def record_validation(
+        self, calculator: CalculatorConfig, reference: CalculatorConfig, suite: Suite
+    ) -> Validation:
+        """Validate ``calculator`` against ``reference`` on ``suite`` in a job of this project,
+        or reuse an equal validation's job
+        (:func:`~assyst_nodes.project.validating.validate_in_project`); the validation job and
+        the labelled suite's job are listed in the pipeline job, if there is one.
+
+        Parameters
+        ----------
+        calculator : CalculatorConfig
+            The calculator under test (e.g. a fitted potential).
+        reference : CalculatorConfig
+            The reference calculator.
+        suite : Suite
+            What the validation suite holds.
+
+        Returns
+        -------
+        Validation
+            Errors (meV/atom, meV/Å) and properties of ``calculator`` against ``reference``.
+        """
+        from .validating import _validate_in_project
+
+        validation, names = _validate_in_project(self, calculator, reference, suite)
+        self._note_jobs(names)
+        return validation
+
+    def _note_jobs(self, names: Sequence[str]) -> None:
+        """List jobs ``names`` in the pipeline job, if there is one."""
+        if self.pipeline is None and self.pipeline_job is None:
+            return
+        with pyiron_lock:
+            project = self.project()
+            self._note(project, Path(project.path), names)
 
     def pipeline_job_id(self) -> int | None:
         """The id of the pipeline job (made now if it does not exist; None without one)."""

@@ -39,7 +39,14 @@ from typing import Any, ClassVar
 from ..validation import check_real
 from .fanout import check_resubmit, check_workers, process_pool
 
-__all__ = ["EXECUTOR_KINDS", "ExecutorConfig", "LocalProcesses", "Slurm", "executor_config"]
+__all__ = [
+    "EXECUTOR_KINDS",
+    "GPU_TEMPLATE",
+    "ExecutorConfig",
+    "LocalProcesses",
+    "Slurm",
+    "executor_config",
+]
 
 
 class ExecutorConfig(ABC):
@@ -118,6 +125,31 @@ UNAVAILABLE = (
 drained or down node, a partition switched off), unlike waiting for free resources."""
 
 
+GPU_TEMPLATE = """\
+#!/bin/bash
+#SBATCH --output=time.out
+#SBATCH --job-name={{job_name}}
+#SBATCH --chdir={{working_directory}}
+#SBATCH --get-user-env=L
+#SBATCH --partition={{partition}}
+#SBATCH --gres=gpu:{gpus}
+{%- if run_time_max %}
+#SBATCH --time={{ [1, run_time_max // 60]|max }}
+{%- endif %}
+{%- if dependency_list %}
+#SBATCH --dependency=afterok:{{ dependency_list | join(',') }}
+{%- endif %}
+{%- if memory_max %}
+#SBATCH --mem={{memory_max}}G
+{%- endif %}
+#SBATCH --ntasks={{cores}}
+
+{{command}}
+"""
+"""The SLURM job script of a job with GPUs (``{gpus}`` is replaced by their number): pysqa's
+default SLURM script, whose jinja2 fields executorlib fills, plus ``--gres=gpu:N``."""
+
+
 @dataclass(frozen=True)
 class Slurm(ExecutorConfig):
     """SLURM through executorlib's ``SlurmClusterExecutor``: one SLURM job per chunk.
@@ -155,6 +187,11 @@ class Slurm(ExecutorConfig):
         Folder for executorlib's task files, which the SLURM jobs must see; it is kept.
         Default: ``None`` (a temporary folder in the working directory, removed after the
         stage).
+    gpus : int, default 0
+        GPUs of each job (``#SBATCH --gres=gpu:N``), an int >= 0, e.g. for a MACE fit on a GPU
+        partition. executorlib's SLURM backend (pysqa) drops its ``gpus_per_core`` resource,
+        so a job with GPUs is submitted with :data:`GPU_TEMPLATE` as its
+        ``submission_template``, the resource that pysqa renders.
 
     Raises
     ------
@@ -175,9 +212,14 @@ class Slurm(ExecutorConfig):
     resubmit: int = 2
     pending_timeout: float | None = None
     cache_directory: str | None = None
+    gpus: int = 0
 
     def __post_init__(self) -> None:
         self._check()
+        if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
+            raise ValueError(
+                f"Slurm.gpus must be an integer >= 0 (GPUs per job), got {self.gpus!r}"
+            )
         if not isinstance(self.partition, str) or not self.partition.strip():
             raise ValueError(
                 f"Slurm needs the partition to submit to (sinfo lists them), got "
@@ -203,6 +245,8 @@ class Slurm(ExecutorConfig):
             resources["run_time_max"] = int(max(60, self.run_time))
         if self.memory is not None:
             resources["memory_max"] = max(1, math.ceil(self.memory))
+        if self.gpus:
+            resources["submission_template"] = GPU_TEMPLATE.replace("{gpus}", str(self.gpus))
         return resources
 
     @contextlib.contextmanager
