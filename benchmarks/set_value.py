@@ -72,7 +72,7 @@ WEIGHTINGS: Final[tuple[str, ...]] = ("uniform", "energy")
 HEADLINE: Final[tuple[str, ...]] = (
     "energy_rmse_near", "force_rmse_near", "energy_rmse_transfer", "force_rmse_transfer",
     "energy_rmse_all", "force_rmse_all", "mae_V0", "mae_B0", "mae_C11", "mae_C12", "mae_C44",
-    "mae_phonon_rmse", "mae_vacancy_energy", "failed",
+    "mae_phonon_rmse", "mae_vacancy_energy", "failed", "properties_failed",
 )  # fmt: skip
 
 

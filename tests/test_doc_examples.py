@@ -100,6 +100,25 @@ assert done.status == "finished" and len(done.output.structures) == 2
 """The check of an example that queues job ``name`` (of two structures) on SLURM: it finishes."""
 
 SETUPS: dict[str, list[Setup]] = {
+    "docs/stages/validate.md": [
+        Setup(
+            "reference_suite(Suite(",
+            prelude=RELAXED,
+            smaller=(
+                (
+                    'Suite(("Cu", "Ag"))',
+                    'Suite(("Cu", "Ag"), phases=("fcc", "bcc"), compounds=("B2",), '
+                    "phonons=False, vacancy_repeat=2, vacancy_steps=5, md_snapshots=1, "
+                    "md_steps=5, md_equilibration=10)",
+                ),
+            ),
+            check="""
+rows = result.errors.set_index("group")
+assert rows.loc["all", "structures"] > 0 and rows.loc["all", "energy_rmse"] > 1
+assert len(list(__import__("pathlib").Path("validation").glob("*.png"))) == 3
+""",
+        ),
+    ],
     "docs/stages/fit.md": [
         Setup(
             "LinearACE(), \"fit_cuag\"",

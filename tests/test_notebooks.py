@@ -235,6 +235,31 @@ def check_fitting(run: Executed) -> None:
     assert len(numbers) == 3 and all(0 < value < 1e5 for value in numbers)
 
 
+def check_validation(run: Executed) -> None:
+    text = run.text()
+    # the run: labelled, fitted (training and held-out family errors), validated, as jobs
+    assert "single_point" in text and "[isolated_atom: 2]" in text
+    assert "train: " in text and "validation: " in text
+    for job in ("AssystFit", "AssystSuite", "AssystValidate"):
+        assert f"{job} finished" in text, job
+    # the errors per group and domain, the properties, the figures
+    errors = run.cell_printing("validation.errors[")
+    for group in ("ev:fcc:Cu", "ev:diamond:Ag", "ev:B2:CuAg", "vacancy:Cu", "md:liquid",
+                  "near", "transfer", "all"):
+        assert group in errors, group
+    properties = run.cell_printing("properties = validation.properties")
+    assert "C44" in properties and "vacancy_energy" in properties and "phonon_rmse" in properties
+    assert run.images() >= 3
+    # the rerun reads everything back; the second run relaxes with the potential
+    assert "same potential: True | same errors: True" in text
+    rows = [line for line in run.cell_printing("second = run_pipeline(").splitlines()
+            if "recomputed with the potential" in line]
+    assert rows
+    for row in rows:
+        stored = float(row.split("eV/atom")[0].split()[-1])
+        assert stored == float(row.split(":")[-1])
+
+
 CHECKS: dict[str, Callable[[Executed], None]] = {
     "quickstart.ipynb": check_quickstart,
     "custom_relaxer.ipynb": check_custom_relaxer,
@@ -244,12 +269,14 @@ CHECKS: dict[str, Callable[[Executed], None]] = {
     "pyiron_project.ipynb": check_pyiron_project,
     "real_calculators.ipynb": check_real_calculators,
     "fitting.ipynb": check_fitting,
+    "validation.ipynb": check_validation,
 }
 
 # notebooks that need an optional extra: its name, and the modules and programs (beside this
 # Python) it brings. Without them the notebook's run skips, except under CI=true: it fails.
 EXTRAS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "fitting.ipynb": ("fit", ("torch", "mace"), ("mace_run_train",)),
+    "validation.ipynb": ("ace", ("pyace",), ()),
     "real_calculators.ipynb": ("mlip,dft", ("torch", "sevenn", "gpaw"), ()),
 }
 

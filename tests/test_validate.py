@@ -330,6 +330,9 @@ def test_a_failing_calculator_is_recorded_not_fatal(failing_validation: Validati
     assert any(where.startswith("vacancy:fcc:Cu") for where, _ in v.failures)
     assert any("too many atoms" in message for _, message in v.failures)
     assert v.summary()["failed"] == 4 + 2 * SMALL.volume_points
+    # properties the calculator could not give are counted, not silently left out of the means
+    missing = int((props["reference"].notna() & props["test"].isna()).sum())
+    assert missing >= 2 and v.summary()["properties_failed"] == missing
 
 
 def test_a_validation_round_trips_through_json_and_pickle(

@@ -126,7 +126,9 @@ class Validation:
             ``energy_rmse_<d>`` (meV/atom) and ``force_rmse_<d>`` (meV/Å) for ``d`` in near,
             transfer, all; ``failed`` (structures); ``mae_<property>`` the mean absolute
             error of each property over its subjects (units of :data:`UNITS`; NaN where none
-            was computed).
+            was computed); ``properties_failed``: properties the reference has and the
+            calculator under test does not (e.g. no equilibrium found), left out of the
+            means, so a failing potential is not mistaken for an accurate one.
         """
         rows = self.errors.set_index("group")
         out: dict[str, float] = {}
@@ -134,6 +136,9 @@ class Validation:
             for domain in (*DOMAINS, "all"):
                 out[f"{kind}_{domain}"] = float(rows.loc[domain, kind])
         out["failed"] = int(rows.loc["all", "failed"])
+        reference = self.properties["reference"].to_numpy(dtype=float)
+        test = self.properties["test"].to_numpy(dtype=float)
+        out["properties_failed"] = int(np.sum(np.isfinite(reference) & ~np.isfinite(test)))
         for name in UNITS:
             errors = self.properties.loc[self.properties["property"] == name, "error"]
             values = np.abs(errors.to_numpy(dtype=float))
