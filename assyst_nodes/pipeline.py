@@ -264,7 +264,7 @@ def run_pipeline(
         Folder of the potential file and the code's logs without a ``recorder`` (a project's
         fit job keeps them in its own folder).
     fit_executor : ExecutorConfig or concurrent.futures.Executor, optional
-        Where the fit runs without a recorder, e.g. a SLURM GPU partition for MACE.
+        Where the fit runs, e.g. a SLURM GPU partition for MACE.
         Default: ``None``, this process.
     validate : Suite, optional
         With a fit: its potential's errors against ``label_calculator`` on this held-out

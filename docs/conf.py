@@ -116,6 +116,7 @@ PACKAGE_PAGES = {
     "assyst_nodes.calculators",
     "assyst_nodes.cli",
     "assyst_nodes.stages.filter",
+    "assyst_nodes.stages.fit",
     "assyst_nodes.stages.perturb",
     "assyst_nodes.plot",
     "assyst_nodes.project.store",

@@ -223,7 +223,10 @@ def test_fit_configs_are_frozen_hashable_picklable_and_readable() -> None:
     for settings in (LinearACE(), PacemakerACE(), MACE(options={"ema": True})):
         assert pickle.loads(pickle.dumps(settings)) == settings
         assert hash(settings) == hash(pickle.loads(pickle.dumps(settings)))
-    assert str(LinearACE()) == "linear_ace(cutoff=6, functions=150, weighting=uniform, seed=0)"
+    assert str(LinearACE()) == (
+        "linear_ace(cutoff=6, functions=150, weighting=uniform, seed=0, ridge=1e-06)"
+    )
+    assert str(LinearACE(ridge=1e-8)) != str(LinearACE())
     assert "--ema" in MACE(options={"ema": True}).arguments("t.xyz", None)
     assert "--valid_file" in MACE().arguments("t.xyz", "v.xyz")
 

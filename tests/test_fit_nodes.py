@@ -7,11 +7,14 @@ under ``CI=true``); the suite is reduced to what runs in seconds.
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 import warnings
+from pathlib import Path
 
 import pyiron_workflow as pwf
 import pytest
-from services import _missing
+from services import _missing, require_slurm
 
 from assyst_nodes import nodes
 from assyst_nodes.calculators import EMT
@@ -85,6 +88,37 @@ def test_the_fit_node_runs_on_an_executor_with_the_same_result(labelled, tmp_pat
     )
     assert there.potential.digest == here.potential.digest
     assert there.errors == here.errors
+
+
+def test_the_fit_node_runs_as_a_slurm_job_with_the_same_result(
+    labelled, tmp_path, monkeypatch
+) -> None:
+    """The CPU run of what a GPU partition would do: the fit as one SLURM job."""
+    partition = require_slurm()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    here = nodes.fit(labelled, TINY_FIT, Split(0.9, 0.1, 0.0), str(tmp_path / "here"))
+    there = nodes.fit(
+        labelled, TINY_FIT, Split(0.9, 0.1, 0.0), str(tmp_path / "there"),
+        executor=Slurm(partition, workers=1, run_time=600),
+    )
+    assert there.potential.digest == here.potential.digest
+    assert there.errors == here.errors
+
+
+def test_the_fit_node_stores_a_job_through_a_recorder_also_on_an_executor(
+    labelled, tmp_path
+) -> None:
+    from assyst_nodes.project import ProjectRecorder
+
+    recorder = ProjectRecorder(tmp_path / "project", pipeline="fits")
+    first = nodes.fit(labelled, TINY_FIT, recorder=recorder, executor=LocalProcesses(1))
+    assert "_hdf5" in first.potential.path  # in the fit job's working directory
+    table = recorder.project().job_table()
+    assert list(table.loc[table.hamilton == "AssystFit", "status"]) == ["finished"]
+    again = nodes.fit(labelled, TINY_FIT, recorder=recorder)  # reused, not fitted again
+    assert again.potential == first.potential and again.errors == first.errors
+    assert len(recorder.project().job_table()) == len(table)
 
 
 def test_the_fit_node_refuses_bad_settings_and_recorders(labelled) -> None:

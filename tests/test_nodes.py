@@ -163,6 +163,10 @@ def test_macro_exposes_the_knobs_and_every_intermediate_set_and_report() -> None
         "label_calculator",
         "label_executor",
         "label_time_limit",
+        "fit",
+        "fit_split",
+        "fit_executor",
+        "validate",
     ):
         assert knob in node.inputs.keys(), knob
     assert list(node.outputs.keys()) == [
@@ -180,6 +184,8 @@ def test_macro_exposes_the_knobs_and_every_intermediate_set_and_report() -> None
         "reports",
         "labelled",
         "label_report",
+        "fitted",
+        "validation",
     ]
 
 

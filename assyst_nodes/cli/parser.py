@@ -287,8 +287,8 @@ def _add_fit(run: argparse.ArgumentParser, defaults: RunSettings) -> None:
         "--fit",
         choices=sorted(FIT_CODES),
         default=defaults.fit,
-        help="fit a potential to the labels with this code's defaults (90 %% of the families; "
-        "the other 10 %% give the validation errors); in the project a fit job (none)",
+        help="fit a potential to the labels with this code's defaults (nine in ten seed "
+        "families fitted, the rest give the validation errors); in the project a fit job (none)",
     )
     fitting.add_argument(
         "--validate",

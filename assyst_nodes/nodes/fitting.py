@@ -62,13 +62,13 @@ def fit(
         The family split; ``None``: fit all, no validation errors.
     directory : str, default "fit"
         Folder of the potential file and the code's logs (without a recorder; a recorder's
-        fit job uses its own working directory).
+        fit job uses its own working directory, which ``executor`` must share).
     recorder : Recorder, optional
         Where the fit is stored as a job and reused from (a recorder with ``record_fit``,
         e.g. :class:`assyst_nodes.project.ProjectRecorder`). Default: ``None``.
     executor : ExecutorLike, optional
-        Where the fit runs (without a recorder), e.g. ``Slurm("gpu", ...)`` with a GPU in its
-        resources for MACE: one task. Default: ``None`` (this process).
+        Where the fit runs, e.g. ``Slurm("gpu", gpus=1, ...)`` for MACE: one task. Default:
+        ``None`` (this process).
 
     Returns
     -------
@@ -89,9 +89,11 @@ def fit(
         if split is None
         else split_families(structures, split)
     )
-    if recorder is not None:
-        return recorder.record_fit(parts["train"], settings, validation=parts["validation"])  # type: ignore[attr-defined]
     with open_executor(executor) as live:
+        if recorder is not None:
+            return recorder.record_fit(  # type: ignore[attr-defined]
+                parts["train"], settings, validation=parts["validation"], executor=live
+            )
         if live is None:
             return fitting.fit(
                 parts["train"], settings, Path(directory), validation=parts["validation"]

@@ -214,7 +214,7 @@ def assyst(
     fit_directory : str, default "fit"
         Folder of the potential without a recorder (a recorder's fit job has its own).
     fit_executor : ExecutorLike, optional
-        Where the fit runs without a recorder (e.g. a SLURM GPU partition). Default: ``None``
+        Where the fit runs (e.g. a SLURM GPU partition). Default: ``None``
         (this process).
     validate : Suite, optional
         With a fit: its potential's errors against ``label_calculator`` on this held-out

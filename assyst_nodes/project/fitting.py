@@ -34,6 +34,7 @@ import pickle
 import posixpath
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -152,6 +153,7 @@ def fit_in_project(
     settings: FitSettings,
     validation: Iterable[Atoms] = (),
     reference_energies: Mapping[str, float] | None = None,
+    executor: Executor | None = None,
 ) -> FitResult:
     """Fit a potential into one :class:`~assyst_nodes.project.jobs.AssystFit` job of
     ``project``, or return the result of the finished job of an equal fit (nothing fitted).
@@ -171,6 +173,10 @@ def fit_in_project(
         Labelled structures held out from the fit. Default: none.
     reference_energies : mapping of str to float, optional
         The isolated atoms' energies (eV). Default: those among ``structures``.
+    executor : concurrent.futures.Executor, optional
+        Where the fit itself runs, as one task (e.g. a SLURM job on a GPU partition: the
+        job's working directory must be on a file system it shares). Default: ``None``, this
+        process.
 
     Returns
     -------
@@ -186,7 +192,9 @@ def fit_in_project(
         Whatever the fit raises (the job is then ``aborted``, and fitted again by the next
         call).
     """
-    return _fit_in_project(project, structures, settings, validation, reference_energies)[0]
+    return _fit_in_project(
+        project, structures, settings, validation, reference_energies, executor
+    )[0]
 
 
 def _fit_in_project(
@@ -195,6 +203,7 @@ def _fit_in_project(
     settings: FitSettings,
     validation: Iterable[Atoms] = (),
     reference_energies: Mapping[str, float] | None = None,
+    executor: Executor | None = None,
 ) -> tuple[FitResult, str]:
     """:func:`fit_in_project`, and the name of the job."""
     if not isinstance(settings, FitSettings):
@@ -236,8 +245,13 @@ def _fit_in_project(
             job._set_status("running", file=False)
         start = perf_counter()
         try:
-            result = fit_stage.fit(
-                training, settings, job.working_directory, held_out, reference_energies
+            arguments = (
+                training, settings, str(job.working_directory), held_out, reference_energies
+            )
+            result = (
+                fit_stage.fit(*arguments)
+                if executor is None
+                else executor.submit(fit_stage.fit, *arguments).result()
             )
             potential_path = Path(str(getattr(result.potential, "path", "")))
             files = [Path(f) for f in result.files]

@@ -43,6 +43,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -311,6 +312,7 @@ class ProjectRecorder:
         settings: FitSettings,
         validation: Sequence[Atoms] = (),
         reference_energies: Mapping[str, float] | None = None,
+        executor: Executor | None = None,
     ) -> FitResult:
         """Fit a potential into a job of this project, or reuse an equal fit's job
         (:func:`~assyst_nodes.project.fitting.fit_in_project`); the job is listed in the
@@ -326,6 +328,8 @@ class ProjectRecorder:
             Labelled structures held out from the fit. Default: none.
         reference_energies : mapping of str to float, optional
             The isolated atoms' energies (eV). Default: those among ``structures``.
+        executor : concurrent.futures.Executor, optional
+            Where the fit itself runs, as one task. Default: ``None``, this process.
 
         Returns
         -------
@@ -335,7 +339,9 @@ class ProjectRecorder:
         """
         from .fitting import _fit_in_project
 
-        result, name = _fit_in_project(self, structures, settings, validation, reference_energies)
+        result, name = _fit_in_project(
+            self, structures, settings, validation, reference_energies, executor
+        )
         self._note_jobs([name])
         return result
 

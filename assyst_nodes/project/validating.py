@@ -224,7 +224,7 @@ def validate_in_project(
     -------
     Validation
         As :func:`~assyst_nodes.stages.validate.validate` gives it (errors in meV/atom and
-        meV/Å, properties in the units of :data:`~assyst_nodes.stages.validate.UNITS`). The
+        meV/Å, properties in the units of :data:`~assyst_nodes.stages.validate.result.UNITS`). The
         figures (PNG) are in the job's working directory.
 
     Raises

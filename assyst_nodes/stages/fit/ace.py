@@ -34,10 +34,11 @@ import yaml
 from ...calculators import CalculatorConfig
 from ...calculators.fitted import ACE_INSTALL_HINT, ACEPotential
 from ...io.fitting import write_pacemaker
+from ..weights import Weights  # noqa: F401 - the inherited fields' annotations resolve here
 from .base import FitSettings, check_positive_int, check_positive_number, frozen_options
 from .data import TrainingData
 
-__all__ = ["ENERGY_BASED", "LinearACE", "PacemakerACE", "ace_weights"]
+__all__ = ["ENERGY_BASED", "ACEBasis", "LinearACE", "PacemakerACE", "ace_weights"]
 
 ENERGY_BASED: Final[dict[str, Any]] = {
     "type": "EnergyBasedWeightingPolicy",
@@ -52,7 +53,7 @@ ENERGY_BASED: Final[dict[str, Any]] = {
 }
 """pacemaker's energy-based weighting as its input template (``pacemaker -t``) sets it: energy
 weights 1/(ΔE_hull + DE)^2 (eV/atom), 75 % of the weight below DElow = 1 eV/atom above the hull,
-force weights 1/(|F|^2 + DF) (eV/Å) within a structure."""
+force weights ``1/(F^2 + DF)`` (``F`` the force on an atom, eV/Å) within a structure."""
 
 Weighting = Literal["uniform", "energy"]
 
@@ -74,8 +75,9 @@ def _check_orders(owner: str, name: str, values: object, minimum: int) -> tuple[
 
 
 @dataclass(frozen=True)
-class _ACEBasis(FitSettings):
-    """The basis fields both ACE fits share (see :class:`LinearACE`)."""
+class ACEBasis(FitSettings):
+    """The basis and loss fields both ACE fits share (see :class:`LinearACE` for each); not
+    a fit of its own."""
 
     cutoff: float = 6.0
     functions: int = 150
@@ -225,11 +227,12 @@ def _quiet() -> Any:
 
 
 @dataclass(frozen=True)
-class LinearACE(_ACEBasis):
+class LinearACE(ACEBasis):
     """A linear ACE potential: pyace's basis functions, coefficients by weighted ridge least
     squares on energies per atom and force components.
 
-    ``str()`` gives ``linear_ace(cutoff=6, functions=150, weighting=uniform, seed=0)``.
+    ``str()`` gives ``linear_ace(cutoff=6, functions=150, weighting=uniform, seed=0,
+    ridge=1e-06)``.
 
     Parameters
     ----------
@@ -250,7 +253,7 @@ class LinearACE(_ACEBasis):
         Largest angular momentum per body order (``lmax_by_orders``).
     kappa : float, default 0.3
         Share of the forces in the loss, 0..1 (pacemaker's ``kappa``): the loss is
-        (1 - κ) Σ w_E (ΔE/N)^2 + κ Σ w_F |ΔF|^2 + ridge Σ c^2 (c: coefficients of columns scaled
+        ``(1 - κ) Σ w_E (ΔE/N)^2 + κ Σ w_F ΔF^2 + ridge Σ c^2`` (c: coefficients of columns scaled
         to unit weighted norm).
     weighting : {"uniform", "energy"}, default "uniform"
         pacemaker's weighting policy (see :func:`ace_weights`), times the structures' weights.
@@ -278,7 +281,7 @@ class LinearACE(_ACEBasis):
         return "linear_ace"
 
     def __str__(self) -> str:
-        return self._describe("linear_ace")
+        return self._describe("linear_ace")[:-1] + f", ridge={self.ridge:g})"
 
     def basis(self, elements: list[str]) -> Any:
         """pyace's ``ACEBBasisSet`` for ``elements`` (coefficients 0).
@@ -374,7 +377,7 @@ def design_matrix(basis: Any, structures: list[Any]) -> tuple[np.ndarray, np.nda
 
 
 def ridge_solve(matrix: np.ndarray, target: np.ndarray, ridge: float) -> np.ndarray:
-    """argmin_c |A c - y|^2 + ridge |S c|^2, with S the column norms of A.
+    """``argmin_c ||A c - y||^2 + ridge ||S c||^2``, with S the column norms of A.
 
     A column of norm below 1e-10 of the largest (a basis function the structures do not
     excite, zero up to rounding) gets coefficient 0: solved for, it would take any value and
@@ -407,7 +410,7 @@ def ridge_solve(matrix: np.ndarray, target: np.ndarray, ridge: float) -> np.ndar
 
 
 @dataclass(frozen=True)
-class PacemakerACE(_ACEBasis):
+class PacemakerACE(ACEBasis):
     """A nonlinear ACE potential fitted by pacemaker (BFGS on all parameters).
 
     ``str()`` gives ``pacemaker(cutoff=6, functions=150, weighting=uniform, seed=0)`` (with

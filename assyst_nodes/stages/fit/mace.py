@@ -15,6 +15,7 @@ import numpy as np
 from ...calculators import CalculatorConfig
 from ...calculators.fitted import MACE_INSTALL_HINT, MACEPotential, _check_device, torch_device
 from ...io.fitting import Prepared, write_prepared_extxyz
+from ..weights import Weights  # noqa: F401 - the inherited fields' annotations resolve here
 from .base import FitSettings, check_positive_int, check_positive_number, frozen_options
 from .data import TrainingData
 
