@@ -215,8 +215,11 @@ def curves(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"{kind} seed {seed}: {available} labels < {size}; skipped", flush=True)
                 continue
             chosen = sets.subset(pool, size, seed)
-            settings = replace(FIT, weighting=weighting)
-            folder = CACHE / "fits" / f"{args.reference}-{kind}-{seed}-{size}-{weighting}"
+            settings = replace(FIT, weighting=weighting, functions=args.functions)
+            folder = (
+                CACHE / "fits" / f"{args.reference}-{kind}-{seed}-{size}-{weighting}"
+                f"-{args.functions}"
+            )
             row = one_fit(chosen, settings, reference, folder)
             rows.append(
                 {
@@ -225,6 +228,7 @@ def curves(args: argparse.Namespace) -> dict[str, Any]:
                     "seed": seed,
                     "size": size,
                     "weighting": weighting,
+                    "fit": str(settings),
                     "pool_seconds": pool_seconds,
                     **row,
                 }
@@ -246,7 +250,9 @@ def dedup(args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     for seed in args.seeds:
         record = sets.pool_record("assyst", seed, POOL_LABELS, CACHE)
-        sampled = len({str(a.info.get("seed")) for a in record["structures"]})
+        sampled = len(
+            {str(a.info.get("seed")) for a in record["structures"] if not sets.is_isolated(a)}
+        )
         if sampled != crystals:  # the pool needed a second run: not the run below
             raise RuntimeError(f"the assyst pool of seed {seed} has {sampled} crystals")
         path = CACHE / f"dedup-none-{seed}.pkl"
@@ -401,6 +407,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     curve.add_argument("--kinds", nargs="+", choices=sets.KINDS, default=list(sets.KINDS))
     curve.add_argument("--weightings", nargs="+", choices=WEIGHTINGS, default=list(WEIGHTINGS))
     curve.add_argument("--figure", type=Path, default=None)
+    curve.add_argument(
+        "--functions", type=int, default=FIT.functions,
+        help="basis functions per element (FIT's by default; another value for every set "
+        "alike is a check of the model's capacity, not a tuning per set)",
+    )
     merged = commands.add_parser("report", help="merge curves runs: table, figure, one JSON")
     merged.add_argument("inputs", type=Path, nargs="+")
     merged.add_argument("--figure", type=Path, default=None)
@@ -416,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     record = {
         "benchmark": f"set_value {args.command}",
-        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "arguments": json.loads(json.dumps(vars(args), default=str)),
         "machine": machine(),
         "load_before": load_before,
         "load_after": os.getloadavg()[0],

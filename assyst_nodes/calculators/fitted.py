@@ -315,9 +315,21 @@ class MACEPotential(CalculatorConfig):
         self.check()
         from mace.calculators import MACECalculator
 
-        return MACECalculator(
-            model_paths=self.path, device=torch_device(self.device), default_dtype=self.dtype
-        )
+        # a MACE model is a pickled torch module: torch >= 2.6 loads it only with
+        # weights_only=False, which mace asks for by setting this variable when it is imported;
+        # set here for the load only (a test or a user may have put the variable back since)
+        key = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+        before = os.environ.get(key)
+        os.environ[key] = "1"
+        try:
+            return MACECalculator(
+                model_paths=self.path, device=torch_device(self.device), default_dtype=self.dtype
+            )
+        finally:
+            if before is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = before
 
     def __str__(self) -> str:
         return f"mace({Path(self.path).name}, sha256={self.digest[:12]})"
