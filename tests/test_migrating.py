@@ -106,6 +106,16 @@ def test_an_aspect_bound_set_to_the_cells_ratio_keeps_it(cell: np.ndarray) -> No
     assert AspectFilter(lengths[2] / lengths[0])(atoms)  # the reference's measure, exact too
 
 
+def test_a_cubic_cells_computed_ratio_below_one_by_round_off_is_a_valid_bound() -> None:
+    """Found by the test above in CI: a near-cubic cell's height ratio computed as
+    0.9999999999999993, which the filter refused as a bound below 1."""
+    bound = AspectFilter(0.9999999999999993, measure="heights")
+    assert bound.maximum_aspect_ratio == 1.0
+    assert bound(Atoms(cell=np.eye(3) * 7.0, pbc=True))
+    with pytest.raises(ValueError, match=r"must be >= 1, got 0\.999"):
+        AspectFilter(0.999)
+
+
 def test_an_orthorhombic_bound_is_kept_though_ases_determinant_rounds() -> None:
     atoms = Atoms("Cu2", positions=[[0, 0, 0], [1, 1, 1]], cell=[2, 2, 5], pbc=True)
     assert atoms.get_volume() != 20.0  # np.linalg.det rounds

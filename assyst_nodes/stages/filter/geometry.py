@@ -263,8 +263,9 @@ class AspectFilter(FilterBase):
     Raises
     ------
     ValueError
-        If ``maximum_aspect_ratio`` is not a number or is below 1, or ``measure`` is not one of
-        :data:`ASPECT_MEASURES`.
+        If ``maximum_aspect_ratio`` is not a number or is below 1 (a value within
+        :data:`ROUND_OFF` below 1, a cubic cell's ratio as computed, counts as 1), or
+        ``measure`` is not one of :data:`ASPECT_MEASURES`.
     """
 
     maximum_aspect_ratio: float = 6.0
@@ -273,6 +274,8 @@ class AspectFilter(FilterBase):
     def __post_init__(self) -> None:
         value = _check_number("maximum_aspect_ratio", self.maximum_aspect_ratio)
         assert value is not None
+        if 1.0 - ROUND_OFF <= value < 1.0:  # a cube's ratio as floating point computes it
+            value = 1.0
         if value < 1.0:
             raise ValueError(f"maximum_aspect_ratio must be >= 1, got {value}")
         object.__setattr__(self, "maximum_aspect_ratio", value)

@@ -76,8 +76,35 @@ def _check_orders(owner: str, name: str, values: object, minimum: int) -> tuple[
 
 @dataclass(frozen=True)
 class ACEBasis(FitSettings):
-    """The basis and loss fields both ACE fits share (see :class:`LinearACE` for each); not
-    a fit of its own."""
+    """The basis and loss fields both ACE fits share; not a fit of its own (``code`` and
+    ``train`` are :class:`LinearACE`'s and :class:`PacemakerACE`'s).
+
+    Parameters
+    ----------
+    weights : Weights or None, default Weights()
+        Weights per origin and limits; ``None``: every structure weighs 1.
+    energy : {"free_energy", "energy"}, default "free_energy"
+        The labelled energy fitted.
+    seed : int, default 0
+        The fit's seed.
+    cutoff : float, default 6.0
+        Radial cutoff (Å).
+    functions : int, default 150
+        Basis functions per element.
+    radial : tuple of int, default (15, 3, 2, 1)
+        Radial functions per body order.
+    angular : tuple of int, default (0, 2, 2, 1)
+        Largest angular momentum per body order.
+    kappa : float, default 0.3
+        Share of the forces in the loss, 0..1.
+    weighting : {"uniform", "energy"}, default "uniform"
+        pacemaker's weighting policy.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A field of the wrong type or out of range (the message names it).
+    """
 
     cutoff: float = 6.0
     functions: int = 150
