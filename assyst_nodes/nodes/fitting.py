@@ -14,6 +14,7 @@ from pathlib import Path
 import flowrep as fr
 from ase import Atoms
 
+from .. import defaults
 from ..calculators import CalculatorConfig
 from ..stages import fit as fitting
 from ..stages.fit import FitResult, FitSettings, LinearACE
@@ -40,8 +41,8 @@ def _check_recorder(recorder: object, method: str) -> None:
 def fit(
     structures: list[Atoms],
     settings: FitSettings = LinearACE(),
-    split: Split | None = Split(0.9, 0.1, 0.0),
-    directory: str = "fit",
+    split: Split | None = defaults.FIT_SPLIT,
+    directory: str = defaults.FIT_DIRECTORY,
     recorder: Recorder | None = None,
     executor: ExecutorLike = None,
 ) -> FitResult:
@@ -111,8 +112,8 @@ def fit(
 def fit_if(
     structures: list[Atoms],
     settings: FitSettings | None = None,
-    split: Split | None = Split(0.9, 0.1, 0.0),
-    directory: str = "fit",
+    split: Split | None = defaults.FIT_SPLIT,
+    directory: str = defaults.FIT_DIRECTORY,
     recorder: Recorder | None = None,
     executor: ExecutorLike = None,
 ) -> FitResult | None:
