@@ -18,6 +18,7 @@ from .. import defaults
 from ..calculators import CalculatorConfig
 from ..stages import fit as fitting
 from ..stages.fit import FitResult, FitSettings, LinearACE
+from ..stages.fit.base import require_settings
 from ..stages.split import Split
 from ..stages.split import split as split_families
 from ..stages.validate import Suite, Validation, reference_suite
@@ -82,8 +83,7 @@ def fit(
         ``settings`` is not a fitting config, or ``recorder`` cannot record fits.
     """
     structures = structure_list(structures)
-    if not isinstance(settings, FitSettings):
-        raise TypeError(f"settings must be LinearACE(), PacemakerACE() or MACE(), got {settings!r}")
+    require_settings(settings)
     _check_recorder(recorder, "record_fit")
     parts = (
         {"train": structures, "validation": []}

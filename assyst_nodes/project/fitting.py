@@ -46,6 +46,7 @@ from ..calculators.fitted import file_digest
 from ..provenance import _distribution_of, _version, computed_with
 from ..stages import fit as fit_stage
 from ..stages.fit import FitResult, FitSettings
+from ..stages.fit.base import require_settings
 from .binding import BoundProject
 from .database import project_folder, pyiron_lock, quiet
 from .job_slots import _discard, _identities, _locked, _row, _uuids, job_name
@@ -206,11 +207,7 @@ def _fit_in_project(
     executor: Executor | None = None,
 ) -> tuple[FitResult, str]:
     """:func:`fit_in_project`, and the name of the job."""
-    if not isinstance(settings, FitSettings):
-        raise TypeError(
-            f"settings must be a fitting config (LinearACE(), PacemakerACE(), MACE()), got "
-            f"{settings!r}"
-        )
+    require_settings(settings)
     training, held_out = list(structures), list(validation)
     stored_settings = _fit_settings(settings, reference_energies)
     pickled = pickled_settings(stored_settings)  # refused now if it could not be loaded again

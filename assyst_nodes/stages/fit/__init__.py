@@ -24,7 +24,7 @@ from ase import Atoms
 
 from ...calculators import get_calculator
 from .ace import ENERGY_BASED, LinearACE, PacemakerACE, ace_weights
-from .base import FitResult, FitSettings
+from .base import FitResult, FitSettings, require_settings
 from .data import ERROR_KEYS, TrainingData, potential_errors, training_data
 from .mace import MACE
 
@@ -90,12 +90,7 @@ def fit(
     RuntimeError
         The fitting code failed (the message has the end of its log).
     """
-    if not isinstance(settings, FitSettings):
-        raise TypeError(
-            f"settings must be a fitting config (LinearACE(), PacemakerACE(), MACE()), got "
-            f"{settings!r}"
-        )
-    settings.check()
+    require_settings(settings).check()
     start = time.perf_counter()
     train = training_data(structures, settings.weights, settings.energy, reference_energies)
     held_out = list(validation)

@@ -20,8 +20,6 @@ import contextlib
 import io
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +33,7 @@ from ...calculators import CalculatorConfig
 from ...calculators.fitted import ACE_INSTALL_HINT, ACEPotential
 from ...io.fitting import write_pacemaker
 from ..weights import Weights  # noqa: F401 - the inherited fields' annotations resolve here
-from .base import FitSettings, check_positive_int, check_positive_number, frozen_options
+from .base import FitSettings, check_positive_int, check_positive_number, frozen_options, run_code
 from .data import TrainingData
 
 __all__ = ["ENERGY_BASED", "ACEBasis", "LinearACE", "PacemakerACE", "ace_weights"]
@@ -501,11 +499,6 @@ class PacemakerACE(ACEBasis):
     def __str__(self) -> str:
         return self._describe("pacemaker")[:-1] + f", iterations={self.iterations})"
 
-    def command(self) -> list[str]:
-        """The ``pacemaker`` command of this Python's environment."""
-        beside = Path(sys.executable).parent / "pacemaker"
-        return [str(beside)] if beside.is_file() else ["pacemaker"]
-
     def input_yaml(self, train: TrainingData, train_file: str, test_file: str | None) -> dict:
         """pacemaker's input (``input.yaml``) for ``train``.
 
@@ -561,22 +554,12 @@ class PacemakerACE(ACEBasis):
         config = self.input_yaml(train, train_file.name, test_file.name if test_file else None)
         (directory / "input.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         log = directory / "pacemaker.log"
-        with log.open("w") as handle:
-            done = subprocess.run(
-                [*self.command(), "input.yaml", "--no-predict"],
-                cwd=directory,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
-                check=False,
-            )
         potential = directory / "output_potential.yaml"
-        if done.returncode != 0 or not potential.is_file():
-            tail = "".join(log.read_text(errors="replace").splitlines(True)[-20:])
-            raise RuntimeError(
-                f"pacemaker failed (exit {done.returncode}) in {directory}; the end of "
-                f"{log.name}:\n{tail}"
-            )
+        threads = os.environ.get("OMP_NUM_THREADS", "1")
+        run_code(
+            "pacemaker", ["input.yaml", "--no-predict"], directory, log, potential,
+            env={**os.environ, "OMP_NUM_THREADS": threads},
+        )  # fmt: skip
         return ACEPotential(potential, train.references), [potential, log, directory / "input.yaml"]
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +16,14 @@ from ...calculators import CalculatorConfig
 from ..weights import ENERGIES, Weights
 from .data import TrainingData
 
-__all__ = ["FitResult", "FitSettings", "check_positive_int", "check_positive_number"]
+__all__ = [
+    "FitResult",
+    "FitSettings",
+    "check_positive_int",
+    "check_positive_number",
+    "require_settings",
+    "run_code",
+]
 
 
 def check_positive_int(owner: str, name: str, value: object, minimum: int = 1) -> None:
@@ -235,3 +245,80 @@ def frozen_options(owner: str, options: Mapping[str, Any] | tuple) -> tuple[tupl
             raise TypeError(f"{owner}.options[{key!r}] must be a string or number, got {value!r}")
         frozen.append((key, value))
     return tuple(sorted(frozen))
+
+
+def require_settings(settings: object) -> FitSettings:
+    """``settings`` if it is a fitting config, else a ``TypeError`` naming the valid ones.
+
+    Parameters
+    ----------
+    settings : object
+        What was given as the fit's settings.
+
+    Returns
+    -------
+    FitSettings
+        ``settings``.
+
+    Raises
+    ------
+    TypeError
+        ``settings`` is not a :class:`FitSettings`.
+    """
+    if not isinstance(settings, FitSettings):
+        raise TypeError(
+            f"settings must be a fitting config (LinearACE(), PacemakerACE(), MACE()), got "
+            f"{settings!r}"
+        )
+    return settings
+
+
+def run_code(
+    program: str,
+    arguments: list[str],
+    directory: Path,
+    log: Path,
+    made: Path,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run a fitting code's ``program`` (the one beside this Python if there is one, else from
+    ``PATH``) in ``directory``, its output into ``log``; a ``RuntimeError`` with the end of
+    the log unless it exits 0 and writes ``made``.
+
+    Parameters
+    ----------
+    program : str
+        The program, e.g. ``"pacemaker"``.
+    arguments : list of str
+        Its arguments.
+    directory : pathlib.Path
+        Where it runs.
+    log : pathlib.Path
+        The file its standard output and error go to (overwritten).
+    made : pathlib.Path
+        The file it must write (the potential).
+    env : dict of str to str, optional
+        Its environment. Default: ``None``, this process's.
+
+    Raises
+    ------
+    RuntimeError
+        It failed or wrote no ``made`` (the message has the last 20 lines of ``log``).
+    """
+    beside = Path(sys.executable).parent / program
+    command = str(beside) if beside.is_file() else program
+    with log.open("w") as handle:
+        done = subprocess.run(
+            [command, *arguments],
+            cwd=directory,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy() if env is None else env,
+            check=False,
+        )
+    if done.returncode != 0 or not made.is_file():
+        tail = "".join(log.read_text(errors="replace").splitlines(True)[-20:])
+        raise RuntimeError(
+            f"{program} failed (exit {done.returncode}) in {directory}; the end of "
+            f"{log.name}:\n{tail}"
+        )

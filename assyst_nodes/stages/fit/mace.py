@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +13,7 @@ from ...calculators import CalculatorConfig
 from ...calculators.fitted import MACE_INSTALL_HINT, MACEPotential, _check_device, torch_device
 from ...io.fitting import Prepared, write_prepared_extxyz
 from ..weights import Weights  # noqa: F401 - the inherited fields' annotations resolve here
-from .base import FitSettings, check_positive_int, check_positive_number, frozen_options
+from .base import FitSettings, check_positive_int, check_positive_number, frozen_options, run_code
 from .data import TrainingData
 
 __all__ = ["MACE"]
@@ -132,11 +129,6 @@ class MACE(FitSettings):
         except ImportError as error:
             raise ImportError(f"MACE fits need mace-torch: {MACE_INSTALL_HINT} ({error})") from None
 
-    def command(self) -> list[str]:
-        """The ``mace_run_train`` command of this Python's environment."""
-        beside = Path(sys.executable).parent / "mace_run_train"
-        return [str(beside)] if beside.is_file() else ["mace_run_train"]
-
     def arguments(self, train_file: str, valid_file: str | None) -> list[str]:
         """``mace_run_train``'s arguments (after the command).
 
@@ -187,22 +179,9 @@ class MACE(FitSettings):
             valid_file = directory / "validation.extxyz"
             _write(validation, valid_file, self.energy, isolated=False)
         log = directory / "mace.log"
-        with log.open("w") as handle:
-            done = subprocess.run(
-                [*self.command(), *self.arguments(train_file.name, valid_file and valid_file.name)],
-                cwd=directory,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=os.environ.copy(),
-                check=False,
-            )
         model = directory / "potential.model"
-        if done.returncode != 0 or not model.is_file():
-            tail = "".join(log.read_text(errors="replace").splitlines(True)[-20:])
-            raise RuntimeError(
-                f"mace_run_train failed (exit {done.returncode}) in {directory}; the end of "
-                f"{log.name}:\n{tail}"
-            )
+        arguments = self.arguments(train_file.name, valid_file and valid_file.name)
+        run_code("mace_run_train", arguments, directory, log, model)
         return MACEPotential(model, device="auto", dtype=self.dtype), [model, log]
 
 
